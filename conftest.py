@@ -1,0 +1,32 @@
+"""Test-session set-up shared by the unit tests and the nbval notebook runs.
+
+`pytest` must pass on a fresh machine with no key and no network, and must never spend a tester's money:
+whatever `.env` or the shell says, the tests and the re-executed notebooks talk to the offline backend.
+Notebook kernels are child processes, so they inherit this environment.
+"""
+
+from __future__ import annotations
+
+import os
+
+_SECRETS_AND_ENDPOINTS = (
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_ORG_ID",
+    "OPENAI_PROJECT_ID",
+    "AZURE_OPENAI_ENDPOINT",
+    "AZURE_OPENAI_API_KEY",
+    "AZURE_OPENAI_DEPLOYMENT",
+    "AZURE_OPENAI_API_VERSION",
+    "COURSE_IMAGES_BASE_URL",
+    "VISION_MODEL",
+    "VISION_OFFLINE_FAULT",
+)
+for _name in _SECRETS_AND_ENDPOINTS:
+    os.environ.pop(_name, None)
+os.environ["VISION_PROVIDER"] = "offline"
+# ...and a learner's .env (VISION_MODEL, keys) must not change what the notebooks print.
+os.environ["VISION_DOTENV"] = "off"
+os.environ.setdefault("MPLBACKEND", "Agg")
+# Identical OCR numbers on every run: one intra-op thread per ONNX session.
+os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -1,0 +1,117 @@
+"""The course's exceptions: every one says what went wrong *and what to do next*.
+
+Learners meet these instead of raw tracebacks from deep inside Pillow, httpx or the SDK. Each class
+also derives from the built-in exception a Python programmer would expect (``FileNotFoundError``,
+``ValueError``...), so ``except ValueError`` keeps working.
+
+>>> from helpers.errors import ConfigurationError
+>>> raise ConfigurationError("AZURE_OPENAI_ENDPOINT is not set.", fix="Put it in .env, e.g. https://NAME.openai.azure.com")
+Traceback (most recent call last):
+...
+helpers.errors.ConfigurationError: AZURE_OPENAI_ENDPOINT is not set. What to do: Put it in .env, e.g. https://NAME.openai.azure.com
+"""
+
+from __future__ import annotations
+
+
+class CourseError(Exception):
+    """Base class. ``str(err)`` is the problem followed by ``What to do: ...``."""
+
+    def __init__(self, message: str, *, fix: str | None = None) -> None:
+        self.problem = message
+        self.fix = fix
+        super().__init__(f"{message} What to do: {fix}" if fix else message)
+
+
+# --- configuration -----------------------------------------------------------------------------
+
+class ConfigurationError(CourseError):
+    """Missing or inconsistent settings (environment variables or ``.env``)."""
+
+
+class RetiredModelError(ConfigurationError, ValueError):
+    """The configured model has been shut down by its provider. Raised *before* any request is sent."""
+
+    def __init__(self, model: str, *, replacement: str, retired_on: str, source: str) -> None:
+        self.model = model
+        self.replacement = replacement
+        self.retired_on = retired_on
+        self.source = source
+        super().__init__(
+            f"The model {model!r} was retired on {retired_on} ({source}).",
+            fix=f"use {replacement!r} instead: set VISION_MODEL={replacement} in .env (or pass model=...).",
+        )
+
+
+class UnknownModelError(CourseError, ValueError):
+    """A model name that the token-cost tables do not know."""
+
+
+# --- images and video --------------------------------------------------------------------------
+
+class ImageError(CourseError, ValueError):
+    """Base class for a problem with one image. ``source`` names the file (or says what was passed)."""
+
+    def __init__(self, message: str, *, source: str | None = None, fix: str | None = None) -> None:
+        self.source = source
+        super().__init__(message, fix=fix)
+
+
+class ImageNotFoundError(ImageError, FileNotFoundError):
+    """The path does not exist (or is a directory)."""
+
+
+class UnsupportedImageError(ImageError):
+    """Not an image, an empty or truncated file, or a format the API does not take and we cannot convert."""
+
+
+class ImageTooLargeError(ImageError):
+    """Over the per-image byte limit (20 MB) even after preparation, or too many pixels to open safely."""
+
+
+class TooManyImagesError(CourseError, ValueError):
+    """More images in one request than the provider accepts."""
+
+
+class VideoError(CourseError, ValueError):
+    """A video that cannot be opened or sampled as asked."""
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+class RequestError(CourseError):
+    """A request to the provider failed. ``status`` is the HTTP status (None for network errors)."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
+                 fix: str | None = None) -> None:
+        self.status = status
+        self.code = code
+        super().__init__(message, fix=fix)
+
+
+class AuthenticationError(RequestError):
+    """401/403: the key is missing, wrong, or for another resource."""
+
+
+class ModelNotFoundError(RequestError):
+    """404 model_not_found / DeploymentNotFound: the model or deployment name is wrong or retired."""
+
+
+class BadRequestError(RequestError, ValueError):
+    """400 and other client errors: the request itself is wrong (bad image, bad parameter...)."""
+
+
+class RateLimitError(RequestError):
+    """429 after all retries: too many requests or tokens per minute, or no quota left."""
+
+
+class ServiceError(RequestError):
+    """5xx after all retries: the provider is failing; try again later."""
+
+
+class NetworkError(RequestError):
+    """No answer at all after all retries: connection refused, DNS failure, or a timeout."""
+
+
+class TruncatedAnswerWarning(UserWarning):
+    """The answer stopped at ``max_tokens`` (``finish_reason == "length"``)."""
