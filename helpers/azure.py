@@ -1,0 +1,244 @@
+"""Azure OpenAI request and response shapes, including the retired "vision enhancements" (OCR, grounding).
+
+Azure's GPT-4 Turbo with Vision *preview* could call Azure AI Vision for you: with ``enhancements`` and a
+``dataSources`` entry in the request body, the answer came back with ``choices[0].enhancements``, where
+``grounding.lines[].spans[]`` tie phrases of the answer to polygons on the image (0-1 coordinates). Source:
+Azure OpenAI "Use GPT-4 Turbo with Vision", section "Use Vision enhancement with images"
+(https://learn.microsoft.com/azure/ai-services/openai/how-to/gpt-with-vision, api-version 2024-02-15-preview,
+checked 2026-11-21).
+
+The feature is gone: see :data:`ENHANCEMENTS_RETIREMENT`. The course keeps these shapes so that the Azure lesson
+can show what the old notebooks sent and received, and the offline backend answers such requests with OCR and
+grounding computed from the real image (``helpers.offline``).
+
+Every function here is pure (no network): build a body, turn an analysis into the response shape, parse a
+response.
+
+>>> body = build_enhanced_request("Describe this picture:", "https://example.com/cat.jpg")
+>>> sorted(body["enhancements"])
+['grounding', 'ocr']
+
+Taught in notebooks/09_azure.ipynb.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from helpers.offline.analysis import ImageReport
+
+#: The deployment route of Azure OpenAI's Chat Completions (the ``api-version`` query parameter is required).
+CHAT_PATH = "/openai/deployments/{deployment}/chat/completions"
+
+#: Words in an answer that the offline grounding ties to detected faces.
+FACE_WORDS = ("faces", "face", "people", "persons", "person")
+
+
+@dataclass(frozen=True)
+class Retirement:
+    """When a provider feature stopped working, what replaced it, and where that is stated."""
+
+    feature: str
+    retired_on: str
+    replacement: str
+    source: str
+    note: str
+
+
+#: Vision enhancements worked only with the ``gpt-4`` ``vision-preview`` model version ("Vision enhancements are
+#: not supported by the GPT-4 Turbo GA model. They are only available with the preview models." - the how-to
+#: above). Azure retired ``vision-preview`` on 2025-05-01 (deployments were upgraded to ``gpt-4o`` 2024-11-20
+#: from 2025-04-17), and with it the enhancements.
+ENHANCEMENTS_RETIREMENT = Retirement(
+    feature="Azure OpenAI vision enhancements (OCR, object grounding, video prompts) of gpt-4 vision-preview",
+    retired_on="2025-05-01",
+    replacement=("gpt-4o (or gpt-4.1) reads text in images on its own; for boxes and word positions call "
+                 "Azure AI Vision Image Analysis 4.0 'read' (or Document Intelligence) yourself"),
+    source=("https://learn.microsoft.com/azure/ai-services/openai/concepts/model-retirements "
+            "(gpt-4 vision-preview: 'Retirement date: May 1, 2025', upgrade to gpt-4o 2024-11-20; checked "
+            "2026-11-21) and https://learn.microsoft.com/azure/ai-services/openai/how-to/gpt-with-vision "
+            "(enhancements only with the preview models; checked 2026-11-21)"),
+    note="A request with 'enhancements' to a current deployment fails; the offline backend still answers it.",
+)
+
+
+# --- requests ----------------------------------------------------------------------------------------------
+
+def chat_url(endpoint: str, deployment: str, api_version: str) -> str:
+    """The full Azure Chat Completions URL for a deployment (what ``AzureOpenAI`` calls for you).
+
+    >>> chat_url("https://my-res.openai.azure.com/", "gpt-4o", "2024-10-21")
+    'https://my-res.openai.azure.com/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21'
+    """
+    path = CHAT_PATH.format(deployment=quote(deployment, safe=""))
+    return f"{endpoint.rstrip('/')}{path}?api-version={quote(api_version, safe='')}"
+
+
+def build_enhanced_request(prompt: str, image_url: str, *, ocr: bool = True, grounding: bool = True,
+                           vision_endpoint: str = "<your_computer_vision_endpoint>",
+                           vision_key: str = "<your_computer_vision_key>", max_tokens: int = 100,
+                           system_prompt: str = "You are a helpful assistant.") -> dict[str, Any]:
+    """The request body of Azure's retired vision enhancements, as its documentation showed it.
+
+    ``image_url`` is an http(s) URL or a ``data:`` URL. ``vision_endpoint``/``vision_key`` are those of an Azure
+    AI Vision resource (placeholders by default: never put a real key in a notebook).
+
+    >>> body = build_enhanced_request("Describe this picture:", "data:image/png;base64,iVBORw0KGgo=")
+    >>> body["dataSources"][0]["type"], body["messages"][1]["content"][1]["type"]
+    ('AzureComputerVision', 'image_url')
+
+    Taught in notebooks/09_azure.ipynb.
+    """
+    return {
+        "enhancements": {"ocr": {"enabled": bool(ocr)}, "grounding": {"enabled": bool(grounding)}},
+        "dataSources": [{"type": "AzureComputerVision",
+                         "parameters": {"endpoint": vision_endpoint, "key": vision_key}}],
+        "messages": [
+            {"role": "system", "content": system_prompt},
+            {"role": "user", "content": [{"type": "text", "text": prompt},
+                                         {"type": "image_url", "image_url": {"url": image_url}}]},
+        ],
+        "max_tokens": max_tokens,
+        "stream": False,
+    }
+
+
+# --- responses ---------------------------------------------------------------------------------------------
+
+def content_filter_results() -> dict[str, Any]:
+    """Azure's per-choice content-filter verdict for harmless text (every category ``safe``).
+
+    >>> content_filter_results()["violence"]
+    {'filtered': False, 'severity': 'safe'}
+    """
+    return {name: {"filtered": False, "severity": "safe"} for name in ("hate", "self_harm", "sexual", "violence")}
+
+
+def prompt_filter_results() -> list[dict[str, Any]]:
+    """Azure's ``prompt_filter_results`` for a harmless prompt (as in the how-to's sample response)."""
+    return [{"prompt_index": 0, "content_filter_results": content_filter_results()}]
+
+
+def _normalised(points: Sequence[Sequence[float]], width: int, height: int) -> list[dict[str, float]]:
+    """Pixel corners -> ``[{"x": 0..1, "y": 0..1}, ...]`` (clamped, 4 decimals)."""
+    def clamp(value: float) -> float:
+        return round(min(max(value, 0.0), 1.0), 4)
+
+    return [{"x": clamp(x / width), "y": clamp(y / height)} for x, y in points]
+
+
+def _rectangle(x: float, y: float, w: float, h: float) -> list[tuple[float, float]]:
+    return [(x, y), (x + w, y), (x + w, y + h), (x, y + h)]
+
+
+def _find(text: str, needle: str, start: int) -> tuple[int, int] | None:
+    """Case-insensitive position of ``needle`` in ``text`` (from ``start``, else anywhere) as (offset, end)."""
+    pattern = re.compile(re.escape(needle), re.IGNORECASE)
+    match = pattern.search(text, start) or pattern.search(text)
+    return (match.start(), match.end()) if match else None
+
+
+def grounding_from_report(answer_text: str, report: ImageReport) -> dict[str, Any]:
+    """Azure's ``enhancements.grounding`` object for an answer about one analysed image.
+
+    One line (the whole answer) whose ``spans`` tie phrases of the answer to places on the image:
+
+    * every OCR line of ``report`` whose text appears in the answer (case-insensitive, searched in reading
+      order) -> its box;
+    * the first word "face(s)"/"person"/"people" in the answer -> one span per detected face.
+
+    ``offset``/``length`` count Python characters; polygons are 4 corners in 0-1 image coordinates.
+
+    >>> from helpers.offline.analysis import ImageReport, OcrLine               # doctest: +SKIP
+    >>> grounding_from_report('It says "EXIT".', report)["lines"][0]["spans"][0]["text"]  # doctest: +SKIP
+    'EXIT'
+
+    Taught in notebooks/09_azure.ipynb (helpers.display draws the polygons).
+    """
+    width, height = max(int(report.width), 1), max(int(report.height), 1)
+    spans: list[dict[str, Any]] = []
+    cursor = 0
+    for line in report.lines:
+        needle = line.text.strip()
+        if len(needle) < 2:
+            continue
+        found = _find(answer_text, needle, cursor)
+        if found is None:
+            continue
+        start, end = found
+        cursor = end
+        spans.append({"text": answer_text[start:end], "length": end - start, "offset": start,
+                      "polygon": _normalised(line.box, width, height)})
+    if report.faces:
+        for word in FACE_WORDS:
+            found = _find(answer_text, word, 0)
+            if found is not None:
+                start, end = found
+                for x, y, w, h in report.faces:
+                    spans.append({"text": answer_text[start:end], "length": end - start, "offset": start,
+                                  "polygon": _normalised(_rectangle(x, y, w, h), width, height)})
+                break
+    spans.sort(key=lambda span: span["offset"])
+    return {"lines": [{"text": answer_text, "spans": spans}], "status": "Success"}
+
+
+def ocr_from_report(report: ImageReport) -> dict[str, Any]:
+    """An ``enhancements.ocr`` object for one analysed image.
+
+    Azure's documentation shows only the grounding part of an enhanced response, so the OCR part uses the
+    documented shape of Azure AI Vision Image Analysis 4.0 ``read`` results (``metadata`` + ``readResult.blocks
+    [].lines[]`` with ``text`` and a 4-point ``boundingPolygon`` in *pixels*; source:
+    https://learn.microsoft.com/training/modules/read-text-images-documents-with-computer-vision-service/
+    4-use-read-api, checked 2026-11-21), plus ``status``. Lines have no ``words``: the local OCR finds lines.
+
+    >>> ocr_from_report(report)["readResult"]["blocks"][0]["lines"][0]["text"]  # doctest: +SKIP
+    'EXIT'
+    """
+    lines = [{"text": line.text,
+              "boundingPolygon": [{"x": round(float(x)), "y": round(float(y))} for x, y in line.box]}
+             for line in report.lines]
+    return {"status": "Success",
+            "metadata": {"width": int(report.width), "height": int(report.height)},
+            "readResult": {"blocks": [{"lines": lines}] if lines else []}}
+
+
+def _as_dict(response: Any) -> Mapping[str, Any]:
+    if isinstance(response, Mapping):
+        return response
+    for method in ("model_dump", "to_dict"):
+        if hasattr(response, method):
+            return getattr(response, method)()
+    raise TypeError(f"expected a response dict or an SDK response object, got {type(response).__name__}.")
+
+
+def parse_grounding(response_json: Any) -> list[tuple[str, list[tuple[float, float]]]]:
+    """The grounded phrases of an enhanced response: ``[(span text, [(x, y), ...]), ...]`` in 0-1 coordinates.
+
+    Accepts the JSON dict (``requests``) or the SDK's ``ChatCompletion`` (extra fields are kept by the SDK).
+    A response without enhancements gives ``[]``.
+
+    >>> sample = {"choices": [{"enhancements": {"grounding": {"lines": [{"text": "The person...", "spans": [
+    ...     {"text": "the person", "length": 10, "offset": 99, "polygon": [{"x": 0.1, "y": 0.4},
+    ...      {"x": 0.8, "y": 0.4}, {"x": 0.8, "y": 0.6}, {"x": 0.1, "y": 0.6}]}]}], "status": "Success"}}}]}
+    >>> parse_grounding(sample)
+    [('the person', [(0.1, 0.4), (0.8, 0.4), (0.8, 0.6), (0.1, 0.6)])]
+
+    Taught in notebooks/09_azure.ipynb.
+    """
+    data = _as_dict(response_json)
+    choices = data.get("choices") or []
+    if not choices:
+        return []
+    enhancements = (choices[0] or {}).get("enhancements") or {}
+    grounding = enhancements.get("grounding") or {}
+    result = []
+    for line in grounding.get("lines") or []:
+        for span in line.get("spans") or []:
+            polygon = [(float(p["x"]), float(p["y"])) for p in span.get("polygon") or []]
+            result.append((str(span.get("text", "")), polygon))
+    return result

@@ -1,0 +1,328 @@
+"""Showing answers and images: Markdown, notices, image grids, tile and grounding overlays.
+
+Everything works both in Jupyter and in a plain Python process (tests, scripts):
+
+* text: :func:`show_markdown` renders Markdown in Jupyter and prints plain text elsewhere;
+* notices: :func:`notify` shows a Markdown blockquote in Jupyter and raises a Python warning elsewhere;
+* plots: :func:`show_images`, :func:`draw_tiles`, :func:`draw_polygons` build a matplotlib figure with the
+  backend-independent API (``fig, ax = plt.subplots(...)``), close it in pyplot (so Jupyter does not draw it
+  twice) and return it. End a cell with the call, or pass the figure to ``display(fig)``; it renders as PNG.
+
+>>> from helpers.display import show_markdown
+>>> show_markdown("**Hello**")
+**Hello**
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from helpers.errors import CourseError, TruncatedAnswerWarning
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+
+class PolygonError(CourseError, ValueError):
+    """A polygon that cannot be drawn: fewer than 3 points, or coordinates outside 0-1."""
+
+
+# --- environment --------------------------------------------------------------------------------
+
+def in_jupyter() -> bool:
+    """True inside a Jupyter kernel (an IPython shell with a kernel), False in scripts, tests and plain IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # IPython is a course dependency, but helpers must not require it to import
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _display(obj: Any) -> None:
+    from IPython.display import display
+
+    display(obj)
+
+
+# --- text ---------------------------------------------------------------------------------------
+
+def show_markdown(text: str) -> None:
+    """Render ``text`` as Markdown in Jupyter; print it unchanged elsewhere.
+
+    >>> show_markdown("# Title")
+    # Title
+
+    Taught in notebooks/01_first_request.ipynb.
+    """
+    text = "" if text is None else str(text)
+    if in_jupyter():
+        from IPython.display import Markdown
+
+        _display(Markdown(text))
+    else:
+        print(text)
+
+
+def notify(message: str, *, category: type[Warning] = UserWarning, stacklevel: int = 2) -> None:
+    """Tell the learner something they should not miss, without a traceback.
+
+    In Jupyter: a Markdown blockquote (deterministic text, no file paths, so stored outputs stay stable).
+    Elsewhere: ``warnings.warn(message, category)``, which tests can catch.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     notify("The answer was cut.", category=TruncatedAnswerWarning)
+    >>> caught[0].category.__name__
+    'TruncatedAnswerWarning'
+    """
+    if in_jupyter():
+        from IPython.display import Markdown
+
+        quoted = "\n".join("> " + line if line else ">" for line in f"**Note:** {message}".splitlines())
+        _display(Markdown(quoted))
+    else:
+        warnings.warn(message, category, stacklevel=stacklevel + 1)
+
+
+def truncation_message(max_tokens: int | None, *, empty: bool = False) -> str:
+    """The deterministic notice for ``finish_reason == "length"``.
+
+    ``empty=True``: nothing visible came back, typically a reasoning model that spent the whole budget thinking.
+
+    >>> truncation_message(300)
+    "The answer was cut off at max_tokens=300 (finish_reason='length'). Ask again with a larger max_tokens, or ask for a shorter answer."
+    """
+    limit = f"max_tokens={max_tokens}" if max_tokens is not None else "the max_tokens limit"
+    if empty:
+        return (f"No answer text came back: the model used all of {limit} (finish_reason='length'), "
+                "probably on its hidden reasoning. Ask again with a larger max_tokens (e.g. 2000).")
+    return (f"The answer was cut off at {limit} (finish_reason='length'). "
+            "Ask again with a larger max_tokens, or ask for a shorter answer.")
+
+
+def notify_truncated(max_tokens: int | None, *, empty: bool = False) -> None:
+    """Shorthand used by :mod:`helpers.chat` when a reply stops at ``max_tokens``."""
+    notify(truncation_message(max_tokens, empty=empty), category=TruncatedAnswerWarning, stacklevel=4)
+
+
+# --- figures ------------------------------------------------------------------------------------
+
+def _png_formatter(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _register_png_formatter() -> None:
+    """Make a returned Figure render as PNG in Jupyter whatever the matplotlib backend (e.g. MPLBACKEND=Agg)."""
+    if not in_jupyter():
+        return
+    from IPython import get_ipython
+    from matplotlib.figure import Figure
+
+    formatter = get_ipython().display_formatter.formatters["image/png"]
+    formatter.for_type(Figure, _png_formatter)
+
+
+def _finish(fig: Figure) -> Figure:
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # pyplot forgets it (no second copy at the end of the cell); the object still renders
+    _register_png_formatter()
+    return fig
+
+
+def _to_pil(image: Any) -> Image.Image:
+    """A PIL image from anything the course passes around: PIL, numpy array, path, bytes, URL, PreparedImage."""
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image
+    if hasattr(image, "__array_interface__") and not isinstance(image, (bytes, bytearray)):
+        import numpy as np
+
+        array = np.asarray(image)
+        if array.dtype != np.uint8:
+            array = np.clip(array * (255 if array.max() <= 1.0 else 1), 0, 255).astype(np.uint8)
+        return Image.fromarray(array)
+    data = getattr(image, "data", None)  # helpers.images.PreparedImage
+    if isinstance(data, (bytes, bytearray)) and hasattr(image, "mime_type"):
+        return Image.open(io.BytesIO(data))
+    from helpers.images import load_image
+
+    return load_image(image)
+
+
+def _source_title(image: Any, index: int) -> str:
+    import os
+
+    name = getattr(image, "source_name", None)
+    if name:
+        return os.path.basename(str(name))
+    if isinstance(image, (str, os.PathLike)) and not str(image).startswith(("data:", "http://", "https://")):
+        return os.path.basename(os.fspath(image))
+    return f"image {index + 1}"
+
+
+def show_images(images: Sequence[Any] | Any, titles: Sequence[str] | None = None, cols: int = 3, *,
+                size: float = 4.0) -> Figure:
+    """A grid of images with titles (file names by default); returns the figure.
+
+    ``images`` may be paths, bytes, PIL images, numpy arrays or ``PreparedImage`` objects (one or a list).
+
+    >>> from PIL import Image
+    >>> fig = show_images([Image.new("RGB", (64, 32), "red")], titles=["red"])
+    >>> len(fig.axes)
+    1
+
+    Taught in notebooks/03_local_images.ipynb.
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(images, (str, bytes)) or not isinstance(images, Sequence):
+        images = [images]
+    images = list(images)
+    if not images:
+        raise ValueError("show_images needs at least one image.")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"{len(titles)} titles for {len(images)} images: give one title per image (or none).")
+    if isinstance(cols, bool) or not isinstance(cols, int) or cols < 1:
+        raise ValueError(f"cols must be a positive whole number, got {cols!r}.")
+    cols = min(cols, len(images))
+    rows = math.ceil(len(images) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= len(images):
+            continue
+        picture = _to_pil(images[i])
+        ax.imshow(picture.convert("RGB") if picture.mode not in ("RGB", "L") else picture,
+                  cmap="gray" if picture.mode == "L" else None)
+        title = titles[i] if titles is not None else _source_title(images[i], i)
+        ax.set_title(f"{title}\n{picture.width}×{picture.height}", fontsize=10)
+    fig.tight_layout()
+    return _finish(fig)
+
+
+def draw_tiles(image: Any, detail: str = "high", model: str | None = None) -> Figure:
+    """The image as the model sees it (scaled), with the 512-px tiles (or 32-px patches) it is billed for.
+
+    Uses :func:`helpers.costs.tile_grid`; the title gives the sizes, the tile count and the image tokens.
+    ``model=None`` means the configured model (``VISION_MODEL`` or the course default).
+
+    >>> from PIL import Image
+    >>> fig = draw_tiles(Image.new("RGB", (1024, 1024), "white"), "high", "gpt-4o")
+    >>> "4 tiles" in fig.axes[0].get_title()
+    True
+
+    Taught in notebooks/04_detail_levels.ipynb.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+    from matplotlib.patches import Rectangle
+
+    from helpers.costs import tile_grid
+
+    if model is None:
+        from helpers.settings import load_settings
+
+        model = load_settings().model
+    picture = _to_pil(image)
+    grid = tile_grid(picture.width, picture.height, detail, model)
+    width, height = grid.size
+    scaled = picture.convert("RGB").resize((width, height)) if (width, height) != picture.size \
+        else picture.convert("RGB")
+    fig, ax = plt.subplots(figsize=(7, 7 * height / width if width >= height else 7))
+    ax.imshow(scaled)
+    if grid.family == "tile":
+        for number, (x0, y0, x1, y1) in enumerate(grid.tiles, start=1):
+            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor="red",
+                                   linewidth=2))
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2, str(number), color="red", fontsize=14, ha="center",
+                    va="center", bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none"})
+        unit = "tile" if len(grid.tiles) == 1 else "tiles"
+        what = f"{len(grid.tiles)} {unit} of {grid.tile_size} px" if grid.tiles else "no tiles (low detail)"
+    else:  # patch family: hundreds of 32-px patches, drawn as grid lines
+        xs = sorted({t[0] for t in grid.tiles} | {width})
+        ys = sorted({t[1] for t in grid.tiles} | {height})
+        lines = [[(x - 0.5, -0.5), (x - 0.5, height - 0.5)] for x in xs] + \
+                [[(-0.5, y - 0.5), (width - 0.5, y - 0.5)] for y in ys]
+        ax.add_collection(LineCollection(lines, colors="red", linewidths=0.4))
+        what = f"{len(grid.tiles)} patches of {grid.tile_size} px"
+    ax.set_xlim(-0.5, width - 0.5)
+    ax.set_ylim(height - 0.5, -0.5)
+    ax.set_title(f"{grid.model}, detail={detail}: {picture.width}×{picture.height} → {width}×{height}, "
+                 f"{what}, {grid.tokens} tokens", fontsize=10)
+    ax.axis("off")
+    fig.tight_layout()
+    return _finish(fig)
+
+
+def _points(polygon: Any, index: int) -> list[tuple[float, float]]:
+    """Accept [(x, y), ...], [{"x": .., "y": ..}, ...] or a flat [x0, y0, x1, y1, ...] list (Azure's shapes)."""
+    if isinstance(polygon, Mapping) and "polygon" in polygon:
+        polygon = polygon["polygon"]
+    items = list(polygon)
+    if items and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+        if len(items) % 2:
+            raise PolygonError(f"Polygon {index + 1} has an odd number of coordinates ({len(items)}).",
+                               fix="give x, y pairs: [x0, y0, x1, y1, ...].")
+        items = list(zip(items[0::2], items[1::2]))
+    points = []
+    for item in items:
+        x, y = (item["x"], item["y"]) if isinstance(item, Mapping) else item
+        points.append((float(x), float(y)))
+    if len(points) < 3:
+        raise PolygonError(f"Polygon {index + 1} has {len(points)} point(s); a polygon needs at least 3.",
+                           fix="pass the polygon's corner points as (x, y) pairs.")
+    bad = [p for p in points if not (0.0 <= p[0] <= 1.0 and 0.0 <= p[1] <= 1.0)]
+    if bad:
+        raise PolygonError(
+            f"Polygon {index + 1} has points outside 0-1: {bad[:3]}.",
+            fix="grounding polygons use coordinates relative to the image size (0-1); divide pixel "
+                "coordinates by the width and height first.",
+        )
+    return points
+
+
+def draw_polygons(image: Any, polygons: Iterable[Any], labels: Sequence[str] | None = None) -> Figure:
+    """Outline regions given as polygons in relative (0-1) coordinates, e.g. Azure grounding results.
+
+    >>> from PIL import Image
+    >>> fig = draw_polygons(Image.new("RGB", (200, 100)), [[(0.1, 0.1), (0.5, 0.1), (0.5, 0.9)]], ["sign"])
+    >>> len(fig.axes[0].patches)
+    1
+
+    Taught in notebooks/09_azure_enhancements.ipynb.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Polygon
+
+    picture = _to_pil(image)
+    shapes = [_points(p, i) for i, p in enumerate(polygons)]
+    if labels is not None and len(labels) != len(shapes):
+        raise ValueError(f"{len(labels)} labels for {len(shapes)} polygons: give one label per polygon (or none).")
+    width, height = picture.size
+    fig, ax = plt.subplots(figsize=(7, 7 * height / width if width >= height else 7))
+    ax.imshow(picture.convert("RGB"))
+    colours = plt.get_cmap("tab10")
+    for i, points in enumerate(shapes):
+        colour = colours(i % 10)
+        pixels = [(x * width, y * height) for x, y in points]
+        ax.add_patch(Polygon(pixels, closed=True, fill=False, edgecolor=colour, linewidth=2))
+        if labels is not None:
+            x, y = min(pixels, key=lambda p: (p[1], p[0]))
+            ax.text(x, y, labels[i], color="white", fontsize=10, va="bottom",
+                    bbox={"facecolor": colour, "alpha": 0.8, "edgecolor": "none", "pad": 2})
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    ax.axis("off")
+    fig.tight_layout()
+    return _finish(fig)

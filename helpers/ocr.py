@@ -1,0 +1,357 @@
+"""Local OCR with RapidOCR, and the character error rate used to score any transcription.
+
+Taught in notebooks/05_handwriting_ocr.ipynb, where a real model's transcription of a handwritten page is
+compared with this local OCR and with a ground-truth transcript. The offline backend
+(``helpers.offline.analysis``) uses the same functions to answer "what does it say?".
+
+The engine is RapidOCR (``rapidocr_onnxruntime`` 1.4.x). Its wheel bundles the PP-OCRv4 detection and
+recognition models and the PP-OCR v2.0 text-direction classifier as ONNX files, so nothing is downloaded:
+the models read simplified Chinese and English (Latin letters, digits, punctuation). Source: the files in
+``rapidocr_onnxruntime/models`` and its ``config.yaml`` (version 1.4.4, checked 2025-11-21).
+
+>>> from helpers.ocr import transcribe, character_error_rate
+>>> text = transcribe("images/handwriting.jpg")                  # doctest: +SKIP
+>>> character_error_rate("Hello world", "Hel1o world")
+0.09090909090909091
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from rapidfuzz.distance import Levenshtein
+
+from helpers.errors import ConfigurationError, ImageNotFoundError, ImageTooLargeError, UnsupportedImageError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from rapidocr_onnxruntime import RapidOCR
+
+OcrImage = Union[Image.Image, str, os.PathLike, bytes]
+
+#: Images whose long side is larger than this are downscaled before OCR (boxes are mapped back to the
+#: original pixels). 1600 px keeps 10-12 px tall text readable and bounds detection time on 2 cores.
+MAX_OCR_SIDE = 1600
+
+#: One intra-op and one inter-op thread per ONNX Runtime session: identical numbers on every run and every
+#: machine (a multi-threaded reduction may add floats in a different order), and the offline server can
+#: run a second request on the other core. RapidOCR passes these to ``onnxruntime.SessionOptions``.
+_ENGINE_OPTIONS: dict[str, object] = {
+    "intra_op_num_threads": 1,
+    "inter_op_num_threads": 1,
+}
+
+#: Two boxes belong to the same text row when their vertical centres differ by less than this fraction of
+#: the smaller box height.
+SAME_ROW_TOLERANCE = 0.5
+
+_ENGINE: RapidOCR | None = None
+# RapidOCR is not documented as thread-safe (its __call__ mutates post-processing settings), so one lock
+# guards both the lazy creation and every call of the single engine of this process.
+_ENGINE_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class OcrLine:
+    """One detected text box: its text, its 4 corner points in pixels of the analysed image, its score.
+
+    ``box`` runs clockwise from the top-left corner, as RapidOCR returns it; ``score`` is the recognizer's
+    confidence between 0 and 1.
+
+    >>> line = OcrLine("Hello", ((10.0, 5.0), (60.0, 5.0), (60.0, 25.0), (10.0, 25.0)), 0.98)
+    >>> line.left, line.top, line.height
+    (10.0, 5.0, 20.0)
+    """
+
+    text: str
+    box: tuple[tuple[float, float], ...]
+    score: float
+
+    @property
+    def left(self) -> float:
+        """Smallest x of the box."""
+        return min(x for x, _ in self.box)
+
+    @property
+    def right(self) -> float:
+        """Largest x of the box."""
+        return max(x for x, _ in self.box)
+
+    @property
+    def top(self) -> float:
+        """Smallest y of the box."""
+        return min(y for _, y in self.box)
+
+    @property
+    def bottom(self) -> float:
+        """Largest y of the box."""
+        return max(y for _, y in self.box)
+
+    @property
+    def height(self) -> float:
+        """Height of the box's bounding rectangle."""
+        return self.bottom - self.top
+
+    @property
+    def centre_y(self) -> float:
+        """Vertical centre of the box."""
+        return (self.top + self.bottom) / 2
+
+
+# --- loading -----------------------------------------------------------------------------------------
+
+def load_rgb(image: OcrImage) -> Image.Image:
+    """Open ``image`` (PIL image, path or encoded bytes) as an RGB image, upright by its EXIF orientation.
+
+    Transparent pixels are composited on white (text on a transparent PNG stays readable); animated GIFs
+    give their first frame.
+
+    >>> load_rgb(Image.new("RGBA", (4, 3))).mode
+    'RGB'
+    """
+    if isinstance(image, Image.Image):
+        img, name = image, "the PIL image"
+    elif isinstance(image, (bytes, bytearray, memoryview)):
+        img, name = _open(io.BytesIO(bytes(image)), "the image bytes"), "the image bytes"
+    elif isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        if not path.is_file():
+            raise ImageNotFoundError(
+                f"No image file at {path}.", source=str(path),
+                fix="check the path; relative paths start from the notebook's folder.",
+            )
+        img, name = _open(path, str(path)), str(path)
+    else:
+        raise UnsupportedImageError(
+            f"Cannot read an image from a {type(image).__name__}.", source=repr(type(image)),
+            fix="pass a PIL image, a file path or the encoded bytes of a PNG, JPEG, WebP or GIF file.",
+        )
+    try:
+        img = ImageOps.exif_transpose(img)
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(canvas, rgba).convert("RGB")
+        return img.convert("RGB")
+    except OSError as err:  # truncated data is only noticed when the pixels are decoded
+        raise UnsupportedImageError(
+            f"{name} could not be decoded: {err}.", source=name,
+            fix="re-save the file as PNG or JPEG and try again.",
+        ) from err
+
+
+def _open(fp: io.BytesIO | Path, name: str) -> Image.Image:
+    try:
+        img = Image.open(fp)
+        img.seek(0)  # animated GIF/WebP: the first frame
+        img.load()
+        return img
+    except Image.DecompressionBombError as err:
+        raise ImageTooLargeError(
+            f"{name} has too many pixels to open safely ({err}).", source=name,
+            fix="downscale the image (e.g. to 2048 px on the long side) before sending it.",
+        ) from err
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise UnsupportedImageError(
+            f"{name} is not an image Pillow can decode ({err}).", source=name,
+            fix="send a PNG, JPEG, WebP or non-animated GIF file.",
+        ) from err
+
+
+# --- engine ------------------------------------------------------------------------------------------
+
+def get_engine() -> RapidOCR:
+    """Return this process's RapidOCR engine, creating it on the first call (about 1 s: loads 3 ONNX models).
+
+    >>> engine = get_engine()        # doctest: +SKIP
+    """
+    global _ENGINE
+    with _ENGINE_LOCK:
+        if _ENGINE is None:
+            _ENGINE = _create_engine()
+        return _ENGINE
+
+
+def _create_engine() -> RapidOCR:
+    try:
+        from rapidocr_onnxruntime import RapidOCR
+    except ImportError as err:
+        raise ConfigurationError(
+            f"Local OCR needs the rapidocr_onnxruntime package ({err}).",
+            fix="pip install -r requirements.txt (it pins rapidocr_onnxruntime>=1.4,<1.5).",
+        ) from err
+    return RapidOCR(**_ENGINE_OPTIONS)
+
+
+def warm_up() -> None:
+    """Load the models and run one small recognition, so that the first real request is not slow.
+
+    ONNX Runtime allocates its buffers on the first inference, which makes that call several times slower
+    than the next ones. The offline server calls this once at start-up.
+
+    >>> warm_up()                    # doctest: +SKIP
+    """
+    from PIL import ImageDraw
+
+    img = Image.new("RGB", (960, 720), "white")
+    ImageDraw.Draw(img).text((40, 40), "warm up 123", fill="black")
+    _run_engine(np.asarray(img)[:, :, ::-1])
+
+
+def _run_engine(bgr: np.ndarray) -> list:
+    engine = get_engine()
+    with _ENGINE_LOCK:
+        result, _elapsed = engine(np.ascontiguousarray(bgr))
+    return result or []
+
+
+# --- OCR -----------------------------------------------------------------------------------------------
+
+def ocr_lines(image: OcrImage, *, max_side: int = MAX_OCR_SIDE) -> list[OcrLine]:
+    """Detect and read the text in ``image``; return its text boxes in reading order.
+
+    Reading order: rows from top to bottom (boxes whose vertical centres are close form one row, see
+    :func:`reading_order`), and left to right within a row. Images larger than ``max_side`` on their long
+    side are read from a downscaled copy; the boxes are always in pixels of the original (EXIF-upright)
+    image. Taught in notebooks/05_handwriting_ocr.ipynb.
+
+    >>> [line.text for line in ocr_lines("images/receipt.png")]          # doctest: +SKIP
+    ['TOTAL', '12.50']
+    """
+    rgb = load_rgb(image)
+    width, height = rgb.size
+    scale = 1.0
+    if max(width, height) > max_side:
+        scale = max_side / max(width, height)
+        small = (max(1, round(width * scale)), max(1, round(height * scale)))
+        rgb = rgb.resize(small, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    sx, sy = width / rgb.width, height / rgb.height
+    lines = []
+    for box, text, score in _run_engine(np.asarray(rgb)[:, :, ::-1]):
+        text = str(text).strip()
+        if not text:
+            continue
+        points = tuple(
+            (round(min(max(float(x) * sx, 0.0), width), 1), round(min(max(float(y) * sy, 0.0), height), 1))
+            for x, y in box
+        )
+        lines.append(OcrLine(text=text, box=points, score=round(float(score), 4)))
+    return reading_order(lines)
+
+
+def group_rows(lines: list[OcrLine] | tuple[OcrLine, ...]) -> list[list[OcrLine]]:
+    """Group text boxes into rows (top to bottom), each row sorted left to right.
+
+    A box joins the current row when its vertical centre is within ``SAME_ROW_TOLERANCE`` (half) of the
+    smaller box height from the row's centre; otherwise it starts a new row.
+
+    >>> a = OcrLine("right", ((200, 10), (260, 10), (260, 30), (200, 30)), 1.0)
+    >>> b = OcrLine("left", ((10, 12), (60, 12), (60, 32), (10, 32)), 1.0)
+    >>> [[line.text for line in row] for row in group_rows([a, b])]
+    [['left', 'right']]
+    """
+    rows: list[list[OcrLine]] = []
+    for line in sorted(lines, key=lambda ln: (ln.centre_y, ln.left)):
+        if rows:
+            row = rows[-1]
+            row_centre = sum(ln.centre_y for ln in row) / len(row)
+            row_height = min(ln.height for ln in row)
+            if abs(line.centre_y - row_centre) < SAME_ROW_TOLERANCE * max(min(row_height, line.height), 1.0):
+                row.append(line)
+                continue
+        rows.append([line])
+    return [sorted(row, key=lambda ln: (ln.left, ln.top)) for row in rows]
+
+
+def reading_order(lines: list[OcrLine] | tuple[OcrLine, ...]) -> list[OcrLine]:
+    """Sort text boxes top to bottom, then left to right within a row (see :func:`group_rows`).
+
+    >>> a = OcrLine("second", ((0, 50), (90, 50), (90, 70), (0, 70)), 1.0)
+    >>> b = OcrLine("first", ((0, 10), (90, 10), (90, 30), (0, 30)), 1.0)
+    >>> [line.text for line in reading_order([a, b])]
+    ['first', 'second']
+    """
+    return [line for row in group_rows(lines) for line in row]
+
+
+def lines_to_text(lines: list[OcrLine] | tuple[OcrLine, ...]) -> str:
+    """Join text boxes into a transcription: boxes of one row joined by a space, rows by newlines.
+
+    >>> a = OcrLine("Hello", ((0, 10), (50, 10), (50, 30), (0, 30)), 1.0)
+    >>> b = OcrLine("world", ((60, 10), (110, 10), (110, 30), (60, 30)), 1.0)
+    >>> lines_to_text([b, a])
+    'Hello world'
+    """
+    return "\n".join(" ".join(line.text for line in row) for row in group_rows(lines))
+
+
+def transcribe(image: OcrImage, *, max_side: int = MAX_OCR_SIDE) -> str:
+    """The text of ``image`` in reading order, one text row per line ("" if none was found).
+
+    Taught in notebooks/05_handwriting_ocr.ipynb.
+
+    >>> print(transcribe("images/handwriting.jpg"))                     # doctest: +SKIP
+    """
+    return lines_to_text(ocr_lines(image, max_side=max_side))
+
+
+# --- scoring -----------------------------------------------------------------------------------------
+
+_WHITESPACE = re.compile(r"\s+")
+# CJK ideographs, kana, Hangul and CJK punctuation: scripts written without spaces between words.
+_CJK = (
+    r"\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    r"\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+)
+_SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}]) (?=[{_CJK}])")
+
+
+def normalise_text(text: str) -> str:
+    """Normalise a transcription before scoring it; what :func:`character_error_rate` compares.
+
+    1. Unicode NFKC: full-width letters and digits become ASCII, ligatures are split, compatibility
+       forms (e.g. the full-width comma ``，`` -> ``,``) are unified, so an OCR engine and a
+       human typist who chose different code points for the same glyph are not penalised.
+    2. Every run of whitespace (spaces, tabs, newlines) becomes one space; leading and trailing
+       whitespace is removed. Line breaks therefore do not count, only the characters.
+    3. A space between two CJK characters is removed: Chinese and Japanese do not separate words, and
+       OCR engines insert such spaces inconsistently.
+
+    Case and punctuation are kept: they are part of a faithful transcription.
+
+    >>> normalise_text("  Hello\\n\\tＷｏｒｌｄ ")
+    'Hello World'
+    >>> normalise_text("你 好，世界")
+    '你好,世界'
+    """
+    text = unicodedata.normalize("NFKC", text)
+    text = _WHITESPACE.sub(" ", text).strip()
+    return _SPACE_BETWEEN_CJK.sub("", text)
+
+
+def character_error_rate(reference: str, hypothesis: str) -> float:
+    """Character error rate: Levenshtein edits (insertions, deletions, substitutions) / reference length.
+
+    Both texts are first normalised with :func:`normalise_text`. 0.0 is a perfect transcription; the
+    value can exceed 1.0 when the hypothesis adds many characters. An empty reference gives 0.0 for an
+    empty hypothesis and 1.0 otherwise. Characters are Unicode code points, so Chinese works as expected.
+    The edit distance comes from ``rapidfuzz.distance.Levenshtein``. Taught in
+    notebooks/05_handwriting_ocr.ipynb.
+
+    >>> character_error_rate("kitten", "sitting")
+    0.5
+    >>> character_error_rate("你好世界", "你好世")
+    0.25
+    """
+    ref, hyp = normalise_text(reference), normalise_text(hypothesis)
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    return Levenshtein.distance(ref, hyp) / len(ref)

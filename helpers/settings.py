@@ -1,0 +1,431 @@
+"""Which provider and which model the course talks to, read from the environment and ``.env``.
+
+Four providers speak the same Chat Completions protocol, so every notebook runs unchanged on each:
+
+============  ==============================================================  =========================
+provider      what it is                                                      variables it needs
+============  ==============================================================  =========================
+offline       the embedded local backend (``helpers.offline``), no key        none
+openai        api.openai.com                                                  OPENAI_API_KEY
+azure         an Azure OpenAI resource                                        AZURE_OPENAI_ENDPOINT,
+                                                                              AZURE_OPENAI_API_KEY,
+                                                                              AZURE_OPENAI_API_VERSION,
+                                                                              AZURE_OPENAI_DEPLOYMENT
+compatible    any OpenAI-compatible base URL: Ollama, vLLM, LM Studio, proxy  OPENAI_BASE_URL (key optional)
+============  ==============================================================  =========================
+
+``VISION_PROVIDER`` picks one. Unset, it is inferred: ``AZURE_OPENAI_ENDPOINT`` -> azure,
+``OPENAI_BASE_URL`` -> compatible, ``OPENAI_API_KEY`` -> openai, nothing -> offline.
+
+``.env`` is parsed with python-dotenv (found from the current directory upwards, else the repository root) and
+merged *under* the process environment, which always wins. ``os.environ`` is never modified, so a ``.env`` file
+cannot leak into other code or tests. ``VISION_DOTENV=off`` skips the file (the test session sets it).
+
+Secrets never appear in a repr, a printed line or an error message: they are masked as ``sk-...abcd``.
+
+>>> s = load_settings({"VISION_DOTENV": "off"})
+>>> s.provider
+'offline'
+
+Taught in notebooks/00_setup.ipynb.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from helpers.errors import ConfigurationError, RetiredModelError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+PROVIDERS: tuple[str, ...] = ("offline", "openai", "azure", "compatible")
+
+#: Every variable the course reads, with what it is for (``.env.example`` documents the same list).
+ENV_VARS: dict[str, str] = {
+    "VISION_PROVIDER": "offline | openai | azure | compatible (unset: inferred from what is configured)",
+    "VISION_MODEL": "model name (defaults to the course default in helpers/catalog.py)",
+    "OPENAI_API_KEY": "OpenAI key (sk-...); optional for a compatible engine",
+    "OPENAI_BASE_URL": "base URL of an OpenAI-compatible engine, e.g. http://localhost:11434/v1",
+    "AZURE_OPENAI_ENDPOINT": "https://YOUR-RESOURCE.openai.azure.com",
+    "AZURE_OPENAI_API_KEY": "key of that Azure OpenAI resource",
+    "AZURE_OPENAI_API_VERSION": "Azure OpenAI REST API version, e.g. 2024-10-21",
+    "AZURE_OPENAI_DEPLOYMENT": "name of your vision-capable deployment",
+    "COURSE_IMAGES_BASE_URL": "public http(s) copy of the course images/ folder (real providers only)",
+    "VISION_TIMEOUT": "seconds per request before giving up (default 60)",
+    "VISION_MAX_RETRIES": "retries for 429, 5xx, timeouts and connection errors (default 2)",
+    "VISION_OFFLINE_PORT": "port of the offline backend (0 = any free port, the default)",
+    "VISION_DOTENV": "off = do not read .env",
+}
+
+#: The API key the offline backend accepts (any non-empty key works; this one says what it is).
+OFFLINE_API_KEY = "offline"
+#: The key sent to a compatible engine when OPENAI_API_KEY is not set (local engines ignore it; the SDK needs one).
+NO_KEY_PLACEHOLDER = "not-needed"
+OPENAI_BASE_URL_DEFAULT = "https://api.openai.com/v1"
+
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_MAX_RETRIES = 2
+
+_OFF_VALUES = {"off", "0", "false", "no", "none"}
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+# Things that look like secrets inside free text (server messages, URLs): OpenAI-style keys and 32+ hex chars.
+_SECRET_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{8,}|[A-Fa-f0-9]{32,})\b")
+
+
+# --- masking ------------------------------------------------------------------------------------
+
+def mask_secret(value: str | None) -> str:
+    """Show enough of a key to recognise it, never enough to use it.
+
+    >>> mask_secret("sk-proj-" + "x" * 24 + "1234")
+    'sk-...1234'
+    >>> mask_secret(None)
+    '(not set)'
+    """
+    if value is None or value == "":
+        return "(not set)"
+    if value in (OFFLINE_API_KEY, NO_KEY_PLACEHOLDER):
+        return value  # literal placeholders, not secrets
+    if len(value) < 16:
+        return "****"
+    prefix = "sk-" if value.startswith("sk-") else ""
+    return f"{prefix}...{value[-4:]}"
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Replace every given secret, and anything shaped like a key, in ``text`` by its masked form.
+
+    >>> redact("bad key sk-" + "x" * 16 + "1234 given")
+    'bad key sk-...1234 given'
+    """
+    for secret in secrets:
+        if secret and secret not in (OFFLINE_API_KEY, NO_KEY_PLACEHOLDER) and len(secret) >= 4:
+            text = text.replace(secret, mask_secret(secret))
+    return _SECRET_PATTERN.sub(lambda m: mask_secret(m.group(0)), text)
+
+
+# --- the settings object ------------------------------------------------------------------------
+
+@dataclass(frozen=True, repr=False)
+class Settings:
+    """Everything needed to build a client. Frozen and hashable: one cached client per distinct Settings.
+
+    ``model`` names the underlying model (used for token and cost maths). ``request_model`` is what goes in the
+    request's ``model`` field: the deployment name on Azure, ``model`` everywhere else.
+
+    >>> s = Settings(provider="openai", model="m", api_key="sk-" + "x" * 40)
+    >>> "xxxxxxxx" in repr(s)
+    False
+    """
+
+    provider: str
+    model: str
+    api_key: str | None = None
+    base_url: str | None = None            # openai / compatible; None for offline (known once the server runs)
+    azure_endpoint: str | None = None
+    azure_api_version: str | None = None
+    azure_deployment: str | None = None
+    images_base_url: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    offline_port: int = 0
+    inferred: bool = False                 # True when VISION_PROVIDER was not set
+
+    @property
+    def request_model(self) -> str:
+        """The ``model`` value to send: the deployment name on Azure, otherwise ``model``."""
+        if self.provider == "azure" and self.azure_deployment:
+            return self.azure_deployment
+        return self.model
+
+    @property
+    def endpoint_host(self) -> str | None:
+        """``host[:port]`` of the endpoint, for the one-line summary (None for offline before it starts)."""
+        url = self.azure_endpoint if self.provider == "azure" else self.base_url
+        return urlsplit(url).netloc if url else None
+
+    def secrets(self) -> tuple[str, ...]:
+        """The secret values this object holds (for :func:`redact`)."""
+        return tuple(s for s in (self.api_key,) if s)
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            shown = repr(mask_secret(value)) if f.name == "api_key" and value else repr(value)
+            parts.append(f"{f.name}={shown}")
+        return f"Settings({', '.join(parts)})"
+
+    __str__ = __repr__
+
+
+# --- reading the environment --------------------------------------------------------------------
+
+def dotenv_enabled(environ: Mapping[str, str | None]) -> bool:
+    """False when ``VISION_DOTENV`` is ``off`` (or 0/false/no)."""
+    return (environ.get("VISION_DOTENV") or "").strip().lower() not in _OFF_VALUES
+
+
+def find_dotenv_file(start: str | os.PathLike[str] | None = None) -> Path | None:
+    """The ``.env`` to read: the first one from ``start`` (default: the cwd) upwards, else ``<repo>/.env``.
+
+    >>> find_dotenv_file("/")  # doctest: +SKIP
+    """
+    here = Path(start) if start is not None else Path.cwd()
+    for folder in (here, *here.parents):
+        candidate = folder / ".env"
+        if candidate.is_file():
+            return candidate
+    candidate = REPO_ROOT / ".env"
+    return candidate if candidate.is_file() else None
+
+
+def read_environment(environ: Mapping[str, str] | None = None,
+                     dotenv_path: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """The merged configuration: ``.env`` values overridden by the process environment.
+
+    Empty values count as unset. ``os.environ`` is only read, never written.
+
+    >>> read_environment({"VISION_DOTENV": "off", "VISION_MODEL": " m "})["VISION_MODEL"]
+    'm'
+    """
+    env: Mapping[str, str | None] = os.environ if environ is None else environ
+    merged: dict[str, str | None] = {}
+    if dotenv_enabled(env):
+        path = Path(dotenv_path) if dotenv_path is not None else find_dotenv_file()
+        if path is not None and path.is_file():
+            from dotenv import dotenv_values  # lazy: only when a file is read
+
+            merged.update(dotenv_values(path, interpolate=False))
+    merged.update(env)
+    return {k: v.strip() for k, v in merged.items() if isinstance(v, str) and v.strip() != ""}
+
+
+def infer_provider(values: Mapping[str, str]) -> str:
+    """The provider implied by what is configured (used when VISION_PROVIDER is unset).
+
+    >>> infer_provider({"OPENAI_API_KEY": "sk-..."})
+    'openai'
+    """
+    if values.get("AZURE_OPENAI_ENDPOINT"):
+        return "azure"
+    if values.get("OPENAI_BASE_URL"):
+        return "compatible"
+    if values.get("OPENAI_API_KEY"):
+        return "openai"
+    return "offline"
+
+
+def _default_model() -> str:
+    from helpers.catalog import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+def is_known_model(name: str) -> bool:
+    """True if the cost tables know ``name`` (dated snapshots included)."""
+    from helpers.costs import model_cost
+    from helpers.errors import UnknownModelError
+
+    try:
+        model_cost(name)
+    except (UnknownModelError, KeyError, ValueError):
+        return False
+    return True
+
+
+def check_model(name: str) -> str:
+    """Raise :class:`RetiredModelError` (with the replacement) if ``name`` has been shut down; else return it.
+
+    Called before any request is sent, so a retired name never costs a round trip.
+
+    >>> check_model("gpt-4-vision-preview")  # doctest: +SKIP
+    Traceback (most recent call last):
+    helpers.errors.RetiredModelError: The model 'gpt-4-vision-preview' was retired on ...
+    """
+    from helpers.catalog import retired_model
+
+    retired = retired_model(name)
+    if retired is not None:
+        raise RetiredModelError(name, replacement=retired.replacement, retired_on=retired.retired_on,
+                                source=retired.source)
+    return name
+
+
+_PLACEHOLDERS = ("sk-...", "YOUR-", "YYYY-MM-DD", "OWNER/REPO")
+
+
+def _reject_placeholders(values: Mapping[str, str]) -> None:
+    """Catch example values copied from .env.example or the docs without being filled in."""
+    for name in ENV_VARS:
+        value = values.get(name, "")
+        if any(marker in value for marker in _PLACEHOLDERS):
+            raise ConfigurationError(
+                f"{name} still holds an example placeholder" + ("." if "KEY" in name else f" ({value!r})."),
+                fix=f"replace it with your real value ({ENV_VARS[name]}), or leave {name} empty.",
+            )
+
+
+def _require(values: Mapping[str, str], name: str, provider: str) -> str:
+    value = values.get(name)
+    if not value:
+        raise ConfigurationError(
+            f"VISION_PROVIDER is {provider!r} but {name} is not set.",
+            fix=f"add {name}=... to .env ({ENV_VARS[name]}), or unset VISION_PROVIDER to use the offline backend.",
+        )
+    return value
+
+
+def _http_url(name: str, value: str, *, https_only: bool = False, example: str) -> str:
+    """Validate a URL from the environment and return it without a trailing slash."""
+    parts = urlsplit(value)
+    shown = redact(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(f"{name} is {shown!r}, which is not an http(s) URL.",
+                                 fix=f"set {name} to a full URL such as {example}")
+    if https_only and parts.scheme != "https" and (parts.hostname or "") not in _LOCAL_HOSTS:
+        raise ConfigurationError(f"{name} is {shown!r}, but Azure OpenAI endpoints use https://.",
+                                 fix=f"set {name} to {example} (copy it from the Azure portal: Keys and Endpoint).")
+    return value.rstrip("/")
+
+
+def _number(values: Mapping[str, str], name: str, default: float, *, integer: bool, minimum: float,
+            maximum: float = math.inf) -> float:
+    raw = values.get(name)
+    if raw is None:
+        return default
+    try:
+        number = int(raw) if integer else float(raw)
+    except ValueError:
+        number = None
+    if number is None or not math.isfinite(number) or not minimum <= number <= maximum:
+        kind = "a whole number" if integer else "a number of seconds"
+        bound = f" between {minimum:g} and {maximum:g}" if math.isfinite(maximum) else f" >= {minimum:g}"
+        raise ConfigurationError(f"{name} is {raw!r}, which is not {kind}{bound}.",
+                                 fix=f"set {name} to {kind}{bound}, or remove it to use the default ({default:g}).")
+    return number
+
+
+def load_settings(environ: Mapping[str, str] | None = None,
+                  dotenv_path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate the configuration; raise :class:`ConfigurationError` naming what to fix.
+
+    ``environ`` defaults to ``os.environ``; ``dotenv_path`` defaults to the ``.env`` found by
+    :func:`find_dotenv_file`. A retired ``VISION_MODEL`` raises :class:`RetiredModelError` here, before any request.
+
+    >>> load_settings({"VISION_DOTENV": "off", "OPENAI_API_KEY": "sk-" + "a" * 40}).provider
+    'openai'
+
+    Taught in notebooks/00_setup.ipynb.
+    """
+    values = read_environment(environ, dotenv_path)
+    _reject_placeholders(values)
+    explicit = values.get("VISION_PROVIDER", "").lower()
+    if explicit and explicit not in PROVIDERS:
+        raise ConfigurationError(
+            f"VISION_PROVIDER is {values['VISION_PROVIDER']!r}, which is not a provider the course knows.",
+            fix=f"set VISION_PROVIDER to one of {', '.join(PROVIDERS)} (or remove it to infer from your settings).",
+        )
+    provider = explicit or infer_provider(values)
+
+    timeout = float(_number(values, "VISION_TIMEOUT", DEFAULT_TIMEOUT, integer=False, minimum=0.001))
+    max_retries = int(_number(values, "VISION_MAX_RETRIES", DEFAULT_MAX_RETRIES, integer=True, minimum=0,
+                              maximum=20))
+    offline_port = int(_number(values, "VISION_OFFLINE_PORT", 0, integer=True, minimum=0, maximum=65535))
+    images_base_url = values.get("COURSE_IMAGES_BASE_URL")
+    if images_base_url:
+        images_base_url = _http_url("COURSE_IMAGES_BASE_URL", images_base_url,
+                                    example="https://raw.githubusercontent.com/OWNER/REPO/main/images") + "/"
+    common = dict(timeout=timeout, max_retries=max_retries, offline_port=offline_port,
+                  images_base_url=images_base_url, inferred=not explicit)
+
+    vision_model = values.get("VISION_MODEL")
+    if vision_model:
+        check_model(vision_model)
+
+    if provider == "offline":
+        return Settings(provider="offline", model=vision_model or _default_model(), api_key=OFFLINE_API_KEY,
+                        **common)
+
+    if provider == "openai":
+        key = _require(values, "OPENAI_API_KEY", provider)
+        _check_key_shape("OPENAI_API_KEY", key)
+        return Settings(provider="openai", model=vision_model or _default_model(), api_key=key,
+                        base_url=OPENAI_BASE_URL_DEFAULT, **common)
+
+    if provider == "compatible":
+        base_url = _http_url("OPENAI_BASE_URL", _require(values, "OPENAI_BASE_URL", provider),
+                             example="http://localhost:11434/v1 (Ollama) or http://localhost:8000/v1 (vLLM)")
+        key = values.get("OPENAI_API_KEY")
+        if key:
+            _check_key_shape("OPENAI_API_KEY", key, must_look_like_openai=False)
+        return Settings(provider="compatible", model=vision_model or _default_model(), api_key=key,
+                        base_url=base_url, **common)
+
+    # azure
+    endpoint = _http_url("AZURE_OPENAI_ENDPOINT", _require(values, "AZURE_OPENAI_ENDPOINT", provider),
+                         https_only=True, example="https://YOUR-RESOURCE.openai.azure.com")
+    if "/openai" in urlsplit(endpoint).path:
+        raise ConfigurationError(
+            f"AZURE_OPENAI_ENDPOINT is {redact(endpoint)!r}, which includes a path.",
+            fix="set AZURE_OPENAI_ENDPOINT to the resource URL only, e.g. https://YOUR-RESOURCE.openai.azure.com; "
+                "put the deployment name in AZURE_OPENAI_DEPLOYMENT.",
+        )
+    key = _require(values, "AZURE_OPENAI_API_KEY", provider)
+    _check_key_shape("AZURE_OPENAI_API_KEY", key, must_look_like_openai=False)
+    version = _require(values, "AZURE_OPENAI_API_VERSION", provider)
+    deployment = _require(values, "AZURE_OPENAI_DEPLOYMENT", provider)
+    check_model(deployment)
+    if vision_model:
+        model = vision_model
+    elif is_known_model(deployment):
+        model = deployment
+    else:
+        raise ConfigurationError(
+            f"AZURE_OPENAI_DEPLOYMENT is {deployment!r}, which is not a model name, and VISION_MODEL is not set, "
+            "so the course cannot tell which model runs behind it (token and cost maths depend on it).",
+            fix="set VISION_MODEL to the model of that deployment, e.g. VISION_MODEL=gpt-4o.",
+        )
+    return Settings(provider="azure", model=model, api_key=key, azure_endpoint=endpoint,
+                    azure_api_version=version, azure_deployment=deployment, **common)
+
+
+def _check_key_shape(name: str, key: str, *, must_look_like_openai: bool = True) -> None:
+    """Reject keys that cannot be sent in a header; warn (masked) about ones that do not look like OpenAI keys.
+
+    A wrong-looking key is only a warning: proxies and new key formats exist, and the server gives the final word.
+    """
+    if any(ch.isspace() for ch in key) or key[0] in "\"'" or not key.isprintable():
+        raise ConfigurationError(
+            f"{name} ({mask_secret(key)}) contains spaces, quotes or control characters.",
+            fix=f"copy the key again and put it in .env as {name}=... with nothing else on the line.",
+        )
+    if must_look_like_openai and not key.startswith("sk-"):
+        warnings.warn(
+            f"{name} ({mask_secret(key)}) does not start with 'sk-' like OpenAI keys do; requests may fail with 401. "
+            "If you use a proxy or another engine, set OPENAI_BASE_URL too (provider 'compatible').",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def describe(settings: Settings, endpoint: str | None = None) -> str:
+    """The one-line summary :func:`helpers.client.setup` prints (no key, no path, no timing).
+
+    >>> describe(Settings(provider="openai", model="m", base_url="https://api.openai.com/v1"))
+    'Provider: openai · model: m · endpoint: api.openai.com'
+    """
+    host = urlsplit(endpoint).netloc if endpoint else settings.endpoint_host
+    label = settings.provider
+    if settings.provider == "offline":
+        label = "offline (local analysis, no language model)"
+    elif settings.provider == "azure":
+        label = f"azure (deployment {settings.azure_deployment})"
+    return f"Provider: {label} · model: {settings.model} · endpoint: {host or 'not started'}"

@@ -1,0 +1,390 @@
+"""helpers.costs: OpenAI's documented numbers, snapshot resolution, the tile grid, prices, and the
+properties that make pre-resizing safe (never upscale, idempotent, same token count)."""
+
+from __future__ import annotations
+
+import doctest
+import math
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from helpers import costs
+from helpers.catalog import DEFAULT_MODEL
+from helpers.costs import (
+    DETAILS,
+    constants_table,
+    estimate_cost,
+    image_tokens,
+    known_models,
+    model_cost,
+    resolve_model,
+    scaled_size,
+    text_tokens,
+    tile_grid,
+)
+from helpers.errors import CourseError, UnknownModelError
+
+TILE_MODELS = [m for m in known_models() if model_cost(m).family == "tile"]
+PATCH_MODELS = [m for m in known_models() if model_cost(m).family == "patch"]
+ALL_MODELS = known_models()
+
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+sides = st.integers(min_value=1, max_value=12_000)
+models = st.sampled_from(ALL_MODELS)
+details = st.sampled_from(DETAILS)
+
+
+# --- OpenAI's worked examples ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("width", "height", "detail", "expected"), [
+    (1024, 1024, "high", 765),    # 768 x 768 -> 4 tiles: 170*4 + 85
+    (2048, 4096, "high", 1105),   # 1024 x 2048 -> 768 x 1536 -> 6 tiles
+    (4096, 8192, "low", 85),      # low detail: the base, whatever the size
+    (500, 1000, "high", 425),     # no resize; 1 x 2 tiles
+])
+def test_gpt4o_documented_examples(width, height, detail, expected):
+    assert image_tokens(width, height, detail, "gpt-4o") == expected
+
+
+def test_gpt4o_documented_intermediate_sizes():
+    assert scaled_size(1024, 1024, "high", "gpt-4o") == (768, 768)
+    assert scaled_size(2048, 4096, "high", "gpt-4o") == (768, 1536)
+    assert scaled_size(500, 1000, "high", "gpt-4o") == (500, 1000)
+
+
+@pytest.mark.parametrize(("model", "expected"), [
+    ("gpt-4o-mini", 2833 + 4 * 5667),
+    ("gpt-4.1", 85 + 4 * 170),
+    ("o1", 75 + 4 * 150),
+    ("o3", 75 + 4 * 150),
+    ("gpt-5", 70 + 4 * 140),
+])
+def test_other_tile_models_use_their_own_constants(model, expected):
+    assert image_tokens(1024, 1024, "high", model) == expected
+    assert image_tokens(1024, 1024, "low", model) == model_cost(model).base_tokens
+
+
+def test_documented_patch_examples_raw_patch_counts():
+    # The guide's examples count patches before the multiplier: 1024 x 1024 -> 1024, 1800 x 2400 -> 1452.
+    assert image_tokens(1024, 1024, model="any-patch-model", family="patch") == 1024
+    assert image_tokens(1800, 2400, model="any-patch-model", family="patch") == 1452
+    # The shrink of the documented example: r = 0.603 * 33/33.94 -> 1056 x 1408, i.e. 33 x 44 patches.
+    assert scaled_size(1800, 2400, model="gpt-4.1-mini") == (1056, 1408)
+
+
+@pytest.mark.parametrize(("model", "small", "large"), [
+    ("gpt-4.1-mini", 1659, 2353),   # ceil(1024 * 1.62), ceil(1452 * 1.62 = 2352.24)
+    ("gpt-4.1-nano", 2520, 3572),   # ceil(1024 * 2.46 = 2519.04), ceil(1452 * 2.46 = 3571.92)
+    ("o4-mini", 1762, 2498),        # ceil(1024 * 1.72 = 1761.28), ceil(1452 * 1.72 = 2497.44)
+    ("gpt-5.4-mini", 1229, 1743),   # measured 1.2: ceil(1228.8), ceil(1742.4)
+    ("gpt-5-nano", 1536, 2178),     # measured 1.5
+])
+def test_patch_models_apply_their_multiplier_and_round_up(model, small, large):
+    assert image_tokens(1024, 1024, "high", model) == small
+    assert image_tokens(1800, 2400, "high", model) == large
+
+
+def test_patch_multiplier_rounding_ignores_float_noise():
+    # 1000 patches x 1.2 is 1200.0000000000002 in floating point; the bill is 1200, not 1201.
+    assert image_tokens(1000 * 32, 32, model="gpt-6-luna") == 1200
+
+
+def test_patch_models_ignore_detail():
+    for model in PATCH_MODELS:
+        assert image_tokens(3000, 2000, "low", model) == image_tokens(3000, 2000, "high", model)
+
+
+def test_auto_is_treated_as_high():
+    for model in ALL_MODELS:
+        assert image_tokens(1234, 987, "auto", model) == image_tokens(1234, 987, "high", model)
+        assert scaled_size(1234, 987, "auto", model) == scaled_size(1234, 987, "high", model)
+
+
+def test_low_detail_tile_image_fits_in_512_box():
+    assert scaled_size(4096, 8192, "low", "gpt-4o") == (256, 512)
+    assert scaled_size(300, 200, "low", "gpt-4o") == (300, 200)
+
+
+def test_extreme_strips_never_get_a_zero_side():
+    assert scaled_size(30000, 10, "high", "gpt-4o") == (2048, 1)
+    assert image_tokens(30000, 10, "high", "gpt-4o") == 85 + 4 * 170
+    assert scaled_size(10, 30000, "low", "gpt-4o") == (1, 512)
+    # Patch family: 938 x 1 patches fit the budget untouched.
+    assert scaled_size(30000, 10, model="gpt-4.1-mini") == (30000, 10)
+    # Where the documented shrink would round a side to zero patches, the strip keeps 1 px and the budget.
+    w, h = scaled_size(200_000, 30, model="gpt-4.1-mini")
+    assert h >= 1 and w <= 200_000
+    assert math.ceil(w / 32) * math.ceil(h / 32) <= 1536
+
+
+def test_bigger_image_can_cost_fewer_tokens_as_documented():
+    # Both documented algorithms can make a larger image cheaper; the course teaches this, so pin it.
+    assert image_tokens(700, 1600, "high", "gpt-4o") == 1445     # 2 x 4 tiles, no resize
+    assert image_tokens(800, 1600, "high", "gpt-4o") == 1105     # scaled to 768 x 1536: 2 x 3 tiles
+    assert image_tokens(1470, 1029, model="gpt-4.1-mini") > image_tokens(1500, 1050, model="gpt-4.1-mini")
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="detail"):
+        image_tokens(100, 100, "medium")
+    with pytest.raises(ValueError, match="width"):
+        scaled_size(0, 100)
+    with pytest.raises(ValueError, match="height"):
+        image_tokens(100, -5)
+    with pytest.raises(ValueError):
+        image_tokens(100.5, 100)  # type: ignore[arg-type]
+
+
+# --- model names --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("gpt-4o-2024-08-06", "gpt-4o"),
+    ("gpt-4o-2024-11-20", "gpt-4o"),
+    ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+    ("gpt-4.1-mini-2025-04-14", "gpt-4.1-mini"),
+    ("gpt-4.1-nano-2025-04-14", "gpt-4.1-nano"),
+    ("gpt-4.1-2025-04-14", "gpt-4.1"),
+    ("gpt-4-turbo-2024-04-09", "gpt-4-turbo"),
+    ("o4-mini-2025-04-16", "o4-mini"),
+    ("gpt-5-mini-2025-08-07", "gpt-5-mini"),
+    ("gpt-5.4-mini-2026-03-17", "gpt-5.4-mini"),
+    ("gpt-4.5-preview", "gpt-4.5"),
+    ("gpt-4-vision-preview", "gpt-4-turbo"),
+    ("gpt-4 vision-preview", "gpt-4-turbo"),
+    ("openai/gpt-4o", "gpt-4o"),
+    ("  GPT-4o-Mini ", "gpt-4o-mini"),
+])
+def test_snapshots_and_spellings_resolve(name, expected):
+    assert resolve_model(name) == expected
+    assert model_cost(name).name == expected
+
+
+def test_longest_prefix_never_falls_back_to_a_shorter_model():
+    assert model_cost("gpt-4o-mini").base_tokens == 2833          # not gpt-4o's 85
+    assert model_cost("gpt-4.1-mini").family == "patch"            # not gpt-4.1's tiles
+    assert resolve_model("gpt-4o-audio-preview") is None           # a suffix that is not a date
+    assert resolve_model("o1-preview") is None                     # a different (text-only) model
+
+
+def test_unknown_model_error_lists_the_known_models():
+    with pytest.raises(UnknownModelError) as info:
+        model_cost("llava-13b")
+    message = str(info.value)
+    assert "llava-13b" in message
+    for name in ("gpt-4o", "gpt-4.1-mini", DEFAULT_MODEL):
+        assert name in message
+    assert "family=" in message                       # says what to do
+    assert isinstance(info.value, ValueError) and isinstance(info.value, CourseError)
+    with pytest.raises(UnknownModelError):
+        image_tokens(100, 100, model="llava-13b")
+
+
+def test_family_fallback_uses_documented_defaults():
+    assert image_tokens(1024, 1024, "high", "llava-13b", family="tile") == 765
+    assert image_tokens(1024, 1024, "low", "llava-13b", family="tile") == 85
+    assert image_tokens(1024, 1024, "high", "llava-13b", family="patch") == 1024
+    assert model_cost("llava-13b", family="patch").input_per_million is None
+    # A known model keeps its own numbers whatever family says.
+    assert model_cost("gpt-4o", family="patch").family == "tile"
+    with pytest.raises(UnknownModelError, match="family"):
+        model_cost("llava-13b", family="pixels")
+
+
+def test_model_none_means_the_course_default():
+    assert model_cost(None).name == DEFAULT_MODEL
+    assert image_tokens(640, 480, model=None) == image_tokens(640, 480, model=DEFAULT_MODEL)
+
+
+# --- tile grid ----------------------------------------------------------------------------------
+
+def _covers_exactly(grid) -> bool:
+    w, h = grid.size
+    area = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in grid.tiles)
+    inside = all(0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h for x0, y0, x1, y1 in grid.tiles)
+    return inside and area == w * h and len(set(grid.tiles)) == len(grid.tiles)
+
+
+def test_tile_grid_of_the_documented_examples():
+    grid = tile_grid(2048, 4096, "high", "gpt-4o")
+    assert grid.size == (768, 1536) and (grid.columns, grid.rows) == (2, 3)
+    assert grid.tiles[0] == (0, 0, 512, 512) and grid.tiles[-1] == (512, 1024, 768, 1536)
+    assert grid.tokens == 1105 and _covers_exactly(grid)
+    low = tile_grid(4096, 8192, "low", "gpt-4o")
+    assert low.tiles == () and low.tokens == 85
+
+
+@PROPERTY
+@given(width=st.integers(1, 6000), height=st.integers(1, 6000), model=st.sampled_from(TILE_MODELS),
+       detail=details)
+def test_tile_grid_matches_image_tokens_for_tile_models(width, height, model, detail):
+    grid = tile_grid(width, height, detail, model)
+    assert grid.size == scaled_size(width, height, detail, model)
+    assert len(grid.tiles) * grid.tile_tokens + grid.base_tokens == image_tokens(width, height, detail, model)
+    assert grid.tokens == image_tokens(width, height, detail, model)
+    if grid.tiles:
+        assert _covers_exactly(grid) and grid.columns * grid.rows == len(grid.tiles)
+
+
+@PROPERTY
+@given(width=st.integers(1, 4000), height=st.integers(1, 4000), model=st.sampled_from(PATCH_MODELS))
+def test_tile_grid_matches_image_tokens_for_patch_models(width, height, model):
+    grid = tile_grid(width, height, "high", model)
+    assert grid.tile_size == 32 and _covers_exactly(grid)
+    assert math.ceil(round(len(grid.tiles) * grid.multiplier, 6)) == image_tokens(width, height, "high", model)
+    assert len(grid.tiles) <= model_cost(model).patch_budget
+
+
+# --- properties that make pre-resizing safe -----------------------------------------------------
+
+@PROPERTY
+@given(width=sides, height=sides, model=models, detail=details)
+def test_scaled_size_never_upscales_and_never_has_a_zero_side(width, height, model, detail):
+    w, h = scaled_size(width, height, detail, model)
+    assert 1 <= w <= width and 1 <= h <= height
+
+
+@PROPERTY
+@given(width=st.integers(1, 300_000), height=st.integers(1, 40), model=models, detail=details)
+def test_strips_keep_at_least_one_pixel(width, height, model, detail):
+    w, h = scaled_size(width, height, detail, model)
+    assert 1 <= w <= width and 1 <= h <= height
+    assert scaled_size(w, h, detail, model) == (w, h)
+
+
+@PROPERTY
+@given(width=sides, height=sides, model=models, detail=details)
+def test_scaled_size_is_idempotent_and_resizing_keeps_the_token_count(width, height, model, detail):
+    once = scaled_size(width, height, detail, model)
+    assert scaled_size(*once, detail, model) == once
+    assert image_tokens(*once, detail, model) == image_tokens(width, height, detail, model)
+
+
+@PROPERTY
+@given(width=sides, height=sides, model=models)
+def test_low_never_costs_more_than_high(width, height, model):
+    assert image_tokens(width, height, "low", model) <= image_tokens(width, height, "high", model)
+
+
+@PROPERTY
+@given(w1=sides, h1=sides, dw=st.integers(0, 3000), dh=st.integers(0, 3000), model=models)
+def test_tokens_never_decrease_when_both_sides_grow_without_downscaling(w1, h1, dw, dh, model):
+    # Monotonic while the model keeps the larger image as it is. (With downscaling, a larger image can
+    # cost less: see test_bigger_image_can_cost_fewer_tokens_as_documented.)
+    w2, h2 = w1 + dw, h1 + dh
+    if scaled_size(w2, h2, "high", model) == (w2, h2):
+        assert image_tokens(w1, h1, "high", model) <= image_tokens(w2, h2, "high", model)
+
+
+@PROPERTY
+@given(width=st.integers(1, 3000), height=st.integers(1, 3000), factor=st.integers(2, 8),
+       model=st.sampled_from(TILE_MODELS))
+def test_tile_tokens_never_decrease_when_the_same_picture_is_enlarged(width, height, factor, model):
+    assert image_tokens(width, height, "high", model) <= image_tokens(width * factor, height * factor,
+                                                                       "high", model)
+
+
+@PROPERTY
+@given(width=sides, height=sides, model=models)
+def test_tokens_are_bounded_by_the_documented_caps(width, height, model):
+    cost = model_cost(model)
+    tokens = image_tokens(width, height, "high", model)
+    if cost.family == "tile":          # at most 2048 x 768 after scaling: 4 x 2 tiles
+        assert cost.base_tokens + cost.tile_tokens <= tokens <= cost.base_tokens + 8 * cost.tile_tokens
+    else:
+        assert 1 <= tokens <= math.ceil(cost.patch_budget * cost.multiplier)
+
+
+# --- prices -------------------------------------------------------------------------------------
+
+def test_estimate_cost_arithmetic():
+    assert estimate_cost("gpt-4o", 1_000_000, 1_000_000) == pytest.approx(12.5)
+    assert estimate_cost("gpt-4o", 765) == pytest.approx(765 * 2.50 / 1_000_000)
+    assert estimate_cost("gpt-4o-2024-08-06", 1000, 500) == pytest.approx((1000 * 2.5 + 500 * 10) / 1e6)
+    assert estimate_cost("gpt-4.1-mini", 0, 0) == 0.0
+    default = model_cost(DEFAULT_MODEL)
+    assert estimate_cost(None, 2000, 100) == pytest.approx(
+        (2000 * default.input_per_million + 100 * default.output_per_million) / 1e6)
+
+
+def test_gpt4o_mini_images_cost_more_than_gpt4o_images():
+    # The surprise the notes describe: ~33x the tokens at ~1/17 of the price.
+    mini = estimate_cost("gpt-4o-mini", image_tokens(1024, 1024, model="gpt-4o-mini"))
+    full = estimate_cost("gpt-4o", image_tokens(1024, 1024, model="gpt-4o"))
+    assert 1.5 < mini / full < 2.5
+
+
+def test_estimate_cost_refuses_bad_counts_and_unknown_models():
+    with pytest.raises(ValueError):
+        estimate_cost("gpt-4o", -1)
+    with pytest.raises(ValueError):
+        estimate_cost("gpt-4o", 10, 2.5)  # type: ignore[arg-type]
+    with pytest.raises(UnknownModelError):
+        estimate_cost("llava-13b", 10)
+
+
+# --- text tokens --------------------------------------------------------------------------------
+
+ENGLISH = ("Image inputs are metered and charged in tokens, just as text inputs are. The token cost of a "
+           "given image is determined by two factors: its size, and the detail option on each image_url "
+           "block. All images with detail low cost a fixed number of tokens each, whatever their size.")
+
+
+def test_text_tokens_english_is_about_four_characters_per_token():
+    ratio = len(ENGLISH) / text_tokens(ENGLISH)
+    assert 3.5 <= ratio <= 5.0
+
+
+def test_text_tokens_cjk_is_about_one_token_per_character():
+    chinese = "图像输入和文本输入一样按令牌计量和收费。"
+    assert abs(text_tokens(chinese) - len(chinese)) <= 2
+    assert text_tokens("日本語のテキスト") == 8
+
+
+def test_text_tokens_basics():
+    assert text_tokens("") == 0
+    assert text_tokens("cat") == 1
+    assert text_tokens("cat " * 50) == 50
+    assert text_tokens(ENGLISH + " " + ENGLISH) == 2 * text_tokens(ENGLISH)
+    with pytest.raises(TypeError):
+        text_tokens(b"bytes")  # type: ignore[arg-type]
+
+
+# --- the table the cost notebook shows ----------------------------------------------------------
+
+REQUIRED = ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-4.5", "gpt-4-turbo", "o1",
+            "o3", "o4-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano", "gpt-6-luna"]
+
+
+def test_constants_table_covers_the_models_learners_meet():
+    names = [row["model"] for row in constants_table()]
+    for name in REQUIRED + [DEFAULT_MODEL]:
+        assert name in names
+    assert [row["model"] for row in constants_table() if row["default"]] == [DEFAULT_MODEL]
+
+
+def test_every_constant_has_a_source_a_date_and_a_reason_when_not_documented():
+    for row in constants_table():
+        assert re.match(r"https?://", row["source"]), row
+        assert re.match(r"https?://", row["prices_source"]), row
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", row["checked"]), row
+        assert row["evidence"] in ("documented", "measured", "estimate")
+        assert row["input_per_million"] > 0 and row["output_per_million"] > 0
+        if row["evidence"] != "documented":
+            assert row["note"], row
+        if row["family"] == "patch":
+            assert row["multiplier"] > 0 and row["patch_budget"] == 1536
+        else:
+            assert row["base"] > 0 and row["tile"] > 0
+
+
+def test_table_says_which_multiplier_it_uses_where_docs_and_billing_disagree():
+    row = next(r for r in constants_table() if r["model"] == "gpt-5-mini")
+    assert (row["multiplier"], row["documented_multiplier"], row["evidence"]) == (1.2, 1.62, "measured")
+    assert "1.62" in row["note"] and "1.2" in row["note"]
+
+
+def test_docstring_examples_run():
+    assert doctest.testmod(costs).failed == 0
