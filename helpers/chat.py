@@ -22,6 +22,7 @@ Taught in notebooks/01_first_request.ipynb, notebooks/03_local_images.ipynb and 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
@@ -144,7 +145,8 @@ def _as_sources(images: Any) -> list[Any]:
     """One image or several: a single path/URL/bytes/PIL image is not iterated character by character."""
     if images is None:
         return []
-    if isinstance(images, (str, bytes, bytearray, os.PathLike)) or not isinstance(images, Iterable):
+    if isinstance(images, (str, bytes, bytearray, os.PathLike)) or not isinstance(images, Iterable) \
+            or hasattr(images, "__array_interface__"):
         return [images]
     try:
         from PIL import Image
@@ -176,9 +178,12 @@ def _data_url_size(url: str) -> tuple[int | None, int | None]:
 
     from helpers.images import decode_data_url
 
-    _, data = decode_data_url(url)
-    with Image.open(io.BytesIO(data)) as picture:  # reads the header only
-        return picture.size
+    try:
+        _, data = decode_data_url(url)
+        with Image.open(io.BytesIO(data)) as picture:  # reads the header only
+            return picture.size
+    except Exception:  # noqa: BLE001 - only a label; the server judges the image itself
+        return None, None
 
 
 def _image_part(source: Any, detail: str, cost_model: str | None, index: int) -> tuple[dict[str, Any], ImageInfo]:
@@ -436,10 +441,7 @@ class Conversation:
             if turn.user_index == message_index and ordinal < len(turn.images):
                 return turn.images[ordinal]
         url = str(part.get("image_url", {}).get("url", ""))
-        try:
-            width, height = _data_url_size(url)
-        except Exception:  # noqa: BLE001 - a label only; an undecodable old image still gets a placeholder
-            width = height = None
+        width, height = _data_url_size(url)
         return ImageInfo(_source_name(url, ordinal) if not url.startswith("data:") else f"image {ordinal + 1}",
                          width, height)
 
@@ -522,10 +524,8 @@ class Conversation:
                 os.fsync(stream.fileno())
             os.replace(temp_name, target)
         except BaseException:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_name)
-            except FileNotFoundError:
-                pass
             raise
         return target
 

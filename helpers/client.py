@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from helpers import errors
@@ -28,6 +28,7 @@ from helpers.settings import (
     Settings,
     check_model,
     describe,
+    host_of,
     load_settings,
     redact,
 )
@@ -35,7 +36,7 @@ from helpers.settings import (
 if TYPE_CHECKING:
     import openai
 
-    AnyClient = Union[openai.OpenAI, openai.AzureOpenAI, openai.AsyncOpenAI, openai.AsyncAzureOpenAI]
+    AnyClient = openai.OpenAI | openai.AzureOpenAI | openai.AsyncOpenAI | openai.AsyncAzureOpenAI
 else:
     AnyClient = Any
 
@@ -253,7 +254,7 @@ def translate_error(err: BaseException, settings: Settings | None = None) -> Bas
 
     if isinstance(err, openai.APIConnectionError):  # includes APITimeoutError
         request = getattr(err, "request", None)
-        where = f"{request.url.scheme}://{request.url.netloc.decode()}" if request is not None else "the endpoint"
+        where = f"{request.url.scheme}://{host_of(str(request.url))}" if request is not None else "the endpoint"
         if provider == "offline":
             fix = "is the offline server running? Re-run setup() (it starts the server), or start it with " \
                   "`python -m helpers.offline`."

@@ -274,7 +274,7 @@ def _points(polygon: Any, index: int) -> list[tuple[float, float]]:
         if len(items) % 2:
             raise PolygonError(f"Polygon {index + 1} has an odd number of coordinates ({len(items)}).",
                                fix="give x, y pairs: [x0, y0, x1, y1, ...].")
-        items = list(zip(items[0::2], items[1::2]))
+        items = list(zip(items[0::2], items[1::2], strict=True))
     points = []
     for item in items:
         x, y = (item["x"], item["y"]) if isinstance(item, Mapping) else item

@@ -65,15 +65,16 @@ from helpers.errors import (
 )
 
 # --- facts and limits --------------------------------------------------------------------------------------
-# OpenAI "Images and vision" guide, "Image input requirements"
-# (https://platform.openai.com/docs/guides/images-vision#image-input-requirements, checked 2026-11-21):
+# OpenAI "Images and vision" guide, section "Image input requirements"
+# (https://developers.openai.com/api/docs/guides/images-vision, formerly platform.openai.com/docs/guides/
+# images-vision; checked 2026-11-21):
 # file types PNG, JPEG, WEBP and non-animated GIF; "Up to 20MB per image"; up to 50 MB of image bytes and
 # 500 images per request.
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 SUPPORTED_MIME = ("image/png", "image/jpeg", "image/webp", "image/gif")
 
 # Our own choices (not provider facts):
-JPEG_QUALITY = 90                       # re-encoded JPEGs: visually lossless for photos, ~4-8x smaller than PNG
+JPEG_QUALITY = 90                       # re-encoded JPEGs: visually lossless for photos, far smaller than PNG
 WEBP_QUALITY = 90                       # re-encoded lossy WEBPs
 DOWNLOAD_TIMEOUT = 30.0                 # seconds, for connecting and for each read of an http(s) download
 MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024  # refuse to download more than this (a photo to shrink may exceed 20 MB)
@@ -191,6 +192,7 @@ def _sniff(data: bytes) -> _Kind | None:
             return _Kind("HEIC photo", "image/heic")
         if brands & {b"mif1", b"msf1"}:
             return _Kind("HEIF image", "image/heif")
+        return _Kind("a video (MP4/MOV)", None)                    # isom, mp41, mp42, qt, M4V, 3gp...
     if head.startswith((b"\x00\x00\x00\x0cjP  \r\n\x87\n", b"\xff\x4f\xff\x51")):  # JPEG 2000 (jp2, j2k)
         return _Kind("JPEG 2000", "image/jp2")
     if head.startswith((b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")):          # JPEG XL
@@ -489,6 +491,7 @@ def _unreadable(src: _Source, kind: _Kind | None, data: bytes) -> UnsupportedIma
         ext = Path(src.short_name).suffix.lower()
         named = f" (its name ends in {ext}, but its bytes are not an image)" if ext in _IMAGE_SUFFIXES else ""
         fix = {"a PDF document": "export the page as PNG (e.g. 'pdftoppm -png file.pdf page'), then pass the PNG.",
+               "a video (MP4/MOV)": "sample still frames with helpers.video.sample_frames(...) and send those.",
                "an HTML web page": ("the address gave a web page, not the image file. " + _DOWNLOAD_ADVICE
                                     if src.hint else "save the image itself (in a browser: right-click it > "
                                     "Save image as...), not the web page around it.")}.get(
@@ -605,20 +608,20 @@ def _srgb_profile() -> Any:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
-def _icc_plan(image: Image.Image, icc: bytes | None) -> tuple[str, str]:
-    """("none" | "drop" | "convert", profile description) for an embedded ICC profile."""
+def _icc_plan(image: Image.Image, icc: bytes | None) -> tuple[str, str, str]:
+    """What to do with an embedded ICC profile: ("none" | "drop" | "convert", its name, how to report a drop)."""
     if not icc:
-        return "none", ""
+        return "none", "", ""
     try:
         from PIL import ImageCms
         profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         name = (ImageCms.getProfileDescription(profile) or "").strip() or "unnamed"
     except Exception:   # ImportError (Pillow without littleCMS) or a damaged profile
-        return "drop", "unreadable"
+        return "drop", "unreadable", "an unreadable ICC profile"
     if image.mode == "CMYK":
-        return "convert", name
+        return "convert", name, ""
     if image.mode not in ("RGB", "RGBA"):
-        return "drop", name
+        return "drop", name, f"ICC profile '{name}' ({image.mode} pixels are sent as they are)"
     # Behaviour, not the name, decides: push a colour cube through the profile and see if sRGB comes out.
     probe = Image.new("RGB", (27, 1))
     probe.putdata([(r, g, b) for r in (0, 128, 255) for g in (0, 128, 255) for b in (0, 128, 255)])
@@ -626,10 +629,12 @@ def _icc_plan(image: Image.Image, icc: bytes | None) -> tuple[str, str]:
         out = ImageCms.profileToProfile(probe, profile, _srgb_profile(), outputMode="RGB",
                                         renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC)
     except Exception:   # a profile for another colour space than the image's
-        return "drop", name
+        return "drop", name, f"ICC profile '{name}' (it does not fit RGB pixels)"
     assert out is not None
     worst = max(high for _low, high in ImageChops.difference(probe, out).getextrema())
-    return ("drop" if worst <= 2 else "convert"), name
+    if worst <= 2:
+        return "drop", name, f"ICC profile '{name}' (already sRGB)"
+    return "convert", name, ""
 
 
 def _to_srgb(image: Image.Image, icc: bytes) -> Image.Image:
@@ -887,7 +892,7 @@ def _resolve_model(model: str | None, family: str | None, notes: list[str]) -> t
             raise
         message = (f"{model!r} is not in the token-cost tables, so the image is sized by the tile-family rules "
                    "(gpt-4o's); pass family='patch' to prepare_image if this model counts 32-px patches.")
-        warnings.warn(message, UserWarning, stacklevel=4)
+        warnings.warn(message, UserWarning, stacklevel=3)
         notes.append(message)
         family = "tile"
     return model, family
@@ -928,36 +933,8 @@ def prepare_image(source: ImageSource, detail: str = "auto", model: str | None =
     target_w, target_h = scaled_size(width, height, detail, model, family)
     target = (min(target_w, width), min(target_h, height))       # never upscale
 
-    kept = _strip_metadata(src.data, decoded) if plan.can_keep_pixels and src.data is not None else None
-    encoded: tuple[bytes, Image.Image, list[str]] | None = None
-    if kept is None or target != (width, height):
-        encoded = _reencode(decoded, plan, target, model, detail)
-    use_kept = kept is not None and (encoded is None or len(kept) <= len(encoded[0]))
-    if use_kept and not _is_clean(kept or b"", decoded):
-        use_kept = False
-        encoded = encoded or _reencode(decoded, plan, target, model, detail)
-
-    if use_kept and kept is not None:
-        data, (out_w, out_h) = kept, (width, height)
-        mime = _MIME_BY_FORMAT[decoded.format or ""]
-        if kept == src.data:
-            notes.append("sent unchanged: a supported format with no metadata"
-                         + (", already the size the model uses" if target == (width, height) else ""))
-        else:
-            how = "rewrote the GIF palette image" if decoded.format == "GIF" else "cut it out of the file"
-            notes.append(f"removed metadata: {', '.join(plan.removed) or 'unused data'} ({how}; pixels "
-                         "unchanged, no re-encoding loss)")
-        if target != (width, height):
-            notes.append(f"kept {width}×{height}: resizing to {target[0]}×{target[1]} made a bigger file; the "
-                         "model shrinks it itself, at the same token count")
-    else:
-        assert encoded is not None
-        data, image, more_notes = encoded
-        out_w, out_h = image.size
-        mime = _mime_of(data)
-        notes.extend(more_notes)
-        if plan.removed:
-            notes.append("removed metadata: " + ", ".join(plan.removed))
+    data, (out_w, out_h), mime, more_notes = _produce(src, decoded, plan, target, model, detail)
+    notes.extend(more_notes)
     if len(data) > max_bytes:
         raise ImageTooLargeError(
             f"{src.name} is still {_human_bytes(len(data))} after preparation, over the "
@@ -969,10 +946,37 @@ def prepare_image(source: ImageSource, detail: str = "auto", model: str | None =
                          notes=tuple(notes), detail=detail, model=model, family=family)
 
 
-def _mime_of(data: bytes) -> str:
-    mime = sniff_mime(data)
-    assert mime in SUPPORTED_MIME, mime
-    return mime
+def _produce(src: _Source, decoded: _Decoded, plan: _Plan, target: tuple[int, int], model: str,
+             detail: str) -> tuple[bytes, tuple[int, int], str, list[str]]:
+    """The bytes to send, their size, MIME type and notes: the cleaned original or a re-encode, the smaller."""
+    size = plan.size
+    kept = _strip_metadata(src.data, decoded) if plan.can_keep_pixels and src.data is not None else None
+    encoded = _reencode(decoded, plan, target, model, detail) if kept is None or target != size else None
+    if kept is not None and (encoded is None or len(kept) <= len(encoded.data)) and _is_clean(kept, decoded):
+        if kept == src.data:
+            notes = ["sent unchanged: a supported format with no metadata"
+                     + (", already the size the model uses" if target == size else "")]
+        else:
+            how = "rewrote the GIF palette image" if decoded.format == "GIF" else "cut it out of the file"
+            notes = [f"removed metadata: {', '.join(plan.removed) or 'unused data'} ({how}; pixels unchanged, "
+                     "no re-encoding loss)"]
+        if target != size:
+            notes.append(f"kept {size[0]}×{size[1]}: resizing to {target[0]}×{target[1]} made a bigger file; the "
+                         "model shrinks it itself, at the same token count")
+        return kept, size, _MIME_BY_FORMAT[decoded.format or ""], notes
+    encoded = encoded or _reencode(decoded, plan, target, model, detail)
+    notes = list(encoded.notes)
+    if plan.removed:
+        notes.append("removed metadata: " + ", ".join(plan.removed))
+    return encoded.data, encoded.size, _MIME_BY_FORMAT[encoded.format], notes
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    data: bytes
+    size: tuple[int, int]
+    format: str                        # "PNG" | "JPEG" | "WEBP"
+    notes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -995,10 +999,8 @@ def _plan(src: _Source, decoded: _Decoded) -> _Plan:
     exif = _safe_exif(image)
     orientation = _orientation(exif)
     icc = image.info.get("icc_profile") or None
-    icc_action, icc_name = _icc_plan(image, icc)
-    removed = [*_metadata_found(image, exif)]
-    if icc_action == "drop":
-        removed.append(f"ICC profile '{icc_name}'" + (" (already sRGB)" if image.mode in ("RGB", "RGBA") else ""))
+    icc_action, icc_name, dropped = _icc_plan(image, icc)
+    removed = [*_metadata_found(image, exif), *([dropped] if dropped else [])]
     size = image.size if orientation < 5 else (image.height, image.width)
     sixteen_bit = decoded.format == "PNG" and src.data is not None and src.data[24:25] == b"\x10"
     can_keep = (decoded.frames == 1 and orientation == 1 and icc_action != "convert" and not sixteen_bit
@@ -1007,9 +1009,8 @@ def _plan(src: _Source, decoded: _Decoded) -> _Plan:
     return _Plan(size, orientation, icc, icc_action, icc_name, tuple(removed), sixteen_bit, name, can_keep)
 
 
-def _reencode(decoded: _Decoded, plan: _Plan, target: tuple[int, int], model: str,
-              detail: str) -> tuple[bytes, Image.Image, list[str]]:
-    """Orient, convert colours and mode, resize and encode: (bytes, pixels sent, notes)."""
+def _reencode(decoded: _Decoded, plan: _Plan, target: tuple[int, int], model: str, detail: str) -> _Encoded:
+    """Orient, convert colours and mode, resize and encode."""
     notes: list[str] = []
     image = decoded.image
     if plan.orientation != 1:
@@ -1041,7 +1042,7 @@ def _reencode(decoded: _Decoded, plan: _Plan, target: tuple[int, int], model: st
         notes.append(f"converted {plan.format_name} to {fmt} ({how})")
     else:
         notes.append(f"re-encoded as {fmt} ({how})")
-    return _encode(image, fmt, options), image, notes
+    return _Encoded(_encode(image, fmt, options), image.size, fmt, tuple(notes))
 
 
 def _save_options(decoded: _Decoded, fmt: str) -> tuple[dict[str, Any], str]:

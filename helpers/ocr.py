@@ -5,49 +5,66 @@ compared with this local OCR and with a ground-truth transcript. The offline bac
 (``helpers.offline.analysis``) uses the same functions to answer "what does it say?".
 
 The engine is RapidOCR (``rapidocr_onnxruntime`` 1.4.x). Its wheel bundles the PP-OCRv4 detection and
-recognition models and the PP-OCR v2.0 text-direction classifier as ONNX files, so nothing is downloaded:
-the models read simplified Chinese and English (Latin letters, digits, punctuation). Source: the files in
+recognition models (and a text-direction classifier this module leaves off) as ONNX files, so nothing is
+downloaded: the models read simplified Chinese and English (Latin letters, digits, punctuation). Source: the files in
 ``rapidocr_onnxruntime/models`` and its ``config.yaml`` (version 1.4.4, checked 2025-11-21).
 
 >>> from helpers.ocr import transcribe, character_error_rate
->>> text = transcribe("images/handwriting.jpg")                  # doctest: +SKIP
+>>> text = transcribe("handwritten_note.jpg")                    # doctest: +SKIP
 >>> character_error_rate("Hello world", "Hel1o world")
 0.09090909090909091
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import threading
 import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from rapidfuzz.distance import Levenshtein
 
-from helpers.errors import ConfigurationError, ImageNotFoundError, ImageTooLargeError, UnsupportedImageError
+from helpers.errors import ConfigurationError, UnsupportedImageError
+from helpers.images import load_image
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from rapidocr_onnxruntime import RapidOCR
 
-OcrImage = Union[Image.Image, str, os.PathLike, bytes]
+#: What the OCR functions accept: anything :func:`helpers.images.load_image` opens.
+OcrImage = Image.Image | str | os.PathLike | bytes
 
 #: Images whose long side is larger than this are downscaled before OCR (boxes are mapped back to the
 #: original pixels). 1600 px keeps 10-12 px tall text readable and bounds detection time on 2 cores.
 MAX_OCR_SIDE = 1600
 
-#: One intra-op and one inter-op thread per ONNX Runtime session: identical numbers on every run and every
-#: machine (a multi-threaded reduction may add floats in a different order), and the offline server can
-#: run a second request on the other core. RapidOCR passes these to ``onnxruntime.SessionOptions``.
+#: Options for ``rapidocr_onnxruntime.RapidOCR`` (its keyword arguments mirror ``config.yaml``):
+#:
+#: - one intra-op and one inter-op thread per ONNX Runtime session: identical numbers on every run (a
+#:   multi-threaded reduction may add floats in a different order), and the offline server can run a second
+#:   request on the other core;
+#: - text detection on a copy whose long side is at most 960 px (``limit_type: max``), PaddleOCR's own default
+#:   (RapidOCR's ``min``/736 *upscales* small images: a 420x60 snippet became 5152x736 and took seconds).
+#:   Recognition still reads the crops at full resolution, so only very small text loses out;
+#: - no text-direction classifier (``use_cls``): on rendered pages of plain, upright text it turned about one
+#:   line in ten upside down and those lines came out as garbage (character error rate 0.15 with it, 0.03
+#:   without, measured 2025-11-21). Images are already upright from their EXIF orientation.
 _ENGINE_OPTIONS: dict[str, object] = {
     "intra_op_num_threads": 1,
     "inter_op_num_threads": 1,
+    "det_limit_type": "max",
+    "det_limit_side_len": 960,
+    "use_cls": False,
 }
+
+#: Images whose long side is smaller than this are upscaled (at most ``MAX_UPSCALE`` times) before OCR:
+#: detection runs at 960 px anyway, and recognition reads small print better from the larger crops (chart
+#: tick labels at 640x480: "Quarterlysales" became "Quarterly sales" and three more labels were found).
+MIN_OCR_SIDE = 960
+MAX_UPSCALE = 3.0
 
 #: Two boxes belong to the same text row when their vertical centres differ by less than this fraction of
 #: the smaller box height.
@@ -109,60 +126,26 @@ class OcrLine:
 # --- loading -----------------------------------------------------------------------------------------
 
 def load_rgb(image: OcrImage) -> Image.Image:
-    """Open ``image`` (PIL image, path or encoded bytes) as an RGB image, upright by its EXIF orientation.
+    """Open ``image`` (PIL image, path, URL or encoded bytes) as an RGB image, upright by its EXIF orientation.
 
-    Transparent pixels are composited on white (text on a transparent PNG stays readable); animated GIFs
-    give their first frame.
+    Opening, format checks and errors are :func:`helpers.images.load_image`'s (first frame of an animated
+    image, ``ImageNotFoundError`` / ``UnsupportedImageError`` naming the source); transparent pixels are then
+    composited on white, so dark text on a transparent PNG stays readable.
 
     >>> load_rgb(Image.new("RGBA", (4, 3))).mode
     'RGB'
     """
-    if isinstance(image, Image.Image):
-        img, name = image, "the PIL image"
-    elif isinstance(image, (bytes, bytearray, memoryview)):
-        img, name = _open(io.BytesIO(bytes(image)), "the image bytes"), "the image bytes"
-    elif isinstance(image, (str, os.PathLike)):
-        path = Path(image)
-        if not path.is_file():
-            raise ImageNotFoundError(
-                f"No image file at {path}.", source=str(path),
-                fix="check the path; relative paths start from the notebook's folder.",
-            )
-        img, name = _open(path, str(path)), str(path)
-    else:
-        raise UnsupportedImageError(
-            f"Cannot read an image from a {type(image).__name__}.", source=repr(type(image)),
-            fix="pass a PIL image, a file path or the encoded bytes of a PNG, JPEG, WebP or GIF file.",
-        )
+    img = load_image(image)
     try:
-        img = ImageOps.exif_transpose(img)
         if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")
             canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             return Image.alpha_composite(canvas, rgba).convert("RGB")
         return img.convert("RGB")
-    except OSError as err:  # truncated data is only noticed when the pixels are decoded
+    except (OSError, ValueError) as err:
         raise UnsupportedImageError(
-            f"{name} could not be decoded: {err}.", source=name,
+            f"The image could not be converted to RGB: {err}.",
             fix="re-save the file as PNG or JPEG and try again.",
-        ) from err
-
-
-def _open(fp: io.BytesIO | Path, name: str) -> Image.Image:
-    try:
-        img = Image.open(fp)
-        img.seek(0)  # animated GIF/WebP: the first frame
-        img.load()
-        return img
-    except Image.DecompressionBombError as err:
-        raise ImageTooLargeError(
-            f"{name} has too many pixels to open safely ({err}).", source=name,
-            fix="downscale the image (e.g. to 2048 px on the long side) before sending it.",
-        ) from err
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise UnsupportedImageError(
-            f"{name} is not an image Pillow can decode ({err}).", source=name,
-            fix="send a PNG, JPEG, WebP or non-animated GIF file.",
         ) from err
 
 
@@ -191,19 +174,32 @@ def _create_engine() -> RapidOCR:
     return RapidOCR(**_ENGINE_OPTIONS)
 
 
-def warm_up() -> None:
-    """Load the models and run one small recognition, so that the first real request is not slow.
+#: Page sizes :func:`warm_up` reads: 4:3 and 16:9 landscape (photos, screenshots, video frames) and 3:4
+#: portrait (phone photos). ONNX Runtime plans its memory per input shape, so the first image of a new shape
+#: costs about 0.2-0.4 s more (measured 2025-11-21); these are the shapes most course images are read at.
+WARM_UP_SIZES: tuple[tuple[int, int], ...] = ((1200, 900), (1280, 720), (900, 1200))
 
-    ONNX Runtime allocates its buffers on the first inference, which makes that call several times slower
-    than the next ones. The offline server calls this once at start-up.
+
+def warm_up(sizes: tuple[tuple[int, int], ...] = WARM_UP_SIZES) -> None:
+    """Load the models and read one page of each size in ``sizes``, so no real request pays for that.
+
+    ONNX Runtime allocates and plans its buffers on the first inference at each input shape, which makes that
+    call much slower than the next ones. The offline server calls this once at start-up, in the background
+    (about 2 s on 2 cores). Pass ``sizes=()`` to only load the models.
 
     >>> warm_up()                    # doctest: +SKIP
     """
-    from PIL import ImageDraw
+    from PIL import ImageDraw, ImageFont
 
-    img = Image.new("RGB", (960, 720), "white")
-    ImageDraw.Draw(img).text((40, 40), "warm up 123", fill="black")
-    _run_engine(np.asarray(img)[:, :, ::-1])
+    get_engine()
+    try:
+        font = ImageFont.load_default(size=32)
+    except TypeError:  # Pillow < 10.1 has only the small bitmap font
+        font = ImageFont.load_default()
+    for size in sizes:
+        page = Image.new("RGB", size, "white")
+        ImageDraw.Draw(page).text((40, 40), "Warm up: 0123456789", fill="black", font=font)
+        ocr_lines(page)
 
 
 def _run_engine(bgr: np.ndarray) -> list:
@@ -220,19 +216,26 @@ def ocr_lines(image: OcrImage, *, max_side: int = MAX_OCR_SIDE) -> list[OcrLine]
 
     Reading order: rows from top to bottom (boxes whose vertical centres are close form one row, see
     :func:`reading_order`), and left to right within a row. Images larger than ``max_side`` on their long
-    side are read from a downscaled copy; the boxes are always in pixels of the original (EXIF-upright)
-    image. Taught in notebooks/05_handwriting_ocr.ipynb.
+    side are read from a downscaled copy, images smaller than ``MIN_OCR_SIDE`` from an upscaled one; the
+    boxes are always in pixels of the original (EXIF-upright) image. Taught in
+    notebooks/05_handwriting_ocr.ipynb.
 
-    >>> [line.text for line in ocr_lines("images/receipt.png")]          # doctest: +SKIP
-    ['TOTAL', '12.50']
+    >>> for line in ocr_lines("scan.png"):                               # doctest: +SKIP
+    ...     print(line.text, line.score, line.box[0])
     """
     rgb = load_rgb(image)
     width, height = rgb.size
-    scale = 1.0
-    if max(width, height) > max_side:
-        scale = max_side / max(width, height)
-        small = (max(1, round(width * scale)), max(1, round(height * scale)))
-        rgb = rgb.resize(small, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    long_side = max(width, height)
+    if long_side > max_side:
+        scale = max_side / long_side
+        resample = Image.Resampling.LANCZOS
+    else:
+        target = min(MIN_OCR_SIDE, max_side)
+        scale = min(target / long_side, MAX_UPSCALE) if long_side < target else 1.0
+        resample = Image.Resampling.BICUBIC
+    if scale != 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        rgb = rgb.resize(size, resample, reducing_gap=3.0 if scale < 1 else None)
     sx, sy = width / rgb.width, height / rgb.height
     lines = []
     for box, text, score in _run_engine(np.asarray(rgb)[:, :, ::-1]):
@@ -298,7 +301,7 @@ def transcribe(image: OcrImage, *, max_side: int = MAX_OCR_SIDE) -> str:
 
     Taught in notebooks/05_handwriting_ocr.ipynb.
 
-    >>> print(transcribe("images/handwriting.jpg"))                     # doctest: +SKIP
+    >>> print(transcribe("handwritten_note.jpg"))                       # doctest: +SKIP
     """
     return lines_to_text(ocr_lines(image, max_side=max_side))
 

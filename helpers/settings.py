@@ -111,6 +111,19 @@ def redact(text: str, *secrets: str | None) -> str:
     return _SECRET_PATTERN.sub(lambda m: mask_secret(m.group(0)), text)
 
 
+def host_of(url: str) -> str:
+    """``host[:port]`` of a URL, without any ``user:password@`` part.
+
+    >>> host_of("http://user:secret@localhost:11434/v1")
+    'localhost:11434'
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
 # --- the settings object ------------------------------------------------------------------------
 
 @dataclass(frozen=True, repr=False)
@@ -149,7 +162,7 @@ class Settings:
     def endpoint_host(self) -> str | None:
         """``host[:port]`` of the endpoint, for the one-line summary (None for offline before it starts)."""
         url = self.azure_endpoint if self.provider == "azure" else self.base_url
-        return urlsplit(url).netloc if url else None
+        return host_of(url) if url else None
 
     def secrets(self) -> tuple[str, ...]:
         """The secret values this object holds (for :func:`redact`)."""
@@ -159,7 +172,12 @@ class Settings:
         parts = []
         for f in fields(self):
             value = getattr(self, f.name)
-            shown = repr(mask_secret(value)) if f.name == "api_key" and value else repr(value)
+            if f.name == "api_key" and value:
+                shown = repr(mask_secret(value))
+            elif isinstance(value, str):
+                shown = repr(redact(value, self.api_key))   # a key pasted into a URL stays hidden too
+            else:
+                shown = repr(value)
             parts.append(f"{f.name}={shown}")
         return f"Settings({', '.join(parts)})"
 
@@ -422,7 +440,7 @@ def describe(settings: Settings, endpoint: str | None = None) -> str:
     >>> describe(Settings(provider="openai", model="m", base_url="https://api.openai.com/v1"))
     'Provider: openai · model: m · endpoint: api.openai.com'
     """
-    host = urlsplit(endpoint).netloc if endpoint else settings.endpoint_host
+    host = host_of(endpoint) if endpoint else settings.endpoint_host
     label = settings.provider
     if settings.provider == "offline":
         label = "offline (local analysis, no language model)"

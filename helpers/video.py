@@ -3,7 +3,7 @@
 Chat Completions takes images, not video. To ask about a clip you send some of its frames as images,
 each preceded by its time ("Frame at 00:03.0"), and every frame costs image tokens. This module
 
-* reads what a video is (:func:`video_info`: duration, fps, size, frame count, codec),
+* reads what a video is (:func:`video_info`: duration, fps, size, frame count, codec, rotation),
 * plans which moments to send (:func:`plan_timestamps`: every N seconds, N frames spread evenly, or as
   many frames as a token budget allows),
 * fetches exactly those frames by *seeking* (:func:`sample_frames`): jump to the keyframe before each
@@ -16,9 +16,9 @@ each preceded by its time ("Frame at 00:03.0"), and every frame costs image toke
 comparison: it is much slower on long videos (``benchmarks/video_sampling.py`` measures both).
 
 >>> from helpers.video import sample_frames, frames_to_parts
->>> frames = sample_frames("images/sample_video.mp4", max_frames=6, detail="low")   # doctest: +SKIP
->>> [f.label for f in frames][:2]                                                    # doctest: +SKIP
-['Frame at 00:02.3', 'Frame at 00:07.0']
+>>> frames = sample_frames("images/sample_video.mp4", max_frames=6, detail="low", model="gpt-4o")  # doctest: +SKIP
+>>> [f.label for f in frames][:2], frames.tokens                                                   # doctest: +SKIP
+(['Frame at 00:02.3', 'Frame at 00:07.0'], 510)
 
 Decoding uses PyAV (``av``), whose wheel ships its own FFmpeg. FFmpeg errors never escape: they become
 :class:`~helpers.errors.VideoError` with what to do next.
@@ -28,27 +28,28 @@ Taught in notebooks/08_video.ipynb.
 
 from __future__ import annotations
 
+import io
+import itertools
 import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import av
 import av.error
+from PIL import Image
 
 from helpers.errors import ImageNotFoundError, VideoError
-
-if TYPE_CHECKING:
-    from PIL import Image
 
 __all__ = [
     "Frame",
     "SampledFrames",
     "VideoInfo",
     "format_timestamp",
+    "frames_at",
     "frames_to_parts",
     "plan_timestamps",
     "sample_frames",
@@ -63,19 +64,24 @@ _STILL_IMAGE_FORMATS = ("image2",)
 # How many packets to read at the start of a video to measure its keyframe interval.
 _KEYFRAME_PROBE_PACKETS = 1000
 _SAMPLE_PATH = "images/sample_video.mp4"
+# PIL turns counterclockwise, like FFmpeg's display rotation.
+_UPRIGHT = {90: Image.Transpose.ROTATE_90, -90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180}
 
 
 # --- data ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What a video is, read from its container (no frame is decoded).
+    """What a video is, read from its container headers (and its first frame, for the rotation).
 
     ``duration`` is in seconds (the last frame's end, so a 24 fps clip of 672 frames lasts 28.0 s);
     ``fps`` is the average frame rate; ``codec`` is FFmpeg's decoder name (``"h264"``, ``"vp9"``...).
+    ``width`` x ``height`` is the picture as it is meant to be shown: phone videos filmed upright are often
+    stored sideways with a rotation to apply (``rotation``, degrees counterclockwise, e.g. -90), the video
+    counterpart of an EXIF orientation. Sampled frames are turned upright.
 
     >>> video_info("images/sample_video.mp4")                               # doctest: +SKIP
-    VideoInfo(duration=28.0, fps=24.0, width=1280, height=720, frame_count=672, codec='h264')
+    VideoInfo(duration=28.0, fps=24.0, width=1280, height=720, frame_count=672, codec='h264', rotation=0)
 
     Taught in notebooks/08_video.ipynb.
     """
@@ -86,6 +92,7 @@ class VideoInfo:
     height: int
     frame_count: int
     codec: str
+    rotation: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,9 +103,9 @@ class Frame:
     ``tokens`` is what the image costs for ``model`` at ``detail`` (``helpers.costs.image_tokens``).
     Text parts (the ``label`` and your prompt) cost extra tokens.
 
-    >>> frame = sample_frames("images/sample_video.mp4", max_frames=1)[0]   # doctest: +SKIP
-    >>> frame.label, frame.image.size, frame.tokens                          # doctest: +SKIP
-    ('Frame at 00:14.0', (1280, 720), 1491)
+    >>> frame = sample_frames("images/sample_video.mp4", max_frames=1, model="gpt-4o")[0]   # doctest: +SKIP
+    >>> frame.label, frame.image.size, frame.tokens                                          # doctest: +SKIP
+    ('Frame at 00:14.0', (512, 288), 85)
 
     Taught in notebooks/08_video.ipynb.
     """
@@ -120,9 +127,9 @@ class SampledFrames(list):
     """A list of :class:`Frame` plus how it was obtained: the video's :class:`VideoInfo`, the method,
     how many frames had to be decoded and how many seeks it took, and the image-token total.
 
-    >>> frames = sample_frames("images/sample_video.mp4", max_frames=4)      # doctest: +SKIP
-    >>> len(frames), frames.decoded, frames.seeks                            # doctest: +SKIP
-    (4, 52, 4)
+    >>> frames = sample_frames("images/sample_video.mp4", max_frames=4, model="gpt-4o")   # doctest: +SKIP
+    >>> len(frames), frames.decoded, frames.seeks                                         # doctest: +SKIP
+    (4, 55, 4)
 
     Taught in notebooks/08_video.ipynb.
     """
@@ -148,8 +155,8 @@ class SampledFrames(list):
     def summary(self) -> str:
         """One deterministic line for a notebook.
 
-        >>> sample_frames("images/sample_video.mp4", every_seconds=7).summary()  # doctest: +SKIP
-        '4 frames x 1491 tokens = 5964 image tokens (gpt-4.1-mini, detail=low); decoded 4 of 672 frames, 4 seeks'
+        >>> sample_frames("images/sample_video.mp4", every_seconds=7, model="gpt-4o").summary()  # doctest: +SKIP
+        '4 frames x 85 tokens = 340 image tokens (gpt-4o, detail=low); decoded 29 of 672 frames, 3 seeks'
         """
         if not self:
             return "0 frames"
@@ -231,8 +238,15 @@ def _open(path: PathLike) -> _Opened:
 def _describe(p: Path, container: Any) -> _Opened:
     fmt = container.format.name
     if fmt.endswith("_pipe") or fmt in _STILL_IMAGE_FORMATS:
-        raise VideoError(f"{p.name!r} is a still image ({fmt.removesuffix('_pipe')}), not a video.",
+        kind = fmt.removesuffix("_pipe")
+        if fmt in _STILL_IMAGE_FORMATS and container.streams.video:
+            kind = container.streams.video[0].codec_context.name.removeprefix("m")  # mjpeg -> jpeg
+        raise VideoError(f"{p.name!r} is a still image ({kind}), not a video.",
                          fix="send images with helpers.images.image_part(...); use sample_frames for videos.")
+    if not container.streams:
+        raise VideoError(f"{p.name!r} is not a video FFmpeg can read (no streams found in it).",
+                         fix="pass a video file (.mp4, .mov, .webm, .mkv...); if it is one, it is damaged "
+                             "or cut short: export or download it again.")
     if not container.streams.video:
         raise VideoError(f"{p.name!r} has no video stream (streams: "
                          f"{', '.join(s.type for s in container.streams) or 'none'}).",
@@ -254,9 +268,28 @@ def _describe(p: Path, container: Any) -> _Opened:
     rate = stream.average_rate or stream.guessed_rate
     fps = float(rate) if rate else frame_count / float(duration)
     cc = stream.codec_context
-    info = VideoInfo(duration=float(duration), fps=fps, width=cc.width, height=cc.height,
-                     frame_count=frame_count, codec=cc.name)
+    rotation = _rotation(p, container, stream, start_pts)
+    width, height = (cc.height, cc.width) if rotation in (90, -90) else (cc.width, cc.height)
+    info = VideoInfo(duration=float(duration), fps=fps, width=width, height=height,
+                     frame_count=frame_count, codec=cc.name, rotation=rotation)
     return _Opened(container, stream, info, start_pts, Fraction(tb), duration)
+
+
+def _rotation(p: Path, container: Any, stream: Any, start_pts: int) -> int:
+    """The display rotation (0, 90, 180 or -90 degrees counterclockwise), read from the first frame.
+
+    FFmpeg exposes the display matrix of phone videos on decoded frames, so one frame is decoded.
+    """
+    try:
+        first = next(container.decode(stream), None)
+        container.seek(start_pts, stream=stream)
+    except av.error.FFmpegError:
+        raise _decode_errors(p.name) from None
+    if first is None:
+        raise VideoError(f"{p.name!r} contains no picture that can be decoded.",
+                         fix="the file is damaged or cut short: export or download it again.")
+    angle = round((first.rotation or 0) / 90) * 90
+    return {270: -90, -270: 90, -180: 180}.get(angle, angle)
 
 
 def _duration_and_count(container: Any, stream: Any, start_pts: int) -> tuple[Fraction, int]:
@@ -290,7 +323,7 @@ def _duration_and_count(container: Any, stream: Any, start_pts: int) -> tuple[Fr
 
 
 def video_info(path: PathLike) -> VideoInfo:
-    """Duration, fps, size, frame count and codec of a video, from its headers (nothing is decoded).
+    """Duration, fps, size, frame count, codec and rotation of a video: its headers plus its first frame.
 
     >>> video_info("images/sample_video.mp4")                               # doctest: +SKIP
     VideoInfo(duration=28.0, fps=24.0, width=1280, height=720, frame_count=672, codec='h264')
@@ -389,7 +422,10 @@ def _plan(info: VideoInfo, duration: Fraction, every_seconds: float | None, max_
 
 def plan_timestamps(path: PathLike, *, every_seconds: float | None = None, max_frames: int | None = None,
                     max_tokens: int | None = None, detail: str = "low", model: str | None = None) -> list[float]:
-    """The times (seconds) :func:`sample_frames` will fetch for these arguments, without decoding anything.
+    """The times (seconds) :func:`sample_frames` will look at for these arguments, without fetching frames.
+
+    Each sampled frame is the one on screen at its planned time, so its timestamp is that time or up to one
+    frame earlier (exactly that time when it falls on a frame, like 0, 2, 4 s at 24 fps).
 
     >>> plan_timestamps("images/sample_video.mp4", max_frames=4)             # doctest: +SKIP
     [3.5, 10.5, 17.5, 24.5]
@@ -423,12 +459,17 @@ class _SeekingReader:
         self.name = name
         self.decoded = 0
         self.seeks = 0
-        self._frames: Iterator[Any] | None = None
-        self._current: Any = None  # last frame handed out or passed (pts <= the last target)
-        self._ahead: Any = None  # a decoded frame after the last target, not yet used
+        self._packets: Iterator[Any] | None = None
+        self._queue: list[Any] = []  # decoded frames not yet looked at
+        self._flushed = False  # the decoder has been drained at the end of the video
+        self._target = opened.start_pts  # the time (pts) being looked for
+        rate = opened.stream.average_rate or opened.stream.guessed_rate or opened.info.fps
+        self._frame_pts = max(1, round(1 / (Fraction(rate) * opened.time_base)))  # one frame's duration
         self._keyframe_gap = self._probe_keyframe_gap()
         # The latest keyframe decoded (or the start of the video, where decoding begins).
         self._last_key: int | None = opened.start_pts
+        self._current: Any = None  # last frame handed out or passed (pts <= the last target)
+        self._ahead: Any = None  # a decoded frame after the last target, not yet used
 
     def _probe_keyframe_gap(self) -> int:
         """Largest keyframe interval (pts units) among the first keyframes: read packets, decode nothing."""
@@ -447,27 +488,49 @@ class _SeekingReader:
         except av.error.FFmpegError:
             raise _decode_errors(self.name) from None
         if len(keys) >= 2:
-            return max(b - a for a, b in zip(keys, keys[1:]))
-        # One keyframe in the probe window: the interval is at least the window.
-        return max(1, (last_pts or 0) - (keys[0] if keys else self.opened.start_pts))
+            return max(b - a for a, b in itertools.pairwise(keys))
+        # At most one keyframe in the probe window (or in the whole file): the interval is longer than it.
+        return max(1, (last_pts or 0) - (keys[0] if keys else self.opened.start_pts)) + self._frame_pts
+
+    def _decode_more(self) -> None:
+        """Feed the decoder one packet (or the end-of-stream flush) and queue what comes out.
+
+        Packets of frames that end before the target are decoded with ``skip_frame="NONREF"``: frames no
+        other frame is predicted from (most B-frames) are skipped, since nobody will look at them. Frames
+        that later frames depend on, and the frame on screen at the target, are always decoded.
+        """
+        cc = self.opened.stream.codec_context
+        if self._packets is None:
+            self._packets = self.opened.container.demux(self.opened.stream)
+        try:
+            packet = next(self._packets, None)
+            while packet is not None and packet.size == 0 and (packet.pts is not None or packet.dts is not None):
+                packet = next(self._packets, None)  # an empty packet inside the stream: nothing to decode
+            if packet is None or packet.size == 0:  # the end (demux() finishes with an empty packet)
+                self._flushed = True
+                self._queue.extend(cc.decode(None))  # drain the frames still inside the decoder
+                return
+            ends = None if packet.pts is None else packet.pts + (packet.duration or self._frame_pts)
+            cc.skip_frame = "NONREF" if ends is not None and ends <= self._target else "DEFAULT"
+            self._queue.extend(cc.decode(packet))
+        except av.error.FFmpegError:
+            raise _decode_errors(self.name) from None
 
     def _next_frame(self) -> Any:
         if self._ahead is not None:
             frame, self._ahead = self._ahead, None
             return frame
-        if self._frames is None:
-            self._frames = self.opened.container.decode(self.opened.stream)
-        try:
-            frame = next(self._frames, None)
-        except av.error.FFmpegError:
-            raise _decode_errors(self.name) from None
-        if frame is not None:
-            if frame.pts is None:
-                raise VideoError(f"{self.name!r} has frames without timestamps.",
-                                 fix="re-mux it into MP4, e.g. `ffmpeg -i IN -c copy OUT.mp4`.")
-            self.decoded += 1
-            if frame.key_frame:
-                self._last_key = frame.pts
+        while not self._queue and not self._flushed:
+            self._decode_more()
+        if not self._queue:
+            return None
+        frame = self._queue.pop(0)
+        if frame.pts is None:
+            raise VideoError(f"{self.name!r} has frames without timestamps.",
+                             fix="re-mux it into MP4, e.g. `ffmpeg -i IN -c copy OUT.mp4`.")
+        self.decoded += 1
+        if frame.key_frame:
+            self._last_key = frame.pts
         return frame
 
     def _seek(self, target_pts: int) -> None:
@@ -476,10 +539,38 @@ class _SeekingReader:
         except av.error.FFmpegError:
             raise _decode_errors(self.name) from None
         self.seeks += 1
-        self._frames = None
+        self._packets = None
+        self._queue.clear()
+        self._flushed = False
         self._current = None
         self._ahead = None
         self._last_key = None
+
+    def _seek_before(self, target_pts: int) -> None:
+        """Seek so that decoding starts at a keyframe at or before the target."""
+        start = self.opened.start_pts
+        back = 0
+        while True:
+            self._seek(max(start, target_pts - back))
+            first = self._next_frame()
+            if first is None or first.pts <= target_pts or target_pts - back <= start:
+                break
+            # The demuxer landed on a keyframe after the target (a defensive case: some containers index
+            # keyframes loosely): go back further, doubling the distance each time.
+            back = 2 * back if back else self._keyframe_gap
+        if first is not None:
+            self._ahead = first
+            self._last_key = first.pts  # decoding restarts here, whatever the frame's flags say
+
+    def _ends_early(self, last: Any) -> VideoError:
+        if last is None:
+            where = "no picture could be decoded"
+        else:
+            seconds = float((last.pts - self.opened.start_pts) * self.opened.time_base)
+            where = f"its pictures stop at {format_timestamp(seconds)}"
+        return VideoError(f"{self.name!r} ends early: {where}, but its header says it lasts "
+                          f"{format_timestamp(self.opened.info.duration)}.",
+                          fix="the file is damaged or cut short (an unfinished download or export): get it again.")
 
     def _should_seek(self, target_pts: int) -> bool:
         if self._current is not None and target_pts < self._current.pts:
@@ -493,27 +584,22 @@ class _SeekingReader:
         if intervals < 1:
             return False
         landing = self._last_key + intervals * self._keyframe_gap
-        here = (self._ahead or self._current).pts if (self._ahead or self._current) is not None else self._last_key
+        position = self._ahead if self._ahead is not None else self._current
+        here = position.pts if position is not None else self._last_key
         return landing - here > self._keyframe_gap // 8
 
     def frame_at(self, target_pts: int) -> Any:
         """The decoded frame on screen at ``target_pts`` (stream time base)."""
+        self._target = target_pts
         if self._should_seek(target_pts):
-            self._seek(target_pts)
-            first = self._next_frame()
-            if first is not None and first.pts > target_pts and target_pts > self.opened.start_pts:
-                # The demuxer landed after the target (possible with some containers): go back further.
-                self._seek(max(self.opened.start_pts, target_pts - 2 * self._keyframe_gap))
-            elif first is not None:
-                self._ahead = first
-                self._last_key = first.pts  # decoding restarts here, whatever the frame's flags say
+            self._seek_before(target_pts)
         while True:
             frame = self._next_frame()
-            if frame is None:  # end of the video: the last frame stays on screen
-                if self._current is None:
-                    raise VideoError(f"No frame found at or before the requested time in {self.name!r}.",
-                                     fix="the file is damaged or cut short: export or download it again.")
-                return self._current
+            if frame is None:  # end of the video: the last frame stays on screen until the end
+                last = self._current
+                if last is None or target_pts >= last.pts + 2 * self._frame_pts:
+                    raise self._ends_early(last)
+                return last
             if frame.pts <= target_pts:
                 self._current = frame
                 if frame.pts == target_pts:
@@ -532,7 +618,12 @@ def _to_frame(av_frame: Any, opened: _Opened, size: tuple[int, int], detail: str
     if index is None:  # constant frame rate: frame number from the timestamp
         index = round(float(seconds) * opened.info.fps)
     # swscale resizes and converts to RGB in one step; AREA averages pixels when shrinking (no aliasing).
-    image = av_frame.to_image(width=size[0], height=size[1], interpolation="AREA")
+    # A rotated (phone) video is decoded sideways at the swapped size, then turned upright.
+    rotation = opened.info.rotation
+    coded = (size[1], size[0]) if rotation in (90, -90) else size
+    image = av_frame.to_image(width=coded[0], height=coded[1], interpolation="AREA")
+    if rotation:
+        image = image.transpose(_UPRIGHT[rotation])
     return Frame(timestamp=float(seconds), image=image, index=index, detail=detail, model=model, tokens=tokens)
 
 
@@ -566,7 +657,7 @@ def sample_frames(path: PathLike, every_seconds: float | None = None, max_frames
     >>> [(f.label, f.image.size, f.tokens) for f in frames][:2]                                          # doctest: +SKIP
     [('Frame at 00:00.0', (512, 288), 85), ('Frame at 00:07.0', (512, 288), 85)]
     >>> sample_frames("images/sample_video.mp4", max_tokens=500, model="gpt-4o").timestamps               # doctest: +SKIP
-    [2.3333333333333335, 7.0, 11.666666666666666, 16.333333333333332, 21.0, 25.666666666666668]
+    [2.7916666666666665, 8.375, 14.0, 19.583333333333332, 25.166666666666668]
 
     Raises :class:`~helpers.errors.ImageNotFoundError` (missing path) or :class:`~helpers.errors.VideoError`
     (not a video, empty file, more frames than the video has, ``every_seconds`` <= 0 or shorter than a frame,
@@ -576,19 +667,53 @@ def sample_frames(path: PathLike, every_seconds: float | None = None, max_frames
     """
     model = _default_model(model)
     opened = _open(path)
-    name = Path(path).name
     try:
         targets = _plan(opened.info, opened.duration, every_seconds, max_frames, max_tokens, detail, model)
-        size, tokens = _frame_size(opened.info, detail, model)
-        reader = _SeekingReader(opened, name)
-        frames = []
-        for target in targets:
-            target_pts = opened.start_pts + math.floor(target / opened.time_base)
-            av_frame = reader.frame_at(target_pts)
-            frames.append(_to_frame(av_frame, opened, size, detail, model, tokens))
-        return SampledFrames(frames, info=opened.info, method="seek", decoded=reader.decoded, seeks=reader.seeks)
+        return _fetch(opened, Path(path).name, targets, detail, model)
     finally:
         opened.container.close()
+
+
+def frames_at(path: PathLike, timestamps: Sequence[float], detail: str = "low",
+              model: str | None = None) -> SampledFrames:
+    """The frames on screen at the given times (seconds), in increasing time, fetched by seeking.
+
+    Handy to look at one moment ("what happens at 00:12?") or at the middle of known scenes. Frames are
+    resized and costed like :func:`sample_frames`.
+
+    >>> [f.label for f in frames_at("images/sample_video.mp4", [2, 12.5], model="gpt-4o")]   # doctest: +SKIP
+    ['Frame at 00:02.0', 'Frame at 00:12.5']
+
+    Raises :class:`~helpers.errors.VideoError` for a time before 0 or at/after the end of the video.
+
+    Taught in notebooks/08_video.ipynb.
+    """
+    model = _default_model(model)
+    opened = _open(path)
+    try:
+        targets = []
+        for t in timestamps:
+            if isinstance(t, bool) or not isinstance(t, int | float | Fraction) or not math.isfinite(t):
+                raise VideoError(f"Timestamps must be numbers of seconds, got {t!r}.", fix="pass e.g. [0, 2.5, 10].")
+            exact = Fraction(t).limit_denominator(1_000_000)
+            if not 0 <= exact < opened.duration:
+                raise VideoError(f"{t} s is outside the video, which lasts {opened.info.duration:g} s.",
+                                 fix=f"pass times from 0 up to (not including) {opened.info.duration:g}.")
+            targets.append(exact)
+        return _fetch(opened, Path(path).name, sorted(targets), detail, model)
+    finally:
+        opened.container.close()
+
+
+def _fetch(opened: _Opened, name: str, targets: Sequence[Fraction], detail: str, model: str) -> SampledFrames:
+    size, tokens = _frame_size(opened.info, detail, model)
+    reader = _SeekingReader(opened, name)
+    frames = []
+    for target in targets:
+        target_pts = opened.start_pts + math.floor(target / opened.time_base)
+        av_frame = reader.frame_at(target_pts)
+        frames.append(_to_frame(av_frame, opened, size, detail, model, tokens))
+    return SampledFrames(frames, info=opened.info, method="seek", decoded=reader.decoded, seeks=reader.seeks)
 
 
 def sample_frames_naive(path: PathLike, every_n: int, *, offset: int = 0, detail: str = "low",
@@ -600,7 +725,7 @@ def sample_frames_naive(path: PathLike, every_n: int, *, offset: int = 0, detail
     keep: a 60-second clip at 24 fps means 1440 decoded frames to keep 10. :func:`sample_frames` seeks
     instead. Kept frames are resized exactly like :func:`sample_frames` does, so results can be compared.
 
-    >>> slow = sample_frames_naive("images/sample_video.mp4", every_n=48)   # doctest: +SKIP
+    >>> slow = sample_frames_naive("images/sample_video.mp4", every_n=48, model="gpt-4o")   # doctest: +SKIP
     >>> slow.timestamps[:3], slow.decoded                                   # doctest: +SKIP
     ([0.0, 2.0, 4.0], 672)
 
@@ -633,13 +758,16 @@ def sample_frames_naive(path: PathLike, every_n: int, *, offset: int = 0, detail
 
 # --- sending --------------------------------------------------------------------------------------------
 
-def frames_to_parts(frames: Sequence[Frame], detail: str | None = None, model: str | None = None) -> list[dict]:
+def frames_to_parts(frames: Sequence[Frame], detail: str | None = None, model: str | None = None, *,
+                    jpeg_quality: int = 90) -> list[dict]:
     """Chat Completions content parts: ``"Frame at MM:SS.s"`` text, then the image, for each frame.
 
-    ``detail=None`` uses each frame's own detail (the one it was sampled for). Put your question in a text
-    part before or after these parts; those text parts cost tokens on top of ``frames.tokens``.
+    ``detail=None`` uses each frame's own detail (the one it was sampled for). Each frame is sent as a JPEG
+    (``jpeg_quality``, default 90) through ``helpers.images.image_part``: video frames are already lossy, and
+    a PNG of the same frame is about five times larger to upload for no visible gain. Put your question in a
+    text part before or after these parts; text parts cost tokens on top of ``frames.tokens``.
 
-    >>> parts = frames_to_parts(sample_frames("images/sample_video.mp4", max_frames=2))   # doctest: +SKIP
+    >>> parts = frames_to_parts(sample_frames("images/sample_video.mp4", max_frames=2, model="gpt-4o"))  # doctest: +SKIP
     >>> [p["type"] for p in parts], parts[0]                                              # doctest: +SKIP
     (['text', 'image_url', 'text', 'image_url'], {'type': 'text', 'text': 'Frame at 00:07.0'})
 
@@ -649,7 +777,8 @@ def frames_to_parts(frames: Sequence[Frame], detail: str | None = None, model: s
 
     parts: list[dict] = []
     for frame in frames:
-        level = detail or frame.detail
+        buffer = io.BytesIO()
+        frame.image.convert("RGB").save(buffer, format="JPEG", quality=jpeg_quality)
         parts.append({"type": "text", "text": frame.label})
-        parts.append(image_part(frame.image, detail=level, model=model or frame.model))
+        parts.append(image_part(buffer.getvalue(), detail=detail or frame.detail, model=model or frame.model))
     return parts

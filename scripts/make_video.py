@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import math
 import tempfile
@@ -252,7 +253,7 @@ def make_video(video_path: Path = OUT_VIDEO, json_path: Path = OUT_JSON) -> list
     Example: ``make_video(Path("/tmp/v.mp4"), Path("/tmp/v.json"))``.
     """
     assert SCENES[0].start == 0 and SCENES[-1].end == DURATION
-    assert all(a.end == b.start for a, b in zip(SCENES, SCENES[1:]))
+    assert all(a.end == b.start for a, b in itertools.pairwise(SCENES))
     codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
     options = {"crf": "23", "preset": "medium"} if codec == "libx264" else {"qscale": "4"}
     renderers = _renderers()

@@ -33,7 +33,6 @@ from helpers.errors import (
     ModelNotFoundError,
     NetworkError,
     RateLimitError,
-    RequestError,
     RetiredModelError,
     ServiceError,
     TruncatedAnswerWarning,
@@ -581,8 +580,8 @@ def test_drop_old_images_replaces_earlier_images_with_placeholders(api, tmp_path
     kept = [t.prompt_tokens for t in keep.turns]
     dropped = [t.prompt_tokens for t in drop.turns]
     assert dropped[0] == kept[0]
-    savings = [k - d for k, d in zip(kept, dropped)]
-    assert all(b > a for a, b in zip(savings[1:], savings[2:])) and savings[1] > 0
+    savings = [k - d for k, d in zip(kept, dropped, strict=True)]
+    assert all(b > a for a, b in zip(savings[1:], savings[2:], strict=False)) and savings[1] > 0
     assert [u["images_omitted"] for u in drop.usage] == [0, 1, 2, 3, 4]
 
 
@@ -604,3 +603,77 @@ def test_as_markdown_names_images_without_data_or_paths(api, tmp_path):
     assert "**You:** What is this?" in text and "*[image: cat.png, 64×48]*" in text
     assert "**Assistant:** Reply 1" in text
     assert "base64" not in text and str(tmp_path) not in text and os.sep + "cat.png" not in text
+
+
+# --- against the real offline backend (helpers.offline) ------------------------------------------------
+
+@pytest.fixture
+def offline(monkeypatch):
+    """The session's own provider: the embedded offline backend (started once per process)."""
+    monkeypatch.setenv("VISION_PROVIDER", "offline")
+    monkeypatch.delenv("VISION_OFFLINE_FAULT", raising=False)
+    yield
+    client.clear_clients()
+
+
+def test_offline_backend_answers_and_counts_image_tokens(offline, tmp_path):
+    from helpers import costs
+
+    files = [png_file(tmp_path / f"scene{i}.png", size=(300, 200), seed=10 + i) for i in range(3)]
+    keep, drop = Conversation(detail="low"), Conversation(detail="low", drop_old_images=True)
+    for i, path in enumerate(files, start=1):
+        assert keep.ask(f"Turn {i}: describe it.", images=[path])
+        drop.ask(f"Turn {i}: describe it.", images=[path])
+    model = load_model()
+    per_image = costs.image_tokens(300, 200, "low", model)
+    kept = [t.prompt_tokens for t in keep.turns]
+    dropped = [t.prompt_tokens for t in drop.turns]
+    assert kept[0] == dropped[0]
+    # Each omitted image saves its image tokens, minus the few tokens of its text placeholder.
+    for turn, (k, d) in enumerate(zip(kept, dropped, strict=True)):
+        placeholders = turn * costs.text_tokens("[image sent earlier: scene0.png, 300×200, omitted to save tokens]")
+        assert k - d == turn * per_image - placeholders
+
+
+def load_model() -> str:
+    from helpers.settings import load_settings
+
+    return load_settings().model
+
+
+def test_offline_length_limit_gives_the_notice(offline):
+    chat_ = Conversation(max_tokens=3)
+    with pytest.warns(TruncatedAnswerWarning, match="max_tokens=3"):
+        reply = chat_.ask("Describe everything you can about this course in detail, please.")
+    assert chat_.turns[-1].finish_reason == "length" and chat_.turns[-1].completion_tokens <= 3
+    assert reply
+
+
+def test_offline_faults_leave_history_unchanged_and_retries_recover(offline, monkeypatch, tmp_path):
+    chat_ = Conversation()
+    chat_.ask("First question.")
+    before = copy.deepcopy(chat_.messages)
+
+    monkeypatch.setenv("VISION_MAX_RETRIES", "0")
+    monkeypatch.setenv("VISION_OFFLINE_FAULT", "500")
+    with pytest.raises(ServiceError) as err:
+        chat_.ask("Second question.")
+    assert err.value.status == 500 and chat_.messages == before
+
+    # Two 429s then success: the SDK's retries (VISION_MAX_RETRIES=2) absorb them, honouring retry-after.
+    monkeypatch.setenv("VISION_MAX_RETRIES", "2")
+    monkeypatch.setenv("VISION_OFFLINE_FAULT", f"429;times=2;key={tmp_path.name};retry_after=0.05")
+    assert chat_.ask("Second question, again.")
+    assert len(chat_.messages) == len(before) + 2
+
+    monkeypatch.setenv("VISION_OFFLINE_FAULT", f"429;times=5;key={tmp_path.name}-b;retry_after=0.05")
+    with pytest.raises(RateLimitError) as err:
+        chat_.ask("Third question.")
+    assert err.value.status == 429 and err.value.code == "rate_limit_exceeded"
+    assert len(chat_.messages) == len(before) + 2
+
+
+def test_offline_rejects_an_unknown_model_with_advice(offline):
+    with pytest.raises(ModelNotFoundError) as err:
+        Conversation(model="no-such-vision-model").ask("hello")
+    assert err.value.status == 404 and "VISION_MODEL" in err.value.fix

@@ -10,12 +10,12 @@ import warnings
 import httpx2
 import openai
 import pytest
+from test_chat import FakeAPI  # the local Chat Completions server (tests/test_chat.py)
 
 from helpers import client, errors
 from helpers.catalog import DEFAULT_MODEL
 from helpers.client import course_image_url, get_client, setup, translate_error
 from helpers.settings import Settings, load_settings
-from test_chat import FakeAPI, Reply  # the local Chat Completions server (tests/test_chat.py)
 
 KEY = "sk-" + "proj-" + "Hh4" * 12 + "tail"
 AZURE_KEY = "fe" * 16

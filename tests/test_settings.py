@@ -343,3 +343,28 @@ def test_env_example_documents_every_variable_with_a_comment_and_no_values():
     assert "helpers/catalog.py" in text
     # Copying it to .env unchanged keeps the course offline.
     assert load_settings({}, dotenv_path=REPO / ".env.example").provider == "offline"
+
+
+@pytest.mark.parametrize("config", [
+    {**OFF, "OPENAI_BASE_URL": OPENAI_KEY},                               # key pasted into the wrong variable
+    {**AZURE_OK, "AZURE_OPENAI_ENDPOINT": AZURE_KEY},
+    {**AZURE_OK, "AZURE_OPENAI_ENDPOINT": f"https://x.openai.azure.com/openai?key={AZURE_KEY}"},
+    {**OFF, "COURSE_IMAGES_BASE_URL": OPENAI_KEY},
+    {**OFF, "OPENAI_API_KEY": OPENAI_KEY + "\t"  + "x"},
+    {**AZURE_OK, "AZURE_OPENAI_DEPLOYMENT": "unknown-deployment"},
+])
+def test_keys_never_appear_in_configuration_errors(config):
+    with pytest.raises(ConfigurationError) as err:
+        load_settings(config)
+    text = str(err.value)
+    assert OPENAI_KEY not in text and AZURE_KEY not in text
+    assert OPENAI_KEY[8:24] not in text and AZURE_KEY[4:28] not in text
+
+
+def test_credentials_inside_urls_are_not_shown():
+    s = load_settings({**OFF, "OPENAI_BASE_URL": "https://user:" + "pw" * 8 + "@proxy.example.org:8443/v1",
+                       "OPENAI_API_KEY": OPENAI_KEY})
+    assert describe(s) == f"Provider: compatible · model: {catalog.DEFAULT_MODEL} · endpoint: proxy.example.org:8443"
+    proxied = load_settings({**OFF, "OPENAI_BASE_URL": f"https://proxy.example.org/v1?key={OPENAI_KEY}",
+                             "OPENAI_API_KEY": OPENAI_KEY})
+    assert OPENAI_KEY not in repr(proxied)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -38,6 +39,10 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Warning: listening on {args.host}, so other computers that can reach it can use it.", flush=True)
     print("Try:\n  " + example_curl(url, DEFAULT_MODEL, f"{url}/images/{sample}" if sample else None), flush=True)
     print("Press Ctrl-C to stop.", flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)       # `kill PID` stops it as cleanly as Ctrl-C
     try:
         while True:              # time.sleep is interruptible by Ctrl-C on every platform
             time.sleep(3600)

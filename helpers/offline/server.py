@@ -72,8 +72,14 @@ image bytes that do not decode (truncated, corrupt)    400     invalid_request_e
 one image over 20 MB                                   400     invalid_request_error  image_too_large
 over 50 MB of image bytes in one request               400     invalid_request_error  images_too_large
 more than ``MAX_IMAGES_OPENAI`` images (OpenAI route)  400     invalid_request_error  too_many_images
-more than 10 images (Azure route)                      400     invalid_request_error  BadRequest
-no / empty credentials                                 401     invalid_request_error  null (Azure: "401")
+more than 10 images (Azure route)                      400     null                   BadRequest ("Too many images
+                                                                                      in request. Max is 10.")
+Azure ``enhancements`` without an AzureComputerVision  400     null                   BadRequest
+``dataSources`` entry
+Azure ``enhancements`` other than ocr/grounding, or    400     invalid_request_error  unsupported_value
+with ``stream``
+no / empty credentials                                 401     invalid_request_error  null
+no ``api-key`` (or Bearer token) on the Azure route    401     null                   "401"
 retired model (``helpers.catalog.retired_model``)      404     invalid_request_error  model_not_found
 unknown model (OpenAI route)                           404     invalid_request_error  model_not_found
 Azure route without ``api-version``                    404     null                   "404" ("Resource not found",
@@ -105,6 +111,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import http.client
 import io
@@ -1164,7 +1171,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.settimeout(self.server.read_timeout)
         try:
             data = self.rfile.read(length)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             data = None
         finally:
             self.connection.settimeout(self.server.idle_timeout)
@@ -1182,7 +1189,7 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 line = self.rfile.readline(1024)
                 size = int(line.split(b";")[0].strip(), 16)
-            except (ValueError, TimeoutError, socket.timeout):
+            except (ValueError, TimeoutError):
                 raise ApiError(400, "Malformed chunked request body.", code="incomplete_body", close=True) from None
             if size == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
@@ -1248,6 +1255,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._drain(err.drain)
         except (_ClientGone, *_GONE, TimeoutError, OSError):
             self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol-level errors found by the stdlib (bad request line, headers too large...): JSON, then close."""
+        phrase = message or self.responses.get(code, ("Error",))[0]
+        self._send_error(ApiError(code, f"{phrase}.", code=None, close=True))
 
     def _send_stream(self, completion: Completion, include_usage: bool) -> None:
         self._start(200, {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
@@ -1339,10 +1351,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.stopping.wait(min(max(hold, 0.0), MAX_HOLD_SECONDS))
             raise _ClientGone()
         model = route.deployment or "the model"
-        try:
+        with contextlib.suppress(ValueError, AttributeError):     # only for the message; the body may be bad
             model = str(json.loads(body).get("model") or model) if route.api == "openai" else model
-        except (ValueError, AttributeError):
-            pass
         raise fault_error(spec, route, model)
 
     def _models(self, name: str | None) -> None:
@@ -1369,7 +1379,9 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     request_queue_size = 128
-    allow_reuse_address = True
+    # Rebind at once after a restart (sockets in TIME_WAIT). Not on Windows, where SO_REUSEADDR would let two
+    # servers share a port.
+    allow_reuse_address = os.name != "nt"
 
     def __init__(self, address: tuple[str, int], *, backend: ChatBackend, images_dir: Path, read_timeout: float,
                  idle_timeout: float, max_body_bytes: int, fault: str | None, hold_seconds: float,
@@ -1408,6 +1420,17 @@ def _env_float(name: str, default: float) -> float:
         raise ConfigurationError(f"{name}={raw!r} is not a number of seconds.",
                                  fix=f"set {name} to e.g. {default:g}, or unset it.") from None
     return value
+
+
+def _warm_up_image() -> bytes:
+    """A small PNG with a word on it (what the warm-up analyses)."""
+    from PIL import ImageDraw
+
+    img = Image.new("RGB", (320, 240), "white")
+    ImageDraw.Draw(img).text((20, 100), "warm up", fill="black")
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
 
 
 class OfflineServer:
@@ -1487,12 +1510,15 @@ class OfflineServer:
         return self.base_url
 
     def _warm(self) -> None:
+        """Load the OCR models and run them once, then analyse one small image (face cascade, perceptual hash),
+        so that the first real answer does not pay for loading them."""
         try:
             from helpers import ocr
 
             ocr.warm_up()
+            analysis.analyze(_warm_up_image())
         except Exception:  # warm-up is an optimisation: a failure shows up (clearly) on the first real request
-            log.debug("offline server: OCR warm-up failed", exc_info=True)
+            log.debug("offline server: warm-up failed", exc_info=True)
         finally:
             self.warmed.set()
 
@@ -1501,12 +1527,18 @@ class OfflineServer:
         return self.warmed.wait(timeout)
 
     def stop(self) -> None:
-        """Stop serving and close the socket (idempotent). Held connections are released at once."""
+        """Stop serving and close the socket (idempotent). Held connections are released at once.
+
+        Waits (up to a minute) for a running OCR warm-up first: ONNX Runtime aborts the whole interpreter
+        ("terminate called without an active exception") if it is still loading models in a daemon thread
+        while Python shuts down, which is exactly what a short script would hit at exit.
+        """
         with self._lock:
             httpd, thread = self._httpd, self._thread
             self._httpd = self._thread = None
         if httpd is None:
             return
+        self.warmed.wait(timeout=60)
         httpd.stopping.set()
         httpd.shutdown()
         httpd.server_close()

@@ -1,0 +1,190 @@
+"""helpers.ocr: local OCR on rendered text, reading order, box mapping, and the character error rate."""
+
+from __future__ import annotations
+
+import io
+import threading
+from pathlib import Path
+
+import pytest
+from matplotlib import font_manager
+from PIL import Image, ImageDraw, ImageFont
+
+from helpers.errors import ImageNotFoundError, UnsupportedImageError
+from helpers.ocr import (
+    OcrLine,
+    character_error_rate,
+    group_rows,
+    lines_to_text,
+    normalise_text,
+    ocr_lines,
+    reading_order,
+    transcribe,
+)
+
+LATIN_FONT = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans"), fallback_to_default=True)
+
+
+def render(lines: list[tuple[tuple[int, int], str]], size: tuple[int, int] = (900, 300), font_size: int = 36,
+           font_path: str = LATIN_FONT) -> Image.Image:
+    """Black text on white at the given positions."""
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(font_path, font_size)
+    for xy, text in lines:
+        draw.text(xy, text, fill="black", font=font)
+    return img
+
+
+def cjk_font() -> str | None:
+    """A font file on this machine with glyphs for common Chinese characters, or None."""
+    needed = "中文识别测试"
+    for entry in sorted({f.fname for f in font_manager.fontManager.ttflist}):
+        try:
+            font = ImageFont.truetype(entry, 32)
+        except OSError:
+            continue
+        # Pillow renders a missing glyph as the font's .notdef box, identical for every missing character.
+        masks = {bytes(font.getmask(ch)) for ch in needed}
+        notdef = bytes(font.getmask("\uffff"))
+        if len(masks) == len(needed) and notdef not in masks:
+            return entry
+    return None
+
+
+# --- OCR on rendered text -----------------------------------------------------------------------------
+
+def test_reads_rendered_english_text():
+    reference = "Invoice number 4821\nTotal due: 73.50 EUR"
+    img = render([((30, 40), "Invoice number 4821"), ((30, 160), "Total due: 73.50 EUR")])
+    text = transcribe(img)
+    assert character_error_rate(reference, text) < 0.1, text
+    for word in ("Invoice", "4821", "73.50", "EUR"):
+        assert word in text
+
+
+def test_lines_carry_boxes_and_scores_in_pixels():
+    img = render([((40, 100), "Hello offline world")], size=(800, 240))
+    lines = ocr_lines(img)
+    assert len(lines) == 1
+    line = lines[0]
+    assert isinstance(line, OcrLine) and len(line.box) == 4
+    assert 0.8 <= line.score <= 1.0
+    # The text was drawn from (40, 100) with a 36 px font.
+    assert 25 <= line.left <= 55 and 90 <= line.top <= 115 and line.right > 300 and line.bottom < 160
+
+
+def test_accepts_path_and_bytes(tmp_path: Path):
+    img = render([((30, 40), "Path and bytes")], size=(600, 140))
+    path = tmp_path / "note.png"
+    img.save(path)
+    buffer = io.BytesIO()
+    img.save(buffer, "JPEG", quality=95)
+    assert transcribe(path) == transcribe(img)
+    assert "bytes" in transcribe(buffer.getvalue())
+
+
+def test_large_image_is_downscaled_and_boxes_map_back():
+    img = render([((1500, 1350), "Far corner text")], size=(2400, 1800), font_size=70)
+    lines = ocr_lines(img)
+    assert [line.text for line in lines] == ["Far corner text"]
+    # Boxes are in pixels of the 2400x1800 original, not of the 1600 px copy the OCR read.
+    assert 1460 <= lines[0].left <= 1540 and 1330 <= lines[0].top <= 1390 and lines[0].right > 1900
+
+
+def test_reading_order_rows_then_left_to_right():
+    img = render([((520, 42), "right top"), ((30, 40), "left top"),
+                  ((520, 182), "right bottom"), ((30, 180), "left bottom")])
+    assert [line.text for line in ocr_lines(img)] == ["left top", "right top", "left bottom", "right bottom"]
+    assert transcribe(img) == "left top right top\nleft bottom right bottom"
+
+
+def test_small_image_is_upscaled_and_boxes_map_back():
+    img = render([((10, 8), "Tiny label 42")], size=(260, 40), font_size=18)
+    lines = ocr_lines(img)
+    assert [line.text for line in lines] == ["Tiny label 42"]
+    assert lines[0].left < 20 and lines[0].right < 260 and lines[0].bottom <= 40
+
+
+def test_blank_image_has_no_text():
+    assert ocr_lines(Image.new("RGB", (400, 300), "white")) == []
+    assert transcribe(Image.new("RGB", (400, 300), "white")) == ""
+
+
+def test_transparent_png_text_is_read_on_white():
+    img = Image.new("RGBA", (600, 140), (0, 0, 0, 0))
+    ImageDraw.Draw(img).text((30, 40), "Transparent label", fill=(0, 0, 0, 255),
+                             font=ImageFont.truetype(LATIN_FONT, 36))
+    assert transcribe(img) == "Transparent label"
+
+
+def test_same_result_every_time_and_from_two_threads():
+    img = render([((30, 40), "Deterministic output 123")], size=(700, 140))
+    first = ocr_lines(img)
+    results: list[list[OcrLine]] = []
+    threads = [threading.Thread(target=lambda: results.append(ocr_lines(img))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [first, first]
+
+
+def test_reads_rendered_chinese_text():
+    font = cjk_font()
+    if font is None:
+        pytest.skip("no font with Chinese glyphs is installed here (searched matplotlib's font list, which "
+                    "includes the system fonts), so Chinese text cannot be rendered for OCR")
+    reference = "中文识别测试"
+    text = transcribe(render([((30, 40), reference)], size=(600, 140), font_size=48, font_path=font))
+    assert character_error_rate(reference, text) <= 0.2, text
+
+
+# --- errors ----------------------------------------------------------------------------------------------
+
+def test_missing_file_and_garbage_bytes_raise_course_errors(tmp_path: Path):
+    with pytest.raises(ImageNotFoundError, match="What to do"):
+        transcribe(tmp_path / "nope.png")
+    with pytest.raises(UnsupportedImageError, match="What to do"):
+        transcribe(b"this is not an image")
+
+
+# --- reading order without OCR -----------------------------------------------------------------------
+
+def _box(x: float, y: float, w: float = 80, h: float = 20) -> tuple[tuple[float, float], ...]:
+    return ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+
+
+def test_group_rows_tolerates_slanted_baselines():
+    # Two boxes of one row whose tops differ by 6 px (a slightly tilted photo), and a row below.
+    lines = [OcrLine("below", _box(0, 60), 1.0), OcrLine("B", _box(100, 16), 1.0), OcrLine("A", _box(0, 10), 1.0)]
+    assert [[ln.text for ln in row] for row in group_rows(lines)] == [["A", "B"], ["below"]]
+    assert [ln.text for ln in reading_order(lines)] == ["A", "B", "below"]
+    assert lines_to_text(lines) == "A B\nbelow"
+
+
+# --- character error rate --------------------------------------------------------------------------------
+
+def test_cer_is_zero_for_equal_text_and_counts_edits():
+    assert character_error_rate("Hello world", "Hello world") == 0.0
+    assert character_error_rate("kitten", "sitting") == pytest.approx(3 / 6)  # 2 substitutions + 1 insertion
+    assert character_error_rate("abcd", "abd") == pytest.approx(1 / 4)      # 1 deletion
+    assert character_error_rate("abc", "abcxyz") == pytest.approx(1.0)      # insertions can reach 100%+
+    assert character_error_rate("Hello", "hello") == pytest.approx(1 / 5)   # case counts
+
+
+def test_cer_normalises_whitespace_and_unicode():
+    assert character_error_rate("one two\nthree", "  one   two three ") == 0.0
+    assert character_error_rate("ABC 123", "ＡＢＣ　１２３") == 0.0           # full-width forms (NFKC)
+    assert normalise_text("ﬁne\u00a0print") == "fine print"
+
+
+def test_cer_handles_chinese():
+    assert character_error_rate("你好世界", "你好世") == pytest.approx(0.25)
+    assert character_error_rate("你好世界", "你好 世界") == 0.0              # no spaces between CJK characters
+    assert character_error_rate("今天天气很好", "今天天气很坏") == pytest.approx(1 / 6)
+
+
+def test_cer_with_empty_reference():
+    assert character_error_rate("", "") == 0.0
+    assert character_error_rate("  \n", "x") == 1.0
