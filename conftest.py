@@ -27,6 +27,9 @@ for _name in _SECRETS_AND_ENDPOINTS:
 os.environ["VISION_PROVIDER"] = "offline"
 # ...and a learner's .env (VISION_MODEL, keys) must not change what the notebooks print.
 os.environ["VISION_DOTENV"] = "off"
+# Retirement checks compare with the date the course's facts were checked, not the calendar, so a model
+# shut down next month does not change what the stored notebooks print (helpers.catalog.today).
+os.environ["VISION_CATALOG_DATE"] = "2026-11-21"
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Identical OCR numbers on every run: one intra-op thread per ONNX session.
 os.environ.setdefault("OMP_NUM_THREADS", "1")

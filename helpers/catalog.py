@@ -42,8 +42,11 @@ Taught in notebooks/00_setup.ipynb (the default) and notebooks/01_first_request.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import re
 from dataclasses import dataclass
+
+from helpers.errors import ConfigurationError
 
 #: The course's default model. See the module docstring for why; change it here and nowhere else.
 DEFAULT_MODEL = "gpt-5.4-mini"
@@ -142,9 +145,26 @@ SCHEDULED_SHUTDOWNS: dict[str, RetiredModel] = {
 }
 
 
+def today() -> _dt.date:
+    """The date retirement checks compare with: today, unless ``VISION_CATALOG_DATE`` (YYYY-MM-DD) pins it.
+
+    The test session pins it to :data:`CHECKED` (see ``conftest.py``), so the stored notebook outputs and the
+    tests mean the same thing next year as on the day the facts were checked; a learner's session uses the
+    real date, so a model is refused from the day it is shut down.
+    """
+    pinned = os.environ.get("VISION_CATALOG_DATE", "").strip()
+    if pinned:
+        try:
+            return _dt.date.fromisoformat(pinned)
+        except ValueError:
+            raise ConfigurationError(f"VISION_CATALOG_DATE={pinned!r} is not a date.",
+                                     fix="use the form YYYY-MM-DD, or unset it to use today's date.") from None
+    return _dt.date.today()
+
+
 def _parse_day(on: _dt.date | str | None) -> _dt.date:
     if on is None:
-        return _dt.date.today()
+        return today()
     if isinstance(on, _dt.date):
         return on
     return _dt.date.fromisoformat(on)
@@ -231,3 +251,22 @@ def retirement_table(include_scheduled: bool = True) -> list[dict]:
     records.sort(key=lambda item: (item[0].retired_on, item[0].provider, item[0].name))
     return [{"name": r.name, "replacement": r.replacement, "retired_on": r.retired_on, "provider": r.provider,
              "status": status, "note": r.note, "source": r.source} for r, status in records]
+
+
+#: Model families that reason before answering. On Chat Completions they reject ``max_tokens`` ("Use
+#: 'max_completion_tokens' instead"), and their hidden reasoning tokens count against
+#: ``max_completion_tokens``. Sources: OpenAI's reasoning guide and the Chat Completions reference
+#: (https://developers.openai.com/api/docs/guides/reasoning), checked 2026-11-21; see docs/FACTS.md section 7.
+_REASONING = re.compile(r"^(?:o\d(?:-|$)|gpt-5(?!-chat)|gpt-6)")
+
+
+def is_reasoning_model(name: str) -> bool:
+    """True for reasoning models (o-series, gpt-5 and later, gpt-6), which take ``max_completion_tokens`` only.
+
+    >>> is_reasoning_model("gpt-5.4-mini"), is_reasoning_model("o4-mini-2025-04-16"), is_reasoning_model("gpt-4.1")
+    (True, True, False)
+    >>> is_reasoning_model("gpt-5-chat-latest")
+    False
+    """
+    return bool(_REASONING.match(name.strip().lower().removeprefix("openai/")))
+

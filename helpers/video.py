@@ -645,13 +645,16 @@ def sample_frames(path: PathLike, every_seconds: float | None = None, max_frames
     whose timestamp is <= the time), so whole-frame times such as 0, 2, 4 s are returned exactly.
 
     Frames are fetched by seeking: for each time the reader jumps to the keyframe before it and decodes
-    forward only from there (or keeps decoding when the next time is less than one keyframe interval
-    ahead), instead of decoding the whole video like :func:`sample_frames_naive`.
+    forward only from there, skipping the frames no other frame refers to (most B-frames) until the one
+    on screen; when the next time lies before the next keyframe it simply decodes on. The work grows with
+    the number of frames you ask for, not with the length of the video as in :func:`sample_frames_naive`.
+    ``frames.decoded`` and ``frames.seeks`` say how much work it was.
 
-    Each frame is an RGB PIL image of size ``helpers.costs.scaled_size(width, height, detail, model)``: the
-    size the model looks at, so the frame costs exactly ``Frame.tokens``. ``model=None`` means
-    ``helpers.catalog.DEFAULT_MODEL``. (Patch-family models such as gpt-4.1-mini ignore ``detail``: their
-    frames keep their full size unless they exceed the patch budget.)
+    Each frame is an upright RGB PIL image (phone videos stored sideways are turned) of size
+    ``helpers.costs.scaled_size(width, height, detail, model)``: the size the model looks at, so the frame
+    costs exactly ``Frame.tokens``. ``model=None`` means ``helpers.catalog.DEFAULT_MODEL``. (Patch-family
+    models such as gpt-4.1-mini ignore ``detail`` in ``helpers.costs``: their frames keep their full size
+    unless they exceed the patch budget.)
 
     >>> frames = sample_frames("images/sample_video.mp4", every_seconds=7, detail="low", model="gpt-4o")  # doctest: +SKIP
     >>> [(f.label, f.image.size, f.tokens) for f in frames][:2]                                          # doctest: +SKIP

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -26,6 +28,7 @@ from helpers.offline.analysis import (  # noqa: E402
     near_duplicates,
 )
 
+IMAGES = Path(__file__).resolve().parents[1] / "images"
 FONT = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans"), fallback_to_default=True)
 
 
@@ -220,3 +223,27 @@ def test_difference_of_resized_copy_reports_sizes(astronaut: Image.Image):
     text = difference(analyze(big), analyze(small), big, small)
     assert "near-identical" in text
     assert "512×512 px" in text and "256×256 px" in text
+
+
+def test_spot_the_difference_pair_finds_all_four_changes():
+    # images/spot_difference.txt lists 4 changes: the sign text, a missing apple, the door colour, a bird.
+    a_bytes = (IMAGES / "spot_difference_a.png").read_bytes()
+    b_bytes = (IMAGES / "spot_difference_b.png").read_bytes()
+    share, regions = changed_regions(a_bytes, b_bytes)
+    assert len(regions) == 4 and share < 0.05
+    assert {where for where, _, _ in regions} == {"bottom-left", "left", "top-left", "right"}
+    text = difference(analyze(a_bytes), analyze(b_bytes), a_bytes, b_bytes, labels=("Image 1", "Image 2"))
+    assert "Text only in Image 1: “OPEN”. Text only in Image 2: “CLOSED”." in text
+
+
+def test_reencoded_copy_reports_no_text_changes():
+    page = text_page(["United States", "Quarterly report"])
+    png, jpeg = encode(page), encode(page, "JPEG", quality=60)
+    a = analyze(png)
+    # Suppose OCR read the JPEG copy a little differently (it does, on busier pages): that is noise.
+    misread = tuple(dataclasses.replace(line, text=line.text.replace(" ", "").replace("o", "0")) for line in a.lines)
+    b = dataclasses.replace(analyze(jpeg), lines=misread)
+    assert b.text() != a.text()
+    text = difference(a, b, png, jpeg)
+    assert "pixels match" in text
+    assert "Text only" not in text

@@ -36,6 +36,8 @@ from helpers.offline.server import OfflineServer
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = catalog.DEFAULT_MODEL
+#: A non-reasoning model, for the tests of ``max_tokens`` (reasoning models such as the default reject it).
+CLASSIC_MODEL = "gpt-4.1"
 KEY = "offline"
 
 
@@ -129,7 +131,8 @@ def sdk_error(server: OfflineServer, body: dict, expected: type[openai.APIStatus
 
 def test_openai_sdk_answers_an_image_question(server):
     response = client(server).chat.completions.create(
-        model=MODEL, messages=[user_message("What colour is this?", data_url(png_bytes()))], max_tokens=300)
+        model=MODEL, messages=[user_message("What colour is this?", data_url(png_bytes()))],
+        max_completion_tokens=300)
     assert response.object == "chat.completion"
     assert response.id.startswith("chatcmpl-")
     assert response.model == MODEL
@@ -143,7 +146,9 @@ def test_openai_sdk_answers_an_image_question(server):
 
 def test_source_notebook_requests_code_runs_unchanged(server):
     # The raw call of the source notebook: jpeg hard-coded in the data URL even for a PNG file.
-    payload = {"model": MODEL, "messages": [user_message("图里的内容讲了什么？", data_url(png_bytes(), "image/jpeg"))],
+    # (with a model that still takes max_tokens: the seed's gpt-4-turbo is retired)
+    payload = {"model": CLASSIC_MODEL,
+               "messages": [user_message("图里的内容讲了什么？", data_url(png_bytes(), "image/jpeg"))],
                "max_tokens": 1000}
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {KEY}"}
     response = requests.post(server.base_url + "/v1/chat/completions", headers=headers, json=payload, timeout=20)
@@ -199,17 +204,28 @@ def test_system_developer_and_assistant_messages_are_counted(server):
 def test_max_tokens_cuts_the_answer_and_reports_length(server):
     sdk = client(server)
     messages = [user_message("Describe it.", data_url(png_bytes(300, 200)))]
-    full = sdk.chat.completions.create(model=MODEL, messages=messages).choices[0].message.content
+    full = sdk.chat.completions.create(model=CLASSIC_MODEL, messages=messages).choices[0].message.content
     assert costs.text_tokens(full) > 5
     for parameter in ("max_tokens", "max_completion_tokens"):
-        cut = sdk.chat.completions.create(model=MODEL, messages=messages, **{parameter: 5})
+        cut = sdk.chat.completions.create(model=CLASSIC_MODEL, messages=messages, **{parameter: 5})
         choice = cut.choices[0]
         assert choice.finish_reason == "length"
         assert 0 < cut.usage.completion_tokens <= 5
         assert full.startswith(choice.message.content)
         assert len(choice.message.content) < len(full)
-    roomy = sdk.chat.completions.create(model=MODEL, messages=messages, max_tokens=costs.text_tokens(full))
+    roomy = sdk.chat.completions.create(model=CLASSIC_MODEL, messages=messages,
+                                        max_tokens=costs.text_tokens(full))
     assert roomy.choices[0].finish_reason == "stop" and roomy.choices[0].message.content == full
+
+
+def test_reasoning_models_reject_max_tokens_like_the_real_service(server):
+    sdk = client(server)
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.chat.completions.create(model=MODEL, messages=[user_message("Hi")], max_tokens=50)
+    assert (caught.value.code, caught.value.param) == ("unsupported_parameter", "max_tokens")
+    assert "Use 'max_completion_tokens' instead" in caught.value.message
+    ok = sdk.chat.completions.create(model=MODEL, messages=[user_message("Hi")], max_completion_tokens=50)
+    assert ok.choices[0].message.content
 
 
 def test_truncation_falls_back_to_characters_for_one_long_word():
@@ -245,8 +261,8 @@ def test_stream_without_usage(server):
 def test_stream_with_include_usage_ends_with_a_usage_chunk(server):
     sdk = client(server)
     messages = [user_message("Describe it.", data_url(png_bytes(200, 100)))]
-    plain = sdk.chat.completions.create(model=MODEL, messages=messages, max_tokens=4)
-    chunks = list(sdk.chat.completions.create(model=MODEL, messages=messages, max_tokens=4, stream=True,
+    plain = sdk.chat.completions.create(model=MODEL, messages=messages, max_completion_tokens=4)
+    chunks = list(sdk.chat.completions.create(model=MODEL, messages=messages, max_completion_tokens=4, stream=True,
                                               stream_options={"include_usage": True}))
     assert chunks[-1].choices == [] and chunks[-1].usage == plain.usage
     assert chunks[-2].choices[0].finish_reason == "length"

@@ -202,12 +202,15 @@ def test_seeking_gives_the_same_frames_as_decoding_everything(naive_odd_seconds)
     assert naive_odd_seconds.decoded == 672 and naive_odd_seconds.seeks == 0
     assert naive_odd_seconds.timestamps == [float(t) for t in range(1, 28, 2)]
     by_seeking = sample_frames(VIDEO, max_frames=14, detail="low", model=MODEL)  # centres: 1, 3, 5, ... s
-    decoding_on = sample_frames(VIDEO, every_seconds=1, detail="low", model=MODEL)[1::2]  # mostly no seeks
-    for sampled in (by_seeking, decoding_on):
-        assert [f.timestamp for f in sampled] == naive_odd_seconds.timestamps
-        for a, b in zip(sampled, naive_odd_seconds, strict=True):
-            assert a.index == b.index
-            assert np.abs(pixels(a) - pixels(b)).mean() < 1.0
+    assert by_seeking.seeks >= 10  # one per keyframe interval (the first is reached by decoding on)
+    # Times closer than the keyframe interval: the reader decodes on instead of seeking back.
+    decoding_on = frames_at(VIDEO, [0.5, 1, 1.5, 3, 3.5, 5], detail="low", model=MODEL)
+    assert decoding_on.seeks < 3
+    pairs = [*zip(by_seeking, naive_odd_seconds, strict=True),
+             *zip(decoding_on[1::2], naive_odd_seconds[:3], strict=True)]
+    for a, b in pairs:
+        assert (a.timestamp, a.index) == (b.timestamp, b.index)
+        assert np.abs(pixels(a) - pixels(b)).mean() < 1.0
 
 
 def test_frames_at_returns_the_frame_on_screen():

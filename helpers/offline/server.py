@@ -58,6 +58,7 @@ a message, role, content or part of the wrong type     400     invalid_request_e
 an image in a system/developer/assistant message       400     invalid_request_error  invalid_value
 ``detail`` not low/high/auto                           400     invalid_request_error  invalid_value
 ``max_tokens`` / ``max_completion_tokens`` < 1         400     invalid_request_error  integer_below_min_value
+``max_tokens`` sent to a reasoning model (gpt-5.4...)  400     invalid_request_error  unsupported_parameter
 ``temperature`` outside 0..2                           400     invalid_request_error  decimal_below/above_..._value
 ``n`` != 1 (the offline backend makes one choice)      400     invalid_request_error  unsupported_value
 ``stream_options`` without ``stream``                  400     invalid_request_error  invalid_value
@@ -579,6 +580,10 @@ def parse_chat_request(payload: dict[str, Any], route: Route) -> ChatRequest:
     stream, include_usage = _check_stream(payload)
     ocr, grounding = _enhancement_flags(payload, route)
     model, echo = resolve_model(payload, route)
+    if max_tokens is not None and catalog.is_reasoning_model(model):
+        # What the real service answers for o-series / gpt-5+ models (the 2023-2024 seeds used max_tokens).
+        raise ApiError(400, "Unsupported parameter: 'max_tokens' is not supported with this model. "
+                            "Use 'max_completion_tokens' instead.", param="max_tokens", code="unsupported_parameter")
     limit = MAX_IMAGES_AZURE if route.api == "azure" else MAX_IMAGES_OPENAI
     if len(image_parts) > limit:
         if route.api == "azure":
