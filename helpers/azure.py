@@ -18,7 +18,7 @@ response.
 >>> sorted(body["enhancements"])
 ['grounding', 'ocr']
 
-Taught in notebooks/09_azure_enhancements.ipynb.
+Taught in notebooks/07_azure.ipynb.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def build_enhanced_request(prompt: str, image_url: str, *, ocr: bool = True, gro
     >>> body["dataSources"][0]["type"], body["messages"][1]["content"][1]["type"]
     ('AzureComputerVision', 'image_url')
 
-    Taught in notebooks/09_azure_enhancements.ipynb.
+    Taught in notebooks/07_azure.ipynb.
     """
     return {
         "enhancements": {"ocr": {"enabled": bool(ocr)}, "grounding": {"enabled": bool(grounding)}},
@@ -158,7 +158,7 @@ def grounding_from_report(answer_text: str, report: ImageReport) -> dict[str, An
     >>> grounding_from_report('It says "EXIT".', report)["lines"][0]["spans"][0]["text"]  # doctest: +SKIP
     'EXIT'
 
-    Taught in notebooks/09_azure_enhancements.ipynb (helpers.display draws the polygons).
+    Taught in notebooks/07_azure.ipynb (helpers.display draws the polygons).
     """
     width, height = max(int(report.width), 1), max(int(report.height), 1)
     spans: list[dict[str, Any]] = []
@@ -228,7 +228,7 @@ def parse_grounding(response_json: Any) -> list[tuple[str, list[tuple[float, flo
     >>> parse_grounding(sample)
     [('the person', [(0.1, 0.4), (0.8, 0.4), (0.8, 0.6), (0.1, 0.6)])]
 
-    Taught in notebooks/09_azure_enhancements.ipynb.
+    Taught in notebooks/07_azure.ipynb.
     """
     data = _as_dict(response_json)
     choices = data.get("choices") or []

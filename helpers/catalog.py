@@ -3,7 +3,7 @@
 ``DEFAULT_MODEL`` is the ONLY place in the course that names the default model; everything else reads it
 from here (``helpers.settings`` falls back to it when ``VISION_MODEL`` is not set).
 
-Why ``gpt-5.4-mini`` (checked 2026-11-21; the research is in ``/work/spec/FACTS.md``)
+Why ``gpt-5.4-mini`` (checked 2026-11-21; the research, with every source, is in ``docs/FACTS.md``)
 --------------------------------------------------------------------------------------
 The criteria, in order: current (no announced shutdown), inexpensive, accepts images on Chat Completions,
 and has image-token accounting we can implement.
@@ -36,7 +36,7 @@ been retired or scheduled too, we follow the provider's chain to its end and ``n
 >>> retired_model("gpt-4o-2024-08-06", on="2026-11-21") is None
 True
 
-Taught in notebooks/00_setup.ipynb (the default) and notebooks/01_first_request.ipynb (retired names).
+Taught in notebooks/00_setup.ipynb (the default and retired names).
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ def retired_model(name: str, on: _dt.date | str | None = None) -> RetiredModel |
     >>> retired_model("gpt-5", on="2026-12-10") is None, retired_model("gpt-5", on="2026-12-11").retired_on
     (True, '2026-12-11')
 
-    Taught in notebooks/01_first_request.ipynb.
+    Taught in notebooks/00_setup.ipynb.
     """
     if not isinstance(name, str) or not name.strip():
         return None
@@ -230,7 +230,7 @@ def scheduled_shutdown(name: str) -> RetiredModel | None:
     >>> scheduled_shutdown("gpt-4o").retired_on
     '2027-01-14'
 
-    Taught in notebooks/01_first_request.ipynb.
+    Taught in notebooks/00_setup.ipynb.
     """
     if not isinstance(name, str) or not name.strip():
         return None
@@ -243,7 +243,7 @@ def retirement_table(include_scheduled: bool = True) -> list[dict]:
     >>> retirement_table()[0]["retired_on"]
     '2024-12-06'
 
-    Taught in notebooks/01_first_request.ipynb.
+    Taught in notebooks/00_setup.ipynb.
     """
     records = [(r, "retired") for r in RETIRED_MODELS.values()]
     if include_scheduled:

@@ -17,7 +17,7 @@ Every request goes through :func:`complete`: it checks the model is not retired,
 client (the SDK retries 429/5xx/timeouts, honouring Retry-After), turns SDK exceptions into the course's
 (:func:`helpers.client.translate_error`) and shows a notice when the answer was cut at ``max_tokens``.
 
-Taught in notebooks/01_first_request.ipynb, notebooks/03_local_images.ipynb and notebooks/06_conversations.ipynb.
+Taught in notebooks/01_image_urls.ipynb, notebooks/02_local_images_base64.ipynb and notebooks/09_conversations.ipynb.
 """
 
 from __future__ import annotations
@@ -292,7 +292,7 @@ def complete(messages: Sequence[dict[str, Any]], *, max_tokens: int = 1000, mode
     >>> done = complete([{"role": "user", "content": "Hello"}], max_tokens=20)   # doctest: +SKIP
     >>> done.reply, done.finish_reason                                          # doctest: +SKIP
 
-    Taught in notebooks/01_first_request.ipynb.
+    Taught in notebooks/01_image_urls.ipynb.
     """
     max_tokens = _check_max_tokens(max_tokens)
     if not messages:
@@ -314,7 +314,7 @@ def query_image_description(url: str, prompt: str = DEFAULT_URL_PROMPT, max_toke
     >>> query_image_description(course_image_url("boardwalk.jpg"), "What is this?")   # doctest: +SKIP
     'No language model runs offline...'
 
-    Taught in notebooks/01_first_request.ipynb.
+    Taught in notebooks/01_image_urls.ipynb.
     """
     prompt = _check_text(prompt, "prompt")
     _check_detail(detail)
@@ -343,7 +343,7 @@ def query_base64_image_description(image_path: str | os.PathLike[str] | None,
     >>> data = query_base64_image_description("../images/gpt-4v.jpg")                      # doctest: +SKIP
     >>> data = query_base64_image_description("", "What is missing?", data["messages"], data["current_reply"])  # doctest: +SKIP
 
-    Taught in notebooks/03_local_images.ipynb.
+    Taught in notebooks/02_local_images_base64.ipynb.
     """
     prompt = _check_text(prompt, "prompt")
     _check_detail(detail)
@@ -382,7 +382,7 @@ class Conversation:
     >>> chat.ask("What is written here?", images=["../images/handwriting_0.jpg"])  # doctest: +SKIP
     >>> chat.ask("And who might have written it?")                               # doctest: +SKIP
 
-    Taught in notebooks/06_conversations.ipynb.
+    Taught in notebooks/09_conversations.ipynb.
     """
 
     def __init__(self, system: str | None = None, *, model: str | None = None, detail: str = "auto",

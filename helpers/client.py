@@ -180,7 +180,7 @@ def course_image_url(name: str, settings: Settings | None = None) -> str:
     >>> course_image_url("boardwalk.jpg")          # doctest: +SKIP
     'http://127.0.0.1:PORT/images/boardwalk.jpg'
 
-    Taught in notebooks/02_image_urls.ipynb.
+    Taught in notebooks/01_image_urls.ipynb.
     """
     if not name or Path(name).name != name or name in (".", ".."):
         raise errors.ImageNotFoundError(

@@ -22,7 +22,7 @@ to 768 x 1536); and resizing an image to :func:`scaled_size` before sending it n
 >>> scaled_size(2048, 4096, "high", "gpt-4o")
 (768, 1536)
 
-Taught in notebooks/04_detail_levels.ipynb and notebooks/05_costs.ipynb.
+Taught in notebooks/04_detail_levels.ipynb and notebooks/06_cost_math.ipynb.
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def model_cost(model: str | None = None, family: str | None = None) -> ModelCost
     >>> model_cost("my-local-llava", family="tile").base_tokens
     85
 
-    Taught in notebooks/05_costs.ipynb.
+    Taught in notebooks/06_cost_math.ipynb.
     """
     if model is None:
         from helpers.catalog import DEFAULT_MODEL
@@ -460,7 +460,7 @@ def estimate_cost(model: str | None, input_tokens: int, output_tokens: int = 0) 
     >>> estimate_cost("gpt-4o", 1_000_000, 1_000_000)
     12.5
 
-    Taught in notebooks/05_costs.ipynb.
+    Taught in notebooks/06_cost_math.ipynb.
     """
     for label, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -501,7 +501,7 @@ def text_tokens(text: str) -> int:
     >>> text_tokens("这张图片里有什么?")
     9
 
-    Taught in notebooks/05_costs.ipynb.
+    Taught in notebooks/06_cost_math.ipynb.
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}.")
@@ -534,7 +534,7 @@ def constants_table() -> list[dict]:
     >>> constants_table()[0]["model"]
     'gpt-4o'
 
-    Taught in notebooks/05_costs.ipynb.
+    Taught in notebooks/06_cost_math.ipynb.
     """
     from helpers.catalog import DEFAULT_MODEL, retired_model, scheduled_shutdown
 

@@ -58,7 +58,7 @@ def show_markdown(text: str) -> None:
     >>> show_markdown("# Title")
     # Title
 
-    Taught in notebooks/01_first_request.ipynb.
+    Taught in notebooks/01_image_urls.ipynb.
     """
     text = "" if text is None else str(text)
     if in_jupyter():
@@ -182,7 +182,7 @@ def show_images(images: Sequence[Any] | Any, titles: Sequence[str] | None = None
     >>> len(fig.axes)
     1
 
-    Taught in notebooks/03_local_images.ipynb.
+    Taught in notebooks/02_local_images_base64.ipynb.
     """
     import matplotlib.pyplot as plt
 
@@ -197,12 +197,16 @@ def show_images(images: Sequence[Any] | Any, titles: Sequence[str] | None = None
         raise ValueError(f"cols must be a positive whole number, got {cols!r}.")
     cols = min(cols, len(images))
     rows = math.ceil(len(images) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    pictures = [_to_pil(image) for image in images]
+    # Rows as tall as the tallest picture needs (16:9 video frames would leave gaps in square cells),
+    # plus room for the two-line titles.
+    aspect = max(picture.height / picture.width for picture in pictures)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, (size * aspect + 0.5) * rows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= len(images):
             continue
-        picture = _to_pil(images[i])
+        picture = pictures[i]
         ax.imshow(picture.convert("RGB") if picture.mode not in ("RGB", "L") else picture,
                   cmap="gray" if picture.mode == "L" else None)
         title = titles[i] if titles is not None else _source_title(images[i], i)
@@ -300,7 +304,7 @@ def draw_polygons(image: Any, polygons: Iterable[Any], labels: Sequence[str] | N
     >>> len(fig.axes[0].patches)
     1
 
-    Taught in notebooks/09_azure_enhancements.ipynb.
+    Taught in notebooks/07_azure.ipynb.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Polygon

@@ -879,12 +879,12 @@ def _check_detail(detail: str) -> str:
 
 
 def _resolve_model(model: str | None, family: str | None, notes: list[str]) -> tuple[str, str | None]:
-    """The model name (``None`` -> the course default) and the family to size unknown models by."""
+    """The model name (``None`` -> the configured model) and the family to size unknown models by."""
     from helpers import costs
 
     if model is None:
-        from helpers.catalog import DEFAULT_MODEL
-        model = DEFAULT_MODEL
+        from helpers.settings import load_settings
+        model = load_settings().model  # VISION_MODEL, else the course default (helpers.catalog)
     try:
         costs.model_cost(model, family)
     except UnknownModelError:
@@ -903,7 +903,7 @@ def prepare_image(source: ImageSource, detail: str = "auto", model: str | None =
                   family: str | None = None) -> PreparedImage:
     """Read, check, orient, strip, convert, resize and encode an image for ``model`` at ``detail``.
 
-    ``model=None`` is the course default (``helpers.catalog.DEFAULT_MODEL``). The result has exactly the
+    ``model=None`` is the configured model (``VISION_MODEL``, else the course default). The result has exactly the
     token count of the original for that model and detail, no metadata, and the smallest size we can make
     at that token count. ``max_bytes`` is the per-image limit checked on the result (OpenAI: 20 MB).
     ``family`` sizes a model the cost tables do not know ("tile" or "patch"). Errors name the source:

@@ -252,7 +252,10 @@ def _describe(p: Path, container: Any) -> _Opened:
                          f"{', '.join(s.type for s in container.streams) or 'none'}).",
                          fix="pass a file with pictures in it; an audio-only file cannot be sampled.")
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"  # decode with all cores (frame + slice threads), for both methods
+    stream.thread_type = "AUTO"  # frame + slice threads, for both methods
+    # A fixed thread count, not "all cores": with frame threading the decoder runs ahead of the target by
+    # about one frame per thread, so `decoded` (printed by the video notebook) would differ between machines.
+    stream.codec_context.thread_count = 4
     tb = stream.time_base
     if tb is None:
         raise VideoError(f"{p.name!r} has no time base, so frames have no timestamps.",
@@ -343,9 +346,9 @@ def video_info(path: PathLike) -> VideoInfo:
 def _default_model(model: str | None) -> str:
     if model is not None:
         return model
-    from helpers.catalog import DEFAULT_MODEL  # lazy: catalog is optional for plain decoding
+    from helpers.settings import load_settings  # lazy: settings are not needed for plain decoding
 
-    return DEFAULT_MODEL
+    return load_settings().model  # the configured model (VISION_MODEL), else the course default
 
 
 def _frame_size(info: VideoInfo, detail: str, model: str) -> tuple[tuple[int, int], int]:
@@ -652,7 +655,7 @@ def sample_frames(path: PathLike, every_seconds: float | None = None, max_frames
 
     Each frame is an upright RGB PIL image (phone videos stored sideways are turned) of size
     ``helpers.costs.scaled_size(width, height, detail, model)``: the size the model looks at, so the frame
-    costs exactly ``Frame.tokens``. ``model=None`` means ``helpers.catalog.DEFAULT_MODEL``. (Patch-family
+    costs exactly ``Frame.tokens``. ``model=None`` means the configured model (``VISION_MODEL``, else the course default). (Patch-family
     models such as gpt-4.1-mini ignore ``detail`` in ``helpers.costs``: their frames keep their full size
     unless they exceed the patch budget.)
 

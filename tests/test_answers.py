@@ -156,7 +156,7 @@ def test_compare_with_one_image_explains_why_not(astronaut_png: bytes):
 def test_chinese_questions_pick_the_right_intent(astronaut_png: bytes, shopping_note: bytes):
     describe = ask("介绍下这幅图?", astronaut_png)
     assert describe.startswith(NOTICE)
-    assert "answers in English" in describe
+    assert "answers in English only" in describe
     assert "1 face detected" in describe
 
     transcribe = ask("图里的文字写了什么？", shopping_note)

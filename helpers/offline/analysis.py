@@ -16,7 +16,7 @@ twice. Every notebook that runs offline gets its answers from here; the OCR part
 notebooks/05_handwriting_ocr.ipynb.
 
 >>> from helpers.offline.analysis import analyze
->>> report = analyze(open("images/astronaut.png", "rb").read())      # doctest: +SKIP
+>>> report = analyze(open("images/astronaut.jpg", "rb").read())      # doctest: +SKIP
 >>> report.orientation, len(report.faces)                            # doctest: +SKIP
 ('square', 1)
 """
@@ -134,7 +134,7 @@ def analyze(data: bytes) -> ImageReport:
     concurrent requests for the same new image compute it once (the second waits for the first). Raises
     ``helpers.errors.UnsupportedImageError`` for bytes Pillow cannot decode.
 
-    >>> report = analyze(open("images/astronaut.png", "rb").read())   # doctest: +SKIP
+    >>> report = analyze(open("images/astronaut.jpg", "rb").read())   # doctest: +SKIP
     >>> report.width, report.height                                   # doctest: +SKIP
     (512, 512)
     """

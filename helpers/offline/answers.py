@@ -89,7 +89,7 @@ def compose(question: str, reports: list[ImageReport], image_bytes: list[bytes])
     ``image_bytes`` is needed to compare pixels. The first sentence always says that no language model runs.
 
     >>> from helpers.offline.analysis import analyze                   # doctest: +SKIP
-    >>> data = open("images/astronaut.png", "rb").read()              # doctest: +SKIP
+    >>> data = open("images/astronaut.jpg", "rb").read()              # doctest: +SKIP
     >>> print(compose("Describe this image.", [analyze(data)], [data]))   # doctest: +SKIP
     """
     reports = list(reports)
@@ -109,7 +109,7 @@ def compose(question: str, reports: list[ImageReport], image_bytes: list[bytes])
         ])
     opening = NOTICE
     if _CJK_CHAR.search(question):
-        opening += " The question is in Chinese; the offline backend answers in English."
+        opening += " The offline backend answers in English only."
     if intent == "transcribe":
         body = _transcription(reports)
     elif intent == "compare":

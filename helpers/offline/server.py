@@ -153,7 +153,7 @@ IMAGES_DIR = REPO_ROOT / "images"
 #: Images and image bytes per request on the OpenAI route. OpenAI "Images and vision" guide, "Image input
 #: requirements": "Up to 500 individual images per request", "Up to 50 MB image bytes per request", "Up to 20MB
 #: per image" (https://developers.openai.com/api/docs/guides/images-vision, stored copy, checked 2026-11-21;
-#: /work/spec/FACTS.md section 5).
+#: docs/FACTS.md section 5).
 MAX_IMAGES_OPENAI = 500
 MAX_IMAGE_BYTES_PER_REQUEST = 50 * 1024 * 1024
 #: Images per request on the Azure route. Azure OpenAI "Use GPT-4 Turbo with Vision": "When uploading images,
