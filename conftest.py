@@ -30,6 +30,8 @@ os.environ["VISION_DOTENV"] = "off"
 # Retirement checks compare with the date the course's facts were checked, not the calendar, so a model
 # shut down next month does not change what the stored notebooks print (helpers.catalog.today).
 os.environ["VISION_CATALOG_DATE"] = "2026-11-21"
-os.environ.setdefault("MPLBACKEND", "Agg")
+# The offline backend never fetches images from the internet during tests, so the hot-link lesson
+# (notebooks/01_image_urls.ipynb) stores the same download error whether or not the machine is online.
+os.environ["VISION_OFFLINE_DOWNLOADS"] = "off"
 # Identical OCR numbers on every run: one intra-op thread per ONNX session.
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -177,7 +177,7 @@ def format_report(report: LoadReport) -> str:
         rows.append((kind, str(len(values)), f"{percentile(values, 0.5) * 1000:.0f}",
                      f"{percentile(values, 0.95) * 1000:.0f}", f"{max(values, default=math.nan) * 1000:.0f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
              for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     failures = ", ".join(f"{name}: {count}" for name, count in sorted(report.failures.items())) or "none"
@@ -203,9 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     import openai
 
     from helpers.catalog import DEFAULT_MODEL
-    from helpers.offline.server import OfflineServer
-
     from helpers.offline import analysis
+    from helpers.offline.server import OfflineServer
 
     server = None
     base_url = args.base_url

@@ -6,8 +6,8 @@ resized, metadata-stripped) image via :func:`helpers.images.image_part` instead 
 exceptions instead of error strings, and the caller's history list is never modified.
 
 >>> from helpers.chat import query_image_description, query_base64_image_description
->>> text = query_image_description(course_image_url("boardwalk.jpg"))             # doctest: +SKIP
->>> data = query_base64_image_description("../images/handwriting_0.jpg")           # doctest: +SKIP
+>>> text = query_image_description(course_image_url("landscape_summer_palace.jpg"))             # doctest: +SKIP
+>>> data = query_base64_image_description("../images/handwriting_en.jpg")           # doctest: +SKIP
 >>> data = query_base64_image_description("", "And the second line?", data["messages"], data["current_reply"])  # doctest: +SKIP
 
 :class:`Conversation` keeps the history for you, records per-turn token usage, can stop re-sending old images,
@@ -311,7 +311,7 @@ def query_image_description(url: str, prompt: str = DEFAULT_URL_PROMPT, max_toke
     An ``http(s)`` URL is passed through for the provider to fetch (offline: use
     :func:`helpers.client.course_image_url`); a local path or data URL is sent inline with its real type.
 
-    >>> query_image_description(course_image_url("boardwalk.jpg"), "What is this?")   # doctest: +SKIP
+    >>> query_image_description(course_image_url("landscape_summer_palace.jpg"), "What is this?")   # doctest: +SKIP
     'No language model runs offline...'
 
     Taught in notebooks/01_image_urls.ipynb.
@@ -340,7 +340,7 @@ def query_base64_image_description(image_path: str | os.PathLike[str] | None,
     ``messages`` and ``current_reply`` of the previous call; they are copied, never modified. Returns
     ``{'messages': <the messages sent>, 'current_reply': <the answer>}`` exactly like the source notebook.
 
-    >>> data = query_base64_image_description("../images/gpt-4v.jpg")                      # doctest: +SKIP
+    >>> data = query_base64_image_description("../images/gdp_chart.png")                      # doctest: +SKIP
     >>> data = query_base64_image_description("", "What is missing?", data["messages"], data["current_reply"])  # doctest: +SKIP
 
     Taught in notebooks/02_local_images_base64.ipynb.
@@ -379,7 +379,7 @@ class Conversation:
     * :meth:`save` writes JSON atomically; :meth:`load` restores it; :meth:`as_markdown` renders it.
 
     >>> chat = Conversation("Answer in one sentence.", drop_old_images=True)   # doctest: +SKIP
-    >>> chat.ask("What is written here?", images=["../images/handwriting_0.jpg"])  # doctest: +SKIP
+    >>> chat.ask("What is written here?", images=["../images/handwriting_en.jpg"])  # doctest: +SKIP
     >>> chat.ask("And who might have written it?")                               # doctest: +SKIP
 
     Taught in notebooks/09_conversations.ipynb.
@@ -411,7 +411,7 @@ class Conversation:
         ``images``: one or several paths, URLs, bytes or PIL images. ``detail``/``max_tokens`` override the
         conversation's defaults for this turn only.
 
-        >>> chat.ask("Describe it.", images="../images/boardwalk.jpg", detail="low")   # doctest: +SKIP
+        >>> chat.ask("Describe it.", images="../images/landscape_summer_palace.jpg", detail="low")   # doctest: +SKIP
         """
         text = _check_text(text)
         detail = _check_detail(self.detail if detail is None else detail)
@@ -511,7 +511,7 @@ class Conversation:
 
         The JSON goes to a temporary file in the same folder, which then replaces ``path`` in one step.
 
-        >>> chat.save("conversations/boardwalk.json")   # doctest: +SKIP
+        >>> chat.save("conversations/summer_palace.json")   # doctest: +SKIP
         """
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -533,7 +533,7 @@ class Conversation:
     def load(cls, path: str | os.PathLike[str]) -> Conversation:
         """Restore a conversation written by :meth:`save`.
 
-        >>> chat = Conversation.load("conversations/boardwalk.json")   # doctest: +SKIP
+        >>> chat = Conversation.load("conversations/summer_palace.json")   # doctest: +SKIP
         """
         source = Path(path)
         if not source.is_file():

@@ -177,15 +177,15 @@ def course_image_url(name: str, settings: Settings | None = None) -> str:
     Offline: served by the embedded backend (``http://127.0.0.1:PORT/images/NAME``). Real providers cannot reach
     your machine, so they need ``COURSE_IMAGES_BASE_URL`` (a public copy of the folder).
 
-    >>> course_image_url("boardwalk.jpg")          # doctest: +SKIP
-    'http://127.0.0.1:PORT/images/boardwalk.jpg'
+    >>> course_image_url("landscape_summer_palace.jpg")          # doctest: +SKIP
+    'http://127.0.0.1:PORT/images/landscape_summer_palace.jpg'
 
     Taught in notebooks/01_image_urls.ipynb.
     """
     if not name or Path(name).name != name or name in (".", ".."):
         raise errors.ImageNotFoundError(
             f"{name!r} is not a file name in the course images/ folder.",
-            source=str(name), fix="pass just the file name, e.g. course_image_url('boardwalk.jpg').",
+            source=str(name), fix="pass just the file name, e.g. course_image_url('landscape_summer_palace.jpg').",
         )
     path = Path(IMAGES_DIR) / name
     if not path.is_file():

@@ -310,10 +310,12 @@ def _patch_fit(width: int, height: int, budget: int) -> tuple[int, int]:
     # floor(w*r/32) and floor(h*r/32) whole patches fit.
     r = math.sqrt(PATCH_SIZE * PATCH_SIZE * budget / (width * height))
     fw, fh = width * r / PATCH_SIZE, height * r / PATCH_SIZE
-    if r < 1 and math.floor(fw) >= 1 and math.floor(fh) >= 1:
-        r *= min(math.floor(fw) / fw, math.floor(fh) / fh)
+    # r can be >= 1 when the raw count is over budget only because of partly covered edge patches
+    # (1332x1179: 42x37 = 1554 patches, r = 1.02); the documented second step still applies, capped at 1.
+    if math.floor(fw) >= 1 and math.floor(fh) >= 1:
+        r = min(1.0, r * min(math.floor(fw) / fw, math.floor(fh) / fh))
         size = (max(1, math.floor(width * r + 1e-6)), max(1, math.floor(height * r + 1e-6)))
-        if _patches(*size) <= budget and size[0] <= width and size[1] <= height:
+        if _patches(*size) <= budget:
             return size
     # Very thin strips, where the documented formula would give a zero side: keep the aspect ratio,
     # keep each side >= 1 px, and take the largest size that fits the budget (binary search on the long side).

@@ -62,6 +62,8 @@ ENV_VARS: dict[str, str] = {
     "VISION_MAX_RETRIES": "retries for 429, 5xx, timeouts and connection errors (default 2)",
     "VISION_OFFLINE_PORT": "port of the offline backend (0 = any free port, the default)",
     "VISION_DOTENV": "off = do not read .env",
+    "VISION_CATALOG_DATE": "compare retirement dates with this day (YYYY-MM-DD) instead of today",
+    "VISION_OFFLINE_DOWNLOADS": "off = the offline backend never downloads images from the internet",
 }
 
 #: The API key the offline backend accepts (any non-empty key works; this one says what it is).

@@ -76,7 +76,9 @@ def save_jpeg(img: Image.Image, path: Path, exif: Image.Exif | None = None) -> N
     kwargs = {"quality": JPEG_QUALITY, "optimize": True}
     if exif is not None:
         kwargs["exif"] = exif.tobytes()
-    img.convert("RGB").save(path, "JPEG", **kwargs)
+    rgb = img.convert("RGB")
+    rgb.info.pop("comment", None)  # source JPEGs carry encoder comments; the course's photos carry no metadata
+    rgb.save(path, "JPEG", **kwargs)
     print(f"wrote {path.relative_to(ROOT)}  {img.size[0]}x{img.size[1]}  {path.stat().st_size:,} bytes")
 
 

@@ -388,3 +388,10 @@ def test_table_says_which_multiplier_it_uses_where_docs_and_billing_disagree():
 
 def test_docstring_examples_run():
     assert doctest.testmod(costs).failed == 0
+
+
+def test_patch_shrink_applies_when_only_edge_patches_push_over_the_budget():
+    # 1332x1179 needs 42x37 = 1554 raw patches, so it must shrink, although r = sqrt(32^2*1536/(w*h)) > 1.
+    # The guide's second step (fit whole patches) gives 1301x1152 = 41x36 = 1476 patches.
+    assert scaled_size(1332, 1179, "high", model="gpt-4.1-mini") == (1301, 1152)
+    assert image_tokens(1332, 1179, "high", model="gpt-4.1-mini") == math.ceil(1476 * 1.62)

@@ -77,7 +77,7 @@ class ServerLog:
 
     def gaps(self) -> list[float]:
         times = [t for t, _ in self.decisions]
-        return [b - a for a, b in zip(times, times[1:])]
+        return [b - a for a, b in zip(times, times[1:], strict=False)]
 
 
 @pytest.fixture

@@ -128,7 +128,7 @@ SYNTHETIC: dict[str, Callable[[], bytes]] = {
                                               xmp=XMP.encode()),
     # larger than the model looks at: resized and re-encoded
     "jpeg-large.jpg": lambda: encoded(photo(3000, 2000, 6), "JPEG", quality=90, exif=exif(), xmp=XMP.encode()),
-    "png-large.png": lambda: png_with_metadata(photo(2400, 1800, 7)),
+    "png-large.png": lambda: png_with_metadata(photo(1700, 1200, 7)),
     "webp-large.webp": lambda: encoded(photo(2400, 1600, 8), "WEBP", quality=80, exif=exif(), xmp=XMP.encode()),
     # formats the API does not take: converted
     "tiff.tif": tiff_with_metadata,
@@ -159,7 +159,7 @@ def gps_fingerprints(data: bytes) -> list[bytes]:
     found = []
     for value in gps.values():
         for item in value if isinstance(value, tuple) else (value,):
-            if isinstance(item, TiffImagePlugin.IFDRational) and item.denominator and item.numerator > 1:
+            if isinstance(item, TiffImagePlugin.IFDRational) and item.denominator > 1:
                 for order in "<>":
                     packed = struct.pack(order + "LL", item.numerator, item.denominator)
                     if packed in data:

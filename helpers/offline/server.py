@@ -672,6 +672,20 @@ def _resolve_host(host: str, port: int, timeout: float) -> None:
         raise outcome["error"]
 
 
+def _is_loopback(host: str | None) -> bool:
+    """True for localhost and 127.0.0.0/8 or ::1: addresses on this machine, which are never "the internet"."""
+    import ipaddress
+
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def download_image(url: str, *, timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
                    limit: int = images.MAX_IMAGE_BYTES) -> bytes:
     """Fetch an http(s) image like the API does: short timeouts, at most ``limit`` + 1 bytes read.
@@ -963,6 +977,12 @@ class ChatBackend:
                 raise ApiError(400, f"Error while downloading {url}.", param="url", code="invalid_image_url",
                                headers={"x-should-retry": "false"})
             return path.read_bytes()
+        if (os.environ.get("VISION_OFFLINE_DOWNLOADS", "on").strip().lower() in ("off", "0", "false", "no")
+                and not _is_loopback(parts.hostname)):
+            # The test session switches outside downloads off, so the hot-link lesson stores the same error on a
+            # machine with internet as on one without (conftest.py).
+            raise ApiError(400, f"Error while downloading {url}.", param="url", code="invalid_image_url",
+                           headers={"x-should-retry": "false"})
         return download_image(url, timeout=self.download_timeout)
 
     def load_all(self, parts: list[ImagePart], route: Route) -> list[LoadedImage]:
