@@ -111,7 +111,7 @@ def workload(base_url: str, total: int) -> list[Job]:
         if slot < 4:
             jobs.append(Job(i, "text", f"Question {i}: what is a vision model good at?", None))
         elif slot < 9:
-            name = COURSE_IMAGES[i % len(COURSE_IMAGES)]
+            name = COURSE_IMAGES[(i // 2) % len(COURSE_IMAGES)]      # each image both inline and by URL
             url = inline[name] if i % 2 == 0 else f"{base_url}/images/{name}"
             jobs.append(Job(i, "course image", f"Question {i}: what is in this picture?", url))
         else:

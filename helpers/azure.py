@@ -137,9 +137,12 @@ def _rectangle(x: float, y: float, w: float, h: float) -> list[tuple[float, floa
 
 
 def _find(text: str, needle: str, start: int) -> tuple[int, int] | None:
-    """Case-insensitive position of ``needle`` in ``text`` (from ``start``, else anywhere) as (offset, end)."""
-    pattern = re.compile(re.escape(needle), re.IGNORECASE)
-    match = pattern.search(text, start) or pattern.search(text)
+    """Case-insensitive position of ``needle`` in ``text`` at or after ``start``, as (offset, end).
+
+    Only forward: OCR lines are matched in reading order, so spans never overlap (an axis label "2007"
+    must not be matched inside an earlier title that happens to contain "2007").
+    """
+    match = re.compile(re.escape(needle), re.IGNORECASE).search(text, start)
     return (match.start(), match.end()) if match else None
 
 

@@ -252,23 +252,35 @@ def last_request() -> dict[str, Any] | None:
     return copy.deepcopy(_LAST_REQUEST)
 
 
+_NOT_CHAT_COMPLETIONS = ("check that the endpoint speaks the Chat Completions API (OPENAI_BASE_URL / "
+                         "AZURE_OPENAI_ENDPOINT; a compatible engine's URL usually ends with /v1).")
+
+
 def _send(target: _Target, body: dict[str, Any]) -> Completion:
     global _LAST_REQUEST
     _LAST_REQUEST = copy.deepcopy(body)
     try:
         response = target.client.chat.completions.create(**body)
+    except json.JSONDecodeError as err:  # a 200 whose body is not JSON: not a Chat Completions endpoint
+        raise ServiceError(f"The provider answered with a body that is not valid JSON ({err.msg}).", status=None,
+                           code="invalid_json", fix=_NOT_CHAT_COMPLETIONS) from None
     except Exception as err:  # noqa: BLE001 - every SDK error becomes a course error; others pass through
         translated = translate_error(err, target.settings)
         if translated is err:
             raise
         raise translated from None
-    if not getattr(response, "choices", None):
+    choices = getattr(response, "choices", None)
+    if not choices or not isinstance(choices, list):
         raise ServiceError("The provider answered without any choice.", status=None, code="no_choices",
-                           fix="check that the endpoint speaks the Chat Completions API (OPENAI_BASE_URL).")
-    choice = response.choices[0]
+                           fix=_NOT_CHAT_COMPLETIONS)
+    choice = choices[0]
+    content = getattr(getattr(choice, "message", None), "content", None)
+    if getattr(choice, "message", None) is None or not (content is None or isinstance(content, str)):
+        raise ServiceError("The provider's answer has no message in its first choice.", status=None,
+                           code="malformed_response", fix=_NOT_CHAT_COMPLETIONS)
     usage = getattr(response, "usage", None)
     completion = Completion(
-        reply=choice.message.content or "",
+        reply=content or "",
         finish_reason=choice.finish_reason,
         prompt_tokens=getattr(usage, "prompt_tokens", None),
         completion_tokens=getattr(usage, "completion_tokens", None),
@@ -366,6 +378,17 @@ def query_base64_image_description(image_path: str | os.PathLike[str] | None,
 
 
 # --- conversations ------------------------------------------------------------------------------
+
+def _remove_stale_temp_files(target: Path, *, older_than: float = 3600.0) -> None:
+    """Delete temp files of earlier saves of ``target`` that a killed process left behind (an hour old)."""
+    import time
+
+    cutoff = time.time() - older_than
+    for leftover in target.parent.glob(f".{target.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+
 
 class Conversation:
     """A chat with history: each :meth:`ask` sends the earlier turns plus the new one and returns the reply.
@@ -527,6 +550,7 @@ class Conversation:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp_name)
             raise
+        _remove_stale_temp_files(target)
         return target
 
     @classmethod

@@ -43,7 +43,7 @@ def execute_notebook(path: Path, *, timeout: int = 600, kernel_name: str = "pyth
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, record_timing=False,
                             resources={"metadata": {"path": str(path.parent)}})
     started = time.perf_counter()
     client.execute()

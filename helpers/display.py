@@ -15,10 +15,11 @@ Everything works both in Jupyter and in a plain Python process (tests, scripts):
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from helpers.errors import CourseError, TruncatedAnswerWarning
@@ -114,9 +115,20 @@ def notify_truncated(max_tokens: int | None, *, empty: bool = False) -> None:
 
 # --- figures ------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _quiet_layout() -> Iterator[None]:
+    """Silence matplotlib's layout and missing-glyph warnings: they carry this file's absolute path into
+    notebook outputs (which nbval compares on other machines) and tell a learner nothing they can act on."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Tight layout not applied")
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from")
+        yield
+
+
 def _png_formatter(fig: Figure) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    with _quiet_layout():
+        fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
     return buffer.getvalue()
 
 
@@ -211,7 +223,8 @@ def show_images(images: Sequence[Any] | Any, titles: Sequence[str] | None = None
                   cmap="gray" if picture.mode == "L" else None)
         title = titles[i] if titles is not None else _source_title(images[i], i)
         ax.set_title(f"{title}\n{picture.width}×{picture.height}", fontsize=10)
-    fig.tight_layout()
+    with _quiet_layout():
+        fig.tight_layout()
     return _finish(fig)
 
 
@@ -265,7 +278,8 @@ def draw_tiles(image: Any, detail: str = "high", model: str | None = None) -> Fi
     ax.set_title(f"{grid.model}, detail={detail}: {picture.width}×{picture.height} → {width}×{height}, "
                  f"{what}, {grid.tokens} tokens", fontsize=10)
     ax.axis("off")
-    fig.tight_layout()
+    with _quiet_layout():
+        fig.tight_layout()
     return _finish(fig)
 
 
@@ -328,5 +342,6 @@ def draw_polygons(image: Any, polygons: Iterable[Any], labels: Sequence[str] | N
     ax.set_xlim(0, width)
     ax.set_ylim(height, 0)
     ax.axis("off")
-    fig.tight_layout()
+    with _quiet_layout():
+        fig.tight_layout()
     return _finish(fig)

@@ -215,6 +215,10 @@ def _run_engine(bgr: np.ndarray) -> list:
 
 # --- OCR -----------------------------------------------------------------------------------------------
 
+#: Pixels: after scaling for OCR, an image thinner than this has no legible text (see ocr_lines).
+MIN_LEGIBLE_SIDE = 8
+
+
 def ocr_lines(image: OcrImage, *, max_side: int = MAX_OCR_SIDE) -> list[OcrLine]:
     """Detect and read the text in ``image``; return its text boxes in reading order.
 
@@ -240,6 +244,9 @@ def ocr_lines(image: OcrImage, *, max_side: int = MAX_OCR_SIDE) -> list[OcrLine]
     if scale != 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         rgb = rgb.resize(size, resample, reducing_gap=3.0 if scale < 1 else None)
+    if min(rgb.size) < MIN_LEGIBLE_SIDE:
+        # Nothing this thin is legible, and RapidOCR would blow a 1600x1 strip up to gigabytes of padding.
+        return []
     sx, sy = width / rgb.width, height / rgb.height
     lines = []
     for box, text, score in _run_engine(np.asarray(rgb)[:, :, ::-1]):

@@ -234,8 +234,6 @@ class Case:
     conversation: bool = False          # the call is a turn of ctx.chat: a failure must leave it unchanged
     check: Callable[[Ctx, Any], None] | None = None
     seconds: float = 15.0               # the answer must come at least this fast
-    bug: str | None = None              # a known bug in helpers: the row is xfail(strict) until it is fixed
-    bug_raises: type[BaseException] | None = None   # ...and fails with exactly this exception meanwhile
 
 
 def ask(*images: Any, text: str = "What is in this picture?", **options: Any) -> Callable[[Ctx], str]:
@@ -385,20 +383,15 @@ CASES: list[Case] = [
          conversation=True),
     Case("malformed-json-200", ask(text="Hello"), ServiceError, "Chat Completions API",
          env={"VISION_PROVIDER": "compatible", "OPENAI_BASE_URL": lambda c: c.broken.url("badjson")},
-         conversation=True,
-         bug="a 200 answer whose body is not JSON escapes helpers.chat._send as a raw json.JSONDecodeError",
-         bug_raises=json.JSONDecodeError),
+         conversation=True),
     Case("choice-without-message", ask(text="Hello"), ServiceError, "Chat Completions API",
          env={"VISION_PROVIDER": "compatible", "OPENAI_BASE_URL": lambda c: c.broken.url("nomessage")},
-         conversation=True,
-         bug="a choice without 'message' escapes helpers.chat._send as a raw AttributeError",
-         bug_raises=AttributeError),
+         conversation=True),
 ]
 
 
 def _param(case: Case) -> Any:
-    marks = [pytest.mark.xfail(strict=True, raises=case.bug_raises, reason=f"bug: {case.bug}")] if case.bug else []
-    return pytest.param(case, id=case.id, marks=marks)
+    return pytest.param(case, id=case.id)
 
 
 def _apply_env(c: Ctx, case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -460,7 +453,7 @@ def test_bad_input(case: Case, ctx: Ctx, monkeypatch):
 def test_the_conversation_still_works_after_every_kind_of_failure(ctx, monkeypatch):
     """The same Conversation object survives a run of failures and then answers normally."""
     for case in CASES:
-        if not case.conversation or case.bug or case.expect is None or isinstance(case.expect, Http) \
+        if not case.conversation or case.expect is None or isinstance(case.expect, Http) \
                 or issubclass(case.expect, Warning) or case.id == "501-images-on-openai-route":
             continue
         with monkeypatch.context() as patch:
@@ -473,8 +466,6 @@ def test_the_conversation_still_works_after_every_kind_of_failure(ctx, monkeypat
     assert [m["role"] for m in ctx.chat.messages] == ["system", "user", "assistant", "user", "assistant"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="bug: helpers.ocr.ocr_lines hands RapidOCR a 1-2 px high strip, which RapidOCR "
-                                       "upscales to 30 px and letterboxes to 1:4, allocating ~0.5-1.7 GB")
 def test_a_thin_strip_does_not_make_the_offline_analysis_allocate_hundreds_of_megabytes():
     """A 6400x8 banner (a 30000x10 strip does the same, with 1.7 GB and ~10 s) has no legible text; reading it
     must cost about what any other image costs. Measured with tracemalloc (numpy and OpenCV arrays are traced)."""

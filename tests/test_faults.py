@@ -312,8 +312,6 @@ def test_a_save_killed_mid_write_leaves_the_previous_file_intact(tmp_path):
         json.loads(left[0].read_text(encoding="utf-8"))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: Conversation.save never removes the .NAME.*.tmp file a killed save left behind")
 def test_the_next_save_removes_a_temp_file_left_by_a_killed_save(tmp_path):
     """What a SIGKILL'd save leaves (see the test above): a hidden, half-written ``.chat.json.XXXX.tmp``. The next
     successful save of the same file should remove such leftovers once they are clearly abandoned (an hour old)."""

@@ -224,9 +224,6 @@ def test_raw_byte_bodies(server, http, data):
 
 
 @pytest.mark.parametrize("where", ["model", "part type", "azure enhancement"])
-@pytest.mark.xfail(strict=True, raises=requests.ConnectionError,
-                   reason="bug: an error message that quotes a JSON string holding a lone surrogate (\\ud800) makes "
-                          "_send_json's .encode('utf-8') raise inside the error path; the connection is dropped")
 def test_lone_surrogates_in_echoed_strings_get_an_answer(server, where):
     """JSON may carry "\\ud800" escapes (Python's json accepts them); the server must still answer."""
     body = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Hi"}]}

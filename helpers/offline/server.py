@@ -672,6 +672,15 @@ def _resolve_host(host: str, port: int, timeout: float) -> None:
         raise outcome["error"]
 
 
+def _json_bytes(payload: Any) -> bytes:
+    """UTF-8 JSON; escaped ASCII when the payload holds a lone surrogate (legal in a JSON request body, e.g.
+    ``"\\ud800"``, and echoed back in error messages) that UTF-8 cannot encode."""
+    try:
+        return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(payload).encode("ascii")
+
+
 def _is_loopback(host: str | None) -> bool:
     """True for localhost and 127.0.0.0/8 or ::1: addresses on this machine, which are never "the internet"."""
     import ipaddress
@@ -1270,8 +1279,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, payload: dict[str, Any], *, headers: dict[str, str] | None = None,
                    close: bool = False) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self._send_bytes(status, data, "application/json", headers=headers, close=close)
+        self._send_bytes(status, _json_bytes(payload), "application/json", headers=headers, close=close)
 
     def _send_error(self, err: ApiError) -> None:
         try:
@@ -1279,6 +1287,9 @@ class _Handler(BaseHTTPRequestHandler):
             if err.drain:
                 self._drain(err.drain)
         except (_ClientGone, *_GONE, TimeoutError, OSError):
+            self.close_connection = True
+        except Exception:  # noqa: BLE001 - the error path itself must never leave the client hanging
+            log.exception("offline server: could not send an error response")
             self.close_connection = True
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
@@ -1289,10 +1300,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_stream(self, completion: Completion, include_usage: bool) -> None:
         self._start(200, {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
                           "Transfer-Encoding": "chunked", "x-request-id": self._request_id})
-        events = [f"data: {json.dumps(c, ensure_ascii=False)}\n\n" for c in completion.chunks(include_usage)]
-        events.append("data: [DONE]\n\n")
-        for event in events:
-            data = event.encode("utf-8")
+        events = [b"data: " + _json_bytes(c) + b"\n\n" for c in completion.chunks(include_usage)]
+        events.append(b"data: [DONE]\n\n")
+        for data in events:
             self._write(b"%x\r\n%s\r\n" % (len(data), data))
             if self.server.stream_delay:
                 self.server.stopping.wait(self.server.stream_delay)
