@@ -32,9 +32,9 @@ def test_photo(variant: int = 0) -> bytes:
     """The 1200x900 PNG described above; ``variant`` changes one word so each variant is a new image."""
     from matplotlib import font_manager
     from PIL import Image, ImageDraw, ImageFont
-    from skimage import data
-
-    img = Image.fromarray(data.astronaut()).resize((1200, 900), Image.Resampling.BICUBIC)
+    photo = Path(__file__).resolve().parents[1] / "images" / "astronaut.jpg"  # NASA, public domain
+    with Image.open(photo) as source:
+        img = source.convert("RGB").resize((1200, 900), Image.Resampling.BICUBIC)
     draw = ImageDraw.Draw(img)
     font = ImageFont.truetype(font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans")), 40)
     draw.rectangle((600, 650, 1190, 890), fill="white")

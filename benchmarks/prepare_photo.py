@@ -31,9 +31,9 @@ QUALITY = 92
 
 def phone_photo(path: Path) -> None:
     """Write a 12 MP JPEG as a phone stores a portrait shot: pixels sideways, EXIF orientation 6."""
-    from skimage import data
-
-    upright = Image.fromarray(data.astronaut()).crop((64, 0, 448, 512))        # 384 x 512 portrait (3:4)
+    photo = Path(__file__).resolve().parents[1] / "images" / "astronaut.jpg"  # NASA, public domain
+    with Image.open(photo) as source:
+        upright = source.convert("RGB").crop((64, 0, 448, 512))               # 384 x 512 portrait (3:4)
     upright = upright.resize((HEIGHT, WIDTH), Image.Resampling.LANCZOS)       # 3024 x 4032 as seen
     rng = np.random.default_rng(2024)
     grain = rng.normal(0.0, 6.0, (WIDTH, HEIGHT, 1)) + rng.normal(0.0, 3.0, (WIDTH, HEIGHT, 3))

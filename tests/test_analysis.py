@@ -14,7 +14,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from PIL import Image, ImageDraw, ImageFont  # noqa: E402
-from skimage import data as samples  # noqa: E402
 
 from helpers.errors import UnsupportedImageError  # noqa: E402
 from helpers.offline import analysis  # noqa: E402
@@ -28,6 +27,12 @@ from helpers.offline.analysis import (  # noqa: E402
     near_duplicates,
 )
 
+
+def _course_photo(name: str) -> Image.Image:
+    """A public-domain / CC0 photo shipped in images/ (the same pictures scikit-image ships), as RGB."""
+    with Image.open(Path(__file__).resolve().parents[1] / "images" / name) as img:
+        return img.convert("RGB")
+
 IMAGES = Path(__file__).resolve().parents[1] / "images"
 FONT = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans"), fallback_to_default=True)
 
@@ -40,12 +45,12 @@ def encode(img: Image.Image, fmt: str = "PNG", **options) -> bytes:
 
 @pytest.fixture(scope="module")
 def astronaut() -> Image.Image:
-    return Image.fromarray(samples.astronaut())
+    return _course_photo("astronaut.jpg")
 
 
 @pytest.fixture(scope="module")
 def coffee() -> Image.Image:
-    return Image.fromarray(samples.coffee())
+    return _course_photo("coffee.jpg")
 
 
 def chart_png() -> bytes:

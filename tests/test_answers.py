@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 from matplotlib import font_manager
 from PIL import Image, ImageDraw, ImageFont
-from skimage import data as samples
 
 from helpers.offline.analysis import ImageReport, OcrLine, analyze, clear_cache
 from helpers.offline.answers import NOTICE, NOTICE_PREFIX, compose, detect_intent
+
+
+def _course_photo(name: str) -> Image.Image:
+    """A public-domain / CC0 photo shipped in images/ (the same pictures scikit-image ships), as RGB."""
+    with Image.open(Path(__file__).resolve().parents[1] / "images" / name) as img:
+        return img.convert("RGB")
+
 
 FONT = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans"), fallback_to_default=True)
 
@@ -37,7 +44,7 @@ def first_sentence(answer: str) -> str:
 
 @pytest.fixture(scope="module")
 def astronaut_png() -> bytes:
-    return encode(Image.fromarray(samples.astronaut()))
+    return encode(_course_photo("astronaut.jpg"))
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +114,7 @@ def test_description_quotes_only_the_first_lines():
 
 
 def test_compare_names_the_differences(astronaut_png: bytes):
-    edited = Image.fromarray(samples.astronaut())
+    edited = _course_photo("astronaut.jpg")
     ImageDraw.Draw(edited).rectangle((392, 392, 492, 492), fill=(255, 255, 0))
     edited_png = encode(edited)
     answer = ask("What is the difference between these two images?", astronaut_png, edited_png)
@@ -125,7 +132,7 @@ def test_compare_names_changed_words():
 
 
 def test_compare_many_images_lists_near_duplicates(astronaut_png: bytes, shopping_note: bytes):
-    astronaut_jpeg = encode(Image.fromarray(samples.astronaut()), "JPEG")
+    astronaut_jpeg = encode(_course_photo("astronaut.jpg"), "JPEG")
     answer = ask("What changed between the frames?", astronaut_png, shopping_note, astronaut_jpeg)
     assert "Image 1 and Image 2 are different pictures" in answer
     assert "Image 2 and Image 3 are different pictures" in answer
@@ -135,7 +142,7 @@ def test_compare_many_images_lists_near_duplicates(astronaut_png: bytes, shoppin
 def test_video_frames_are_grouped_not_listed_pair_by_pair():
     frames = []
     for step in range(5):
-        frame = Image.fromarray(samples.astronaut())
+        frame = _course_photo("astronaut.jpg")
         ImageDraw.Draw(frame).ellipse((40 + step * 100, 400, 100 + step * 100, 460), fill=(255, 255, 0))
         frames.append(encode(frame))
     answer = ask("What happens in this video?", *frames)
