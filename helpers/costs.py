@@ -226,6 +226,21 @@ def resolve_model(model: str) -> str | None:
     return None
 
 
+def _model_behind_deployment(name: str) -> str | None:
+    """On Azure, requests name a *deployment* (``setup()`` returns it as ``model``); the tables need the model
+    behind it, which the settings know (``VISION_MODEL``). None if ``name`` is not the configured deployment."""
+    from helpers.errors import ConfigurationError
+    from helpers.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigurationError:
+        return None
+    if settings.provider == "azure" and name == settings.azure_deployment and settings.model != name:
+        return settings.model
+    return None
+
+
 def model_cost(model: str | None = None, family: str | None = None) -> ModelCost:
     """The image-token constants and prices of ``model`` (dated snapshots resolve to their model).
 
@@ -233,7 +248,8 @@ def model_cost(model: str | None = None, family: str | None = None) -> ModelCost
     know raises :class:`~helpers.errors.UnknownModelError` listing the known ones, unless ``family`` is
     given: then that family's defaults are used, with no prices. Tile defaults: gpt-4o's 85 + 170 per
     tile. Patch defaults: the raw patch count (multiplier 1.0) with the documented 1536-patch budget.
-    A known model ignores ``family``.
+    A known model ignores ``family``. The configured Azure deployment name counts as the model behind it
+    (``VISION_MODEL``), so ``image_tokens(w, h, model=model)`` works with the ``model`` that ``setup()`` returns.
 
     >>> model_cost("gpt-4.1-mini-2025-04-14").name
     'gpt-4.1-mini'
@@ -245,7 +261,7 @@ def model_cost(model: str | None = None, family: str | None = None) -> ModelCost
     if model is None:
         from helpers.catalog import DEFAULT_MODEL
         model = DEFAULT_MODEL
-    resolved = resolve_model(model)
+    resolved = resolve_model(model) or resolve_model(_model_behind_deployment(model) or "")
     if resolved is not None:
         return _BY_NAME[resolved]
     if family is not None:

@@ -395,3 +395,15 @@ def test_patch_shrink_applies_when_only_edge_patches_push_over_the_budget():
     # The guide's second step (fit whole patches) gives 1301x1152 = 41x36 = 1476 patches.
     assert scaled_size(1332, 1179, "high", model="gpt-4.1-mini") == (1301, 1152)
     assert image_tokens(1332, 1179, "high", model="gpt-4.1-mini") == math.ceil(1476 * 1.62)
+
+
+def test_the_configured_azure_deployment_is_costed_as_the_model_behind_it(monkeypatch):
+    # setup() returns the deployment name on Azure; cost maths with that name must use VISION_MODEL.
+    for name, value in {"VISION_PROVIDER": "azure", "AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com",
+                        "AZURE_OPENAI_API_KEY": "0123456789abcdef" * 2, "AZURE_OPENAI_API_VERSION": "2024-10-21",
+                        "AZURE_OPENAI_DEPLOYMENT": "team-vision", "VISION_MODEL": "gpt-4o"}.items():
+        monkeypatch.setenv(name, value)
+    assert model_cost("team-vision").name == "gpt-4o"
+    assert image_tokens(1024, 1024, "high", model="team-vision") == 765
+    with pytest.raises(UnknownModelError):
+        model_cost("another-deployment")
