@@ -188,11 +188,13 @@ def _data_url_size(url: str) -> tuple[int | None, int | None]:
 
 def _image_part(source: Any, detail: str, cost_model: str | None, index: int) -> tuple[dict[str, Any], ImageInfo]:
     """The content part for one image (via helpers.images.image_part) and what to remember about it."""
-    from helpers.images import image_part
+    from helpers.images import image_part, is_http_url, prepare_image
 
-    part = image_part(source, detail=detail, model=cost_model)
-    width, height = _data_url_size(part["image_url"]["url"])
-    return part, ImageInfo(_source_name(source, index), width, height)
+    name = _source_name(source, index)
+    if isinstance(source, str) and is_http_url(source):  # the provider downloads it: size unknown here
+        return image_part(source, detail=detail), ImageInfo(name, None, None)
+    prepared = prepare_image(source, detail=detail, model=cost_model)  # once; its size comes with it
+    return image_part(prepared, detail=detail), ImageInfo(name, prepared.width, prepared.height)
 
 
 def _user_message(text: str, parts: Sequence[dict[str, Any]]) -> dict[str, Any]:

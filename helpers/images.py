@@ -246,7 +246,8 @@ class _Source:
     hint: str = ""                     # extra advice for errors (downloads)
 
 
-def _is_http_url(text: str) -> bool:
+def is_http_url(text: str) -> bool:
+    """True for an http(s) URL, which is passed to the provider as it is (the provider downloads it)."""
     return bool(re.match(r"https?://", text, re.IGNORECASE))
 
 
@@ -271,7 +272,7 @@ def _read_source(source: Any, timeout: float) -> _Source:
         mime_and_data = decode_data_url(source)
         name = f"data URL ({_shorten(source, 40)})"
         return _Source(name, f"data URL ({mime_and_data[0]})", data=mime_and_data[1])
-    if isinstance(source, str) and _is_http_url(source):
+    if isinstance(source, str) and is_http_url(source):
         return _Source(_shorten(source, 200), _shorten(source), data=_download(source, timeout),
                        hint=_DOWNLOAD_ADVICE)
     if isinstance(source, (str, os.PathLike)):
@@ -1109,7 +1110,7 @@ def image_part(source: ImageSource | PreparedImage, detail: str = "auto", model:
     _check_detail(detail)
     if isinstance(source, PreparedImage):
         url = source.data_url
-    elif isinstance(source, str) and _is_http_url(source):
+    elif isinstance(source, str) and is_http_url(source):
         url = source
     else:
         url = to_data_url(source, detail, model)

@@ -18,17 +18,16 @@ import copy
 import io
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import requests
+from localhttp import QuietHandler, base_url, serve, stop
 from PIL import Image
 
 from helpers import client, costs
@@ -120,12 +119,9 @@ class BrokenProvider:
     """
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.read_body()
                 mode = self.path.strip("/").split("/")[0]
                 status = 200
                 if mode == "badjson":
@@ -142,22 +138,15 @@ class BrokenProvider:
                         "message": f"Incorrect API key provided: {key[:8]}{'*' * 20}{key[-4:]}. You can find your "
                                    "API key at https://platform.openai.com/account/api-keys.",
                         "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_bytes(status, data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.httpd = serve(Handler)
 
     def url(self, mode: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/{mode}/v1"
+        return f"{base_url(self.httpd)}/{mode}/v1"
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop(self.httpd)
 
 
 def closed_port() -> int:

@@ -1,6 +1,6 @@
 """helpers.chat against a real local HTTP server that speaks minimal Chat Completions JSON.
 
-The server (``FakeAPI``) records every request and answers from a script: status codes, Retry-After headers,
+The server (``FakeAPI``, in tests/localhttp.py) records every request and answers from a script: status codes, Retry-After headers,
 delays (for timeouts) and finish_reason are controllable, so retries and failures are exercised through the real
 SDK and the real network stack, not mocks.
 """
@@ -11,18 +11,14 @@ import copy
 import json
 import os
 import re
-import threading
 import time
 import warnings
-from collections import deque
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
+from localhttp import FakeAPI, Reply  # tests/localhttp.py
 from PIL import Image
 
 from helpers import catalog, chat, client
@@ -39,118 +35,6 @@ from helpers.errors import (
 )
 
 KEY = "sk-" + "test-" + "Zq9" * 12 + "k3y9"  # built at run time: no key-shaped literal in the repository
-
-
-# --- the fixture server ---------------------------------------------------------------------------
-
-@dataclass
-class Reply:
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    body: Any = None                 # JSON to send instead of the default completion
-    delay: float = 0.0               # seconds to wait before answering (timeouts)
-    finish_reason: str = "stop"
-    content: str | None = None
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-    size: int = 0                    # bytes of the request body
-
-
-class FakeAPI:
-    """A threaded HTTP server on 127.0.0.1 that answers Chat Completions requests from a script.
-
-    Default answer: 200, ``content`` "Reply N", ``usage.prompt_tokens`` = request body bytes // 4 (so sending
-    fewer bytes, e.g. dropping old images, visibly costs fewer prompt tokens).
-    """
-
-    def __init__(self) -> None:
-        self.requests: list[Seen] = []
-        self.script: deque[Reply] = deque()
-        self._lock = threading.Lock()
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
-
-            def do_GET(self) -> None:
-                self._record(None)
-                self._json(404, {"error": {"message": "not found", "type": "invalid_request_error", "code": None}})
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length", 0) or 0))
-                try:
-                    body = json.loads(raw)
-                except json.JSONDecodeError:
-                    body = raw.decode("utf-8", "replace")
-                self._record(body, len(raw))
-                with api._lock:
-                    reply = api.script.popleft() if api.script else Reply()
-                    number = len(api.requests)
-                if reply.delay:
-                    time.sleep(reply.delay)
-                if reply.body is not None or reply.status != 200:
-                    payload = reply.body if reply.body is not None else {
-                        "error": {"message": f"scripted {reply.status}", "type": "server_error", "code": None}}
-                    self._json(reply.status, payload, reply.headers)
-                    return
-                content = reply.content if reply.content is not None else f"Reply {number}"
-                self._json(200, {
-                    "id": f"chatcmpl-{number}", "object": "chat.completion", "created": 0,
-                    "model": body.get("model") if isinstance(body, dict) else "?",
-                    "choices": [{"index": 0, "finish_reason": reply.finish_reason,
-                                 "message": {"role": "assistant", "content": content}}],
-                    "usage": {"prompt_tokens": len(raw) // 4, "completion_tokens": max(1, len(content) // 4),
-                              "total_tokens": len(raw) // 4 + max(1, len(content) // 4)},
-                }, reply.headers)
-
-            def _record(self, body: Any, size: int = 0) -> None:
-                parts = urlsplit(self.path)
-                with api._lock:
-                    api.requests.append(Seen(self.command, parts.path, parse_qs(parts.query),
-                                             {k.lower(): v for k, v in self.headers.items()}, body, size))
-
-            def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-                data = json.dumps(payload).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(data)))
-                    for name, value in (headers or {}).items():
-                        self.send_header(name, value)
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
-                    pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                                       daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def push(self, *replies: Reply) -> None:
-        self.script.extend(replies)
-
-    @property
-    def posts(self) -> list[Seen]:
-        return [r for r in self.requests if r.method == "POST"]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import warnings
 import httpx2
 import openai
 import pytest
-from test_chat import FakeAPI  # the local Chat Completions server (tests/test_chat.py)
+from localhttp import FakeAPI  # the scripted local Chat Completions server (tests/localhttp.py)
 
 from helpers import client, errors
 from helpers.catalog import DEFAULT_MODEL

@@ -8,17 +8,16 @@ from __future__ import annotations
 import base64
 import io
 import struct
-import threading
 import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from localhttp import QuietHandler, base_url, serve, stop
 from PIL import ExifTags, Image, ImageCms, PngImagePlugin, features
 
 from helpers import costs
@@ -600,19 +599,12 @@ def test_prepare_is_thread_safe():
 
 # --- downloads (a real local HTTP server) -------------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     routes: dict[str, tuple[int, str, bytes]] = {}
 
     def do_GET(self):  # noqa: N802 - the http.server API
         status, content_type, body = self.routes.get(self.path, (404, "text/plain", b"not found"))
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.send_bytes(status, body, content_type)
 
 
 @pytest.fixture()
@@ -624,12 +616,9 @@ def server(monkeypatch):
         "/forbidden.jpg": (403, "text/html", b"<html>Forbidden</html>"),
         "/page.jpg": (200, "text/html", b"<!DOCTYPE html><html><body>Please enable JavaScript</body></html>"),
     }})
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    httpd = serve(handler)
+    yield base_url(httpd)
+    stop(httpd)
 
 
 def test_download_prepares_the_image(server):

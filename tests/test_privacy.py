@@ -24,16 +24,15 @@ import json
 import logging
 import re
 import struct
-import threading
 import traceback
 import warnings
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from localhttp import QuietHandler, base_url, completion, serve
 from PIL import ExifTags, Image, PngImagePlugin, TiffImagePlugin, features
 
 from helpers import client
@@ -198,40 +197,23 @@ class Capture:
         self.refuse: tuple[int, Callable[[str], dict]] | None = None
         capture = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                body = self.read_body()
                 key = self.headers.get("api-key") or self.headers.get("Authorization", "").partition(" ")[2]
                 capture.bodies.append(body)
                 capture.auth.append(key)
                 if capture.refuse is not None:
                     status, make = capture.refuse
-                    self._json(status, make(key))
+                    self.send_json(status, make(key))
                     return
-                self._json(200, {"id": f"chatcmpl-{len(capture.bodies)}", "object": "chat.completion",
-                                 "created": 0, "model": "capture",
-                                 "choices": [{"index": 0, "finish_reason": "stop",
-                                              "message": {"role": "assistant", "content": "Seen."}}],
-                                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+                self.send_json(200, completion("Seen.", number=len(capture.bodies), model="capture"))
 
-            def _json(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self.httpd = serve(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return base_url(self.httpd)
 
     def images_sent(self) -> list[bytes]:
         """The decoded bytes of every data URL in every recorded body, in order."""
