@@ -157,7 +157,7 @@ def run_load(base_url: str, total: int = 500, concurrency: int = 32, *, timeout:
     >>> report.answered, report.failed                            # doctest: +SKIP
     (64, 0)
     """
-    from helpers.catalog import DEFAULT_MODEL
+    from helpers.models import DEFAULT_MODEL
 
     base_url = base_url.rstrip("/")
     jobs = workload(base_url, total)
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import openai
 
-    from helpers.catalog import DEFAULT_MODEL
+    from helpers.models import DEFAULT_MODEL
     from helpers.offline import analysis
     from helpers.offline.server import OfflineServer
 

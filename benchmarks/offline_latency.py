@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from helpers.catalog import DEFAULT_MODEL  # noqa: E402
+from helpers.models import DEFAULT_MODEL  # noqa: E402
 from helpers.offline import analysis  # noqa: E402
 from helpers.offline.server import OfflineServer  # noqa: E402
 

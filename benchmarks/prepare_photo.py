@@ -21,8 +21,8 @@ from PIL import ExifTags, Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
 
-from helpers import costs  # noqa: E402
-from helpers.catalog import DEFAULT_MODEL  # noqa: E402
+from helpers import tokens  # noqa: E402
+from helpers.models import DEFAULT_MODEL  # noqa: E402
 from helpers.images import encode_image, prepare_image  # noqa: E402
 
 WIDTH, HEIGHT = 4032, 3024          # a 12 MP phone sensor, stored landscape
@@ -68,7 +68,7 @@ def main() -> None:
         for model in dict.fromkeys(("gpt-4o", DEFAULT_MODEL)):
             for detail in ("high", "low"):
                 prepared = prepare_image(path, detail, model)
-                naive_tokens = costs.image_tokens(WIDTH, HEIGHT, detail, model)
+                naive_tokens = tokens.image_tokens(WIDTH, HEIGHT, detail, model)
                 assert prepared.tokens == naive_tokens, (model, detail, prepared.tokens, naive_tokens)
                 assert b"Exif" not in prepared.data and b"iPhone" not in prepared.data
                 assert prepared.height > prepared.width                           # upright portrait

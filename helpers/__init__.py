@@ -8,10 +8,10 @@ which prints the provider, the model and the endpoint in use (the offline backen
 otherwise). The modules behind these names, one concept each:
 
 =================  ===========================================================================
-``settings``       which provider and model, from the environment and ``.env``; keys masked
+``config``         which provider and model, from the environment and ``.env``, read once; keys masked
 ``client``         one official-SDK client for OpenAI, Azure OpenAI, a compatible engine or offline
-``catalog``        the course default model and the retired model names, with sources
-``costs``          image tokens (tile and patch families), prices, the tile grid
+``models``         model names: the default, aliases, snapshots, reasoning models, retirements
+``tokens``         image tokens (tile and patch families), prices, the tile grid
 ``images``         load, sniff the real format, EXIF orientation, strip metadata, resize, data URLs
 ``chat``           ``query_image_description``, ``query_base64_image_description``, ``Conversation``
 ``display``        Markdown answers, image grids, tile and polygon overlays
@@ -26,14 +26,14 @@ Heavy modules (``ocr``, ``video``, ``offline``) are imported only when used.
 
 from __future__ import annotations
 
-from helpers.catalog import DEFAULT_MODEL, retired_model
+from helpers.models import DEFAULT_MODEL, retired_model
 from helpers.chat import Conversation, query_base64_image_description, query_image_description
 from helpers.client import course_image_url, get_client, setup
-from helpers.costs import estimate_cost, image_tokens, scaled_size, tile_grid
+from helpers.tokens import estimate_cost, image_tokens, scaled_size, tile_grid
 from helpers.display import draw_polygons, draw_tiles, show_images, show_markdown
 from helpers.errors import CourseError
 from helpers.images import encode_image, image_part, load_image, prepare_image, to_data_url
-from helpers.settings import load_settings
+from helpers.config import load_settings
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -37,7 +37,7 @@ from urllib.parse import unquote, urlsplit
 from helpers.client import get_client, translate_error
 from helpers.display import notify_truncated
 from helpers.errors import BadRequestError, CourseError, ServiceError
-from helpers.settings import Settings, check_model, is_known_model, load_settings
+from helpers.config import Settings, check_model, is_known_model, load_settings
 
 __all__ = [
     "Completion",

@@ -8,7 +8,7 @@ Provider: offline (local analysis, no language model) · model: ... · endpoint:
 ``Async`` variants, with the timeout and retry budget from ``VISION_TIMEOUT`` / ``VISION_MAX_RETRIES``. The SDK
 itself retries 408/409/429/5xx, timeouts and connection errors with exponential backoff and honours
 ``Retry-After`` (up to 2 minutes; openai-python ``_base_client.py``, checked 2025-11-21 against openai 3.52).
-Clients are cached: one per distinct :class:`~helpers.settings.Settings`, never one per call.
+Clients are cached: one per distinct :class:`~helpers.config.Settings`, never one per call.
 
 Taught in notebooks/00_setup.ipynb.
 """
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from helpers import errors
-from helpers.settings import (
+from helpers.config import (
     NO_KEY_PLACEHOLDER,
     OFFLINE_API_KEY,
     REPO_ROOT,
@@ -156,14 +156,14 @@ def setup(*, verbose: bool = True) -> tuple[AnyClient, str]:
 
 
 def shutdown_notice(model: str) -> str | None:
-    """A sentence about ``model``'s announced shutdown (from ``helpers.catalog``), or None if none is announced.
+    """A sentence about ``model``'s announced shutdown (from ``helpers.models``), or None if none is announced.
 
     >>> shutdown_notice("gpt-4o")        # doctest: +SKIP
     'gpt-4o is scheduled to shut down on 2027-01-14: plan to switch to ... (set VISION_MODEL). Source: ...'
     """
-    from helpers import catalog
+    from helpers import models
 
-    scheduled = getattr(catalog, "scheduled_shutdown", None)
+    scheduled = getattr(models, "scheduled_shutdown", None)
     record = scheduled(model) if scheduled is not None else None
     if record is None:
         return None

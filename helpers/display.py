@@ -231,7 +231,7 @@ def show_images(images: Sequence[Any] | Any, titles: Sequence[str] | None = None
 def draw_tiles(image: Any, detail: str = "high", model: str | None = None) -> Figure:
     """The image as the model sees it (scaled), with the 512-px tiles (or 32-px patches) it is billed for.
 
-    Uses :func:`helpers.costs.tile_grid`; the title gives the sizes, the tile count and the image tokens.
+    Uses :func:`helpers.tokens.tile_grid`; the title gives the sizes, the tile count and the image tokens.
     ``model=None`` means the configured model (``VISION_MODEL`` or the course default).
 
     >>> from PIL import Image
@@ -245,10 +245,10 @@ def draw_tiles(image: Any, detail: str = "high", model: str | None = None) -> Fi
     from matplotlib.collections import LineCollection
     from matplotlib.patches import Rectangle
 
-    from helpers.costs import tile_grid
+    from helpers.tokens import tile_grid
 
     if model is None:
-        from helpers.settings import load_settings
+        from helpers.config import load_settings
 
         model = load_settings().model
     picture = _to_pil(image)

@@ -12,7 +12,7 @@ anyway, and mislabels PNGs. :func:`prepare_image` does it properly:
 4. **Orient** by the EXIF orientation tag (``PIL.ImageOps.exif_transpose``), then **strip all metadata**:
    EXIF (GPS, camera, dates), XMP, IPTC, comments, PNG text chunks, extra MPF images. An ICC colour profile
    that is not sRGB is *converted* to sRGB (the colours stay right); an sRGB one is dropped.
-5. **Resize** (LANCZOS) to :func:`helpers.costs.scaled_size`, the size the model actually looks at for this
+5. **Resize** (LANCZOS) to :func:`helpers.tokens.scaled_size`, the size the model actually looks at for this
    ``detail`` and model, never upscaling. The token count is exactly the same; the upload is smaller.
 6. **Encode** (see "Which format is sent") and check the 20 MB per-image limit on the result.
 
@@ -141,7 +141,7 @@ class PreparedImage:
     @property
     def tokens(self) -> int:
         """Input tokens this image costs ``model`` at ``detail`` (the same as the original would)."""
-        from helpers.costs import image_tokens
+        from helpers.tokens import image_tokens
         return image_tokens(self.width, self.height, self.detail, self.model, self.family)
 
     def summary(self) -> str:
@@ -881,13 +881,13 @@ def _check_detail(detail: str) -> str:
 
 def _resolve_model(model: str | None, family: str | None, notes: list[str]) -> tuple[str, str | None]:
     """The model name (``None`` -> the configured model) and the family to size unknown models by."""
-    from helpers import costs
+    from helpers import tokens
 
     if model is None:
-        from helpers.settings import load_settings
-        model = load_settings().model  # VISION_MODEL, else the course default (helpers.catalog)
+        from helpers.config import load_settings
+        model = load_settings().model  # VISION_MODEL, else the course default (helpers.models)
     try:
-        costs.model_cost(model, family)
+        tokens.model_cost(model, family)
     except UnknownModelError:
         if family is not None:
             raise
@@ -919,7 +919,7 @@ def prepare_image(source: ImageSource, detail: str = "auto", model: str | None =
 
     Taught in notebooks/02_local_images_base64.ipynb.
     """
-    from helpers.costs import scaled_size
+    from helpers.tokens import scaled_size
 
     _check_detail(detail)
     notes: list[str] = []

@@ -8,8 +8,8 @@ each preceded by its time ("Frame at 00:03.0"), and every frame costs image toke
   many frames as a token budget allows),
 * fetches exactly those frames by *seeking* (:func:`sample_frames`): jump to the keyframe before each
   moment and decode only from there, instead of decoding the whole video,
-* resizes each frame to the size the model really looks at (``helpers.costs.scaled_size``), so a frame
-  costs exactly ``helpers.costs.image_tokens`` and no upload byte is wasted,
+* resizes each frame to the size the model really looks at (``helpers.tokens.scaled_size``), so a frame
+  costs exactly ``helpers.tokens.image_tokens`` and no upload byte is wasted,
 * turns frames into Chat Completions content parts (:func:`frames_to_parts`).
 
 :func:`sample_frames_naive` is the usual cookbook approach (decode every frame, keep every Nth), kept for
@@ -100,7 +100,7 @@ class Frame:
     """One sampled frame: when it is shown, the RGB picture (already at the size the model sees), its cost.
 
     ``timestamp`` is in seconds from the start of the video; ``index`` is the frame number (0-based);
-    ``tokens`` is what the image costs for ``model`` at ``detail`` (``helpers.costs.image_tokens``).
+    ``tokens`` is what the image costs for ``model`` at ``detail`` (``helpers.tokens.image_tokens``).
     Text parts (the ``label`` and your prompt) cost extra tokens.
 
     >>> frame = sample_frames("images/sample_video.mp4", max_frames=1, model="gpt-4o")[0]   # doctest: +SKIP
@@ -346,17 +346,17 @@ def video_info(path: PathLike) -> VideoInfo:
 def _default_model(model: str | None) -> str:
     if model is not None:
         return model
-    from helpers.settings import load_settings  # lazy: settings are not needed for plain decoding
+    from helpers.config import load_settings  # lazy: settings are not needed for plain decoding
 
     return load_settings().model  # the configured model (VISION_MODEL), else the course default
 
 
 def _frame_size(info: VideoInfo, detail: str, model: str) -> tuple[tuple[int, int], int]:
-    """The size a frame is sent at, and what it costs (helpers.costs)."""
-    from helpers import costs
+    """The size a frame is sent at, and what it costs (helpers.tokens)."""
+    from helpers import tokens
 
-    size = costs.scaled_size(info.width, info.height, detail, model)
-    return size, costs.image_tokens(size[0], size[1], detail, model)
+    size = tokens.scaled_size(info.width, info.height, detail, model)
+    return size, tokens.image_tokens(size[0], size[1], detail, model)
 
 
 def _positive_number(name: str, value: object) -> Fraction:
@@ -639,7 +639,7 @@ def sample_frames(path: PathLike, every_seconds: float | None = None, max_frames
     * ``every_seconds=s``: frames at 0, s, 2s, ... (before the end);
     * ``max_frames=n``: n frames spread evenly, one at the centre of each of n equal segments;
     * ``max_tokens=b``: as many frames as fit: n x (tokens per frame) <= b, the tokens per frame coming from
-      ``helpers.costs.image_tokens`` for the frame size, ``detail`` and ``model``. Only *image* tokens count:
+      ``helpers.tokens.image_tokens`` for the frame size, ``detail`` and ``model``. Only *image* tokens count:
       the "Frame at ..." text parts, your prompt and the answer are extra, so leave room for them.
 
     Combined, the tightest wins: ``max_frames`` and ``max_tokens`` cap the count; when the cap is smaller than
@@ -654,9 +654,9 @@ def sample_frames(path: PathLike, every_seconds: float | None = None, max_frames
     ``frames.decoded`` and ``frames.seeks`` say how much work it was.
 
     Each frame is an upright RGB PIL image (phone videos stored sideways are turned) of size
-    ``helpers.costs.scaled_size(width, height, detail, model)``: the size the model looks at, so the frame
+    ``helpers.tokens.scaled_size(width, height, detail, model)``: the size the model looks at, so the frame
     costs exactly ``Frame.tokens``. ``model=None`` means the configured model (``VISION_MODEL``, else the course default). (Patch-family
-    models such as gpt-4.1-mini ignore ``detail`` in ``helpers.costs``: their frames keep their full size
+    models such as gpt-4.1-mini ignore ``detail`` in ``helpers.tokens``: their frames keep their full size
     unless they exceed the patch budget.)
 
     >>> frames = sample_frames("images/sample_video.mp4", every_seconds=7, detail="low", model="gpt-4o")  # doctest: +SKIP

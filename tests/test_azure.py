@@ -14,7 +14,7 @@ import pytest
 import requests
 from PIL import Image, ImageDraw, ImageFont
 
-from helpers import azure, catalog, costs
+from helpers import azure, models, tokens
 from helpers.offline import server as srv
 from helpers.offline.analysis import ImageReport, OcrLine
 from helpers.offline.server import OfflineServer
@@ -22,7 +22,7 @@ from helpers.offline.server import OfflineServer
 API_VERSION = "2024-02-15-preview"      # the version of the enhancements documentation (seed 003)
 KEY = "offline"
 #: A deployment named after a model the cost tables know and nobody has shut down today.
-DEPLOYMENT = next(m for m in costs.known_models() if catalog.retired_model(m) is None and m != catalog.DEFAULT_MODEL)
+DEPLOYMENT = next(m for m in tokens.known_models() if models.retired_model(m) is None and m != models.DEFAULT_MODEL)
 
 #: The enhanced response of Azure's documentation (seed 003), trimmed to the fields that matter here.
 DOCUMENTED_RESPONSE = {
@@ -155,7 +155,7 @@ def test_content_filter_shapes():
 
 def test_retirement_note_agrees_with_the_catalog():
     note = azure.ENHANCEMENTS_RETIREMENT
-    assert note.retired_on == catalog.retired_model("gpt-4 vision-preview").retired_on == "2025-05-01"
+    assert note.retired_on == models.retired_model("gpt-4 vision-preview").retired_on == "2025-05-01"
     assert "learn.microsoft.com" in note.source and "checked 2026-11-21" in note.source
 
 
@@ -167,11 +167,11 @@ def test_azure_sdk_counts_tokens_for_the_deployed_model(server):
                                              {"type": "image_url", "image_url": {"url": image, "detail": "high"}}]}]
     text_only = [{"role": "user", "content": [{"type": "text", "text": "What colour?"}]}]
     sdk = azure_client(server)
-    for deployment, model in ((DEPLOYMENT, DEPLOYMENT), ("my-vision-deployment", catalog.DEFAULT_MODEL)):
+    for deployment, model in ((DEPLOYMENT, DEPLOYMENT), ("my-vision-deployment", models.DEFAULT_MODEL)):
         answer = sdk.chat.completions.create(model=deployment, messages=messages)
         base = sdk.chat.completions.create(model=deployment, messages=text_only)
         assert answer.model == model
-        assert answer.usage.prompt_tokens - base.usage.prompt_tokens == costs.image_tokens(800, 600, "high", model)
+        assert answer.usage.prompt_tokens - base.usage.prompt_tokens == tokens.image_tokens(800, 600, "high", model)
         assert answer.choices[0].content_filter_results["sexual"] == {"filtered": False, "severity": "safe"}
 
 
@@ -226,7 +226,7 @@ def test_azure_deployment_of_a_retired_model(server):
         azure_client(server).chat.completions.create(model="vision-preview",
                                                      messages=[{"role": "user", "content": "Hi"}])
     assert caught.value.code == "model_not_found"
-    assert catalog.retired_model("vision-preview").replacement in caught.value.message
+    assert models.retired_model("vision-preview").replacement in caught.value.message
 
 
 def test_azure_rate_limit_fault(server):

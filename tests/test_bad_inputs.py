@@ -30,8 +30,8 @@ import requests
 from localhttp import QuietHandler, base_url, serve, stop
 from PIL import Image
 
-from helpers import client, costs
-from helpers.catalog import DEFAULT_MODEL
+from helpers import client, tokens
+from helpers.models import DEFAULT_MODEL
 from helpers.chat import Conversation, complete, query_base64_image_description, query_image_description
 from helpers.errors import (
     AuthenticationError,
@@ -48,7 +48,7 @@ from helpers.errors import (
 )
 from helpers.images import decode_data_url, prepare_image, to_data_url
 from helpers.offline.server import OfflineServer
-from helpers.settings import load_settings
+from helpers.config import load_settings
 
 # A key shaped like a real project key, built at run time (no key-shaped literal in the repository).
 FAKE_KEY = "sk-proj-" + "Zq9Xw2" * 8 + "T3BlbkFJ" + "Kd7Vn4" * 4 + "abcd"
@@ -238,14 +238,14 @@ def tmpfile(name: str, data: bytes) -> Callable[[Ctx], Path]:
 def check_strip(_c: Ctx, prepared: Any) -> None:
     # The course default (a patch-family model): 938 patches of 32 px fit its 1536-patch budget, so the model
     # looks at the full strip and the helpers send it unchanged in size; the tokens are those of that size.
-    assert (prepared.width, prepared.height) == costs.scaled_size(30000, 10, "auto", DEFAULT_MODEL)
+    assert (prepared.width, prepared.height) == tokens.scaled_size(30000, 10, "auto", DEFAULT_MODEL)
     assert 1 <= prepared.height <= prepared.width <= 30000 and prepared.mime_type == "image/png"
-    assert prepared.tokens == costs.image_tokens(30000, 10, "auto", DEFAULT_MODEL) < 2000
+    assert prepared.tokens == tokens.image_tokens(30000, 10, "auto", DEFAULT_MODEL) < 2000
     decoded = Image.open(io.BytesIO(prepared.data))
     assert decoded.size == (prepared.width, prepared.height)
     # A tile-family model looks at it at most 2048 px wide: the helpers send exactly that.
     tile = prepare_image(Image.new("RGB", (30000, 10), "red"), "high", "gpt-4o")
-    assert (tile.width, tile.height) == (2048, 1) and tile.tokens == costs.image_tokens(30000, 10, "high", "gpt-4o")
+    assert (tile.width, tile.height) == (2048, 1) and tile.tokens == tokens.image_tokens(30000, 10, "high", "gpt-4o")
 
 
 def check_cmyk(c: Ctx, _reply: str) -> None:

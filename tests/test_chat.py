@@ -21,7 +21,7 @@ import pytest
 from localhttp import FakeAPI, Reply  # tests/localhttp.py
 from PIL import Image
 
-from helpers import catalog, chat, client
+from helpers import models, chat, client
 from helpers.chat import Conversation, query_base64_image_description, query_image_description
 from helpers.errors import (
     AuthenticationError,
@@ -78,7 +78,7 @@ def test_query_image_description_sends_the_documented_body(api):
     assert seen.path == "/v1/chat/completions"
     assert seen.headers["authorization"] == f"Bearer {KEY}"
     assert seen.body == {
-        "model": catalog.DEFAULT_MODEL,
+        "model": models.DEFAULT_MODEL,
         "messages": [{"role": "user", "content": [
             {"type": "text", "text": chat.DEFAULT_URL_PROMPT},
             {"type": "image_url", "image_url": {"url": url, "detail": "auto"}},
@@ -185,7 +185,7 @@ def test_azure_requests_use_the_deployment_route_and_api_key_header(api, monkeyp
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", "a1b2" * 8)
     monkeypatch.setenv("AZURE_OPENAI_API_VERSION", "2024-10-21")
     monkeypatch.setenv("AZURE_OPENAI_DEPLOYMENT", "course-vision")
-    monkeypatch.setenv("VISION_MODEL", catalog.DEFAULT_MODEL)
+    monkeypatch.setenv("VISION_MODEL", models.DEFAULT_MODEL)
     assert query_image_description("https://example.org/a.png") == "Reply 1"
     [seen] = api.posts
     assert seen.path == "/openai/deployments/course-vision/chat/completions"
@@ -362,7 +362,7 @@ def test_length_finish_reason_warns_outside_jupyter(api):
 def test_retired_model_is_refused_before_any_request(api, monkeypatch):
     with pytest.raises(RetiredModelError) as err:
         Conversation(model="gpt-4-vision-preview").ask("hi")
-    assert err.value.replacement == catalog.retired_model("gpt-4-vision-preview").replacement
+    assert err.value.replacement == models.retired_model("gpt-4-vision-preview").replacement
     with pytest.raises(RetiredModelError):
         query_image_description("https://example.org/a.png", model="gpt-4-vision-preview")
     monkeypatch.setenv("VISION_MODEL", "gpt-4-vision-preview")
@@ -501,7 +501,7 @@ def offline(monkeypatch):
 
 
 def test_offline_backend_answers_and_counts_image_tokens(offline, tmp_path):
-    from helpers import costs
+    from helpers import tokens
 
     files = [png_file(tmp_path / f"scene{i}.png", size=(300, 200), seed=10 + i) for i in range(3)]
     keep, drop = Conversation(detail="low"), Conversation(detail="low", drop_old_images=True)
@@ -509,18 +509,18 @@ def test_offline_backend_answers_and_counts_image_tokens(offline, tmp_path):
         assert keep.ask(f"Turn {i}: describe it.", images=[path])
         drop.ask(f"Turn {i}: describe it.", images=[path])
     model = load_model()
-    per_image = costs.image_tokens(300, 200, "low", model)
+    per_image = tokens.image_tokens(300, 200, "low", model)
     kept = [t.prompt_tokens for t in keep.turns]
     dropped = [t.prompt_tokens for t in drop.turns]
     assert kept[0] == dropped[0]
     # Each omitted image saves its image tokens, minus the few tokens of its text placeholder.
     for turn, (k, d) in enumerate(zip(kept, dropped, strict=True)):
-        placeholders = turn * costs.text_tokens("[image sent earlier: scene0.png, 300×200, omitted to save tokens]")
+        placeholders = turn * tokens.text_tokens("[image sent earlier: scene0.png, 300×200, omitted to save tokens]")
         assert k - d == turn * per_image - placeholders
 
 
 def load_model() -> str:
-    from helpers.settings import load_settings
+    from helpers.config import load_settings
 
     return load_settings().model
 

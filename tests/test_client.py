@@ -13,9 +13,9 @@ import pytest
 from localhttp import FakeAPI  # the scripted local Chat Completions server (tests/localhttp.py)
 
 from helpers import client, errors
-from helpers.catalog import DEFAULT_MODEL
+from helpers.models import DEFAULT_MODEL
 from helpers.client import course_image_url, get_client, setup, translate_error
-from helpers.settings import Settings, load_settings
+from helpers.config import Settings, load_settings
 
 KEY = "sk-" + "proj-" + "Hh4" * 12 + "tail"
 AZURE_KEY = "fe" * 16
@@ -169,11 +169,11 @@ def test_setup_prints_one_line_without_the_key(monkeypatch, capsys):
 
 
 def test_setup_warns_about_a_scheduled_shutdown(monkeypatch, capsys):
-    from helpers import catalog
+    from helpers import models
 
     use(monkeypatch, VISION_PROVIDER="openai", OPENAI_API_KEY=KEY)
-    record = catalog.RetiredModel("course-test-model", "course-successor", "2999-01-01", "https://example.org")
-    monkeypatch.setitem(catalog.SCHEDULED_SHUTDOWNS, "course-test-model", record)
+    record = models.RetiredModel("course-test-model", "course-successor", "2999-01-01", "https://example.org")
+    monkeypatch.setitem(models.SCHEDULED_SHUTDOWNS, "course-test-model", record)
     monkeypatch.setenv("VISION_MODEL", "course-test-model")
     with pytest.warns(FutureWarning, match="scheduled to shut down on 2999-01-01: plan to switch to "
                                            "course-successor"):

@@ -18,7 +18,7 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.patches import Polygon, Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from helpers import costs, display  # noqa: E402
+from helpers import tokens, display  # noqa: E402
 from helpers.display import (  # noqa: E402
     PolygonError,
     draw_polygons,
@@ -133,7 +133,7 @@ def test_show_images_errors():
 def test_draw_tiles_tile_family():
     fig = draw_tiles(photo(1024, 1024), "high", "gpt-4o")
     ax = fig.axes[0]
-    grid = costs.tile_grid(1024, 1024, "high", "gpt-4o")
+    grid = tokens.tile_grid(1024, 1024, "high", "gpt-4o")
     rectangles = [p for p in ax.patches if isinstance(p, Rectangle)]
     assert len(rectangles) == len(grid.tiles) == 4
     assert ax.images[0].get_array().shape[:2] == (768, 768)   # drawn at the size the model sees
@@ -152,7 +152,7 @@ def test_draw_tiles_low_detail_has_no_tiles():
 
 
 def test_draw_tiles_patch_family_draws_a_grid():
-    grid = costs.tile_grid(320, 200, "high", "gpt-4.1-mini")
+    grid = tokens.tile_grid(320, 200, "high", "gpt-4.1-mini")
     fig = draw_tiles(photo(320, 200), "high", "gpt-4.1-mini")
     ax = fig.axes[0]
     [lines] = [c for c in ax.collections if isinstance(c, LineCollection)]
@@ -164,9 +164,9 @@ def test_draw_tiles_patch_family_draws_a_grid():
 
 def test_draw_tiles_defaults_to_the_configured_model():
     fig = draw_tiles(photo(600, 400))
-    from helpers.settings import load_settings
+    from helpers.config import load_settings
 
-    assert fig.axes[0].get_title().startswith(costs.model_cost(load_settings().model).name)
+    assert fig.axes[0].get_title().startswith(tokens.model_cost(load_settings().model).name)
 
 
 def test_draw_polygons_scales_relative_coordinates():

@@ -32,7 +32,7 @@ import pytest
 from PIL import Image
 
 from helpers import client
-from helpers.catalog import DEFAULT_MODEL
+from helpers.models import DEFAULT_MODEL
 from helpers.chat import Conversation
 from helpers.errors import NetworkError, RateLimitError, ServiceError
 from helpers.offline import server as srv

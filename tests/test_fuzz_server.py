@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from helpers.catalog import DEFAULT_MODEL
+from helpers.models import DEFAULT_MODEL
 from helpers.offline.server import OfflineServer
 
 RETIRED = "gpt-4-vision-preview"

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from localhttp import QuietHandler, base_url, serve, stop
 from PIL import ExifTags, Image, ImageCms, PngImagePlugin, features
 
-from helpers import costs
+from helpers import tokens
 from helpers.errors import ImageNotFoundError, ImageTooLargeError, NetworkError, UnsupportedImageError
 from helpers.images import (
     MAX_IMAGE_BYTES,
@@ -230,7 +230,7 @@ def test_large_palette_png_that_must_shrink_is_converted_and_resized(tmp_path):
     source = Image.fromarray(rng.integers(0, 256, (1000, 2600), dtype=np.uint8), "P")
     source.putpalette(rng.integers(0, 256, 768, dtype=np.uint8).tobytes())
     prepared = prepare_image(write(tmp_path, "chart.png", encode(source, "PNG")), "low", MODEL)
-    assert (prepared.width, prepared.height) == costs.scaled_size(2600, 1000, "low", MODEL)
+    assert (prepared.width, prepared.height) == tokens.scaled_size(2600, 1000, "low", MODEL)
     assert decode(prepared.data).mode == "RGB"
 
 
@@ -450,10 +450,10 @@ def test_non_srgb_icc_profile_is_converted_to_srgb(tmp_path):
 def test_resize_follows_costs_scaled_size_and_never_upscales(tmp_path, size, detail, model):
     data = encode(photo(*size), "JPEG", quality=90)
     prepared = prepare_image(write(tmp_path, "photo.jpg", data), detail, model)
-    expected = costs.scaled_size(*size, detail, model)
+    expected = tokens.scaled_size(*size, detail, model)
     assert (prepared.width, prepared.height) == expected == decode(prepared.data).size
     assert prepared.width <= size[0] and prepared.height <= size[1]
-    assert prepared.tokens == costs.image_tokens(*size, detail, model)
+    assert prepared.tokens == tokens.image_tokens(*size, detail, model)
     assert len(prepared.data) <= len(data)
     if expected != size:
         assert f"resized {size[0]}×{size[1]} → {expected[0]}×{expected[1]}" in " ".join(prepared.notes)
@@ -461,27 +461,27 @@ def test_resize_follows_costs_scaled_size_and_never_upscales(tmp_path, size, det
 
 def test_token_count_is_unchanged_for_every_known_model():
     source = encode(photo(2500, 1400), "JPEG", quality=88)
-    for model in costs.known_models():
+    for model in tokens.known_models():
         for detail in ("low", "high"):
             prepared = prepare_image(source, detail, model)
-            assert costs.image_tokens(prepared.width, prepared.height, detail, model) == \
-                costs.image_tokens(2500, 1400, detail, model), (model, detail)
+            assert tokens.image_tokens(prepared.width, prepared.height, detail, model) == \
+                tokens.image_tokens(2500, 1400, detail, model), (model, detail)
             assert prepared.model == model and prepared.detail == detail
 
 
 def test_model_none_means_the_course_default():
-    from helpers.catalog import DEFAULT_MODEL
+    from helpers.models import DEFAULT_MODEL
 
     prepared = prepare_image(photo(3000, 2000))
     assert prepared.model == DEFAULT_MODEL
-    assert (prepared.width, prepared.height) == costs.scaled_size(3000, 2000, "auto", DEFAULT_MODEL)
+    assert (prepared.width, prepared.height) == tokens.scaled_size(3000, 2000, "auto", DEFAULT_MODEL)
 
 
 def test_unknown_model_is_sized_by_tile_rules_with_a_warning():
     with pytest.warns(UserWarning, match="llava-local"):
         prepared = prepare_image(photo(3000, 2000), "high", "llava-local")
-    assert (prepared.width, prepared.height) == costs.scaled_size(3000, 2000, "high", "gpt-4o")
-    assert prepared.family == "tile" and prepared.tokens == costs.image_tokens(3000, 2000, "high", "gpt-4o")
+    assert (prepared.width, prepared.height) == tokens.scaled_size(3000, 2000, "high", "gpt-4o")
+    assert prepared.family == "tile" and prepared.tokens == tokens.image_tokens(3000, 2000, "high", "gpt-4o")
 
 
 def test_flat_diagram_keeps_its_size_when_resizing_would_cost_more_bytes(tmp_path):
@@ -489,7 +489,7 @@ def test_flat_diagram_keeps_its_size_when_resizing_would_cost_more_bytes(tmp_pat
     data = encode(diagram, "PNG")
     prepared = prepare_image(write(tmp_path, "flat.png", data), "high", MODEL)
     assert prepared.data == data and (prepared.width, prepared.height) == (2400, 1800)
-    assert prepared.tokens == costs.image_tokens(2400, 1800, "high", MODEL)
+    assert prepared.tokens == tokens.image_tokens(2400, 1800, "high", MODEL)
     assert any(note.startswith("kept 2400×1800") for note in prepared.notes)
 
 
@@ -501,18 +501,18 @@ def test_coarse_jpeg_is_not_inflated_by_re_encoding(tmp_path):
 
 
 @given(width=st.integers(1, 2400), height=st.integers(1, 2400), detail=st.sampled_from(["low", "high", "auto"]),
-       model=st.sampled_from(costs.known_models()), fmt=st.sampled_from(["PNG", "JPEG"]))
+       model=st.sampled_from(tokens.known_models()), fmt=st.sampled_from(["PNG", "JPEG"]))
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_property_same_tokens_never_bigger_never_upscaled(width, height, detail, model, fmt):
     data = encode(smooth(width, height), fmt, **({"quality": 90} if fmt == "JPEG" else {}))
     prepared = prepare_image(data, detail, model)
     assert prepared.width <= width and prepared.height <= height
-    assert prepared.tokens == costs.image_tokens(width, height, detail, model)
+    assert prepared.tokens == tokens.image_tokens(width, height, detail, model)
     assert len(prepared.data) <= len(data)
     if (prepared.width, prepared.height) == (width, height):
         assert np.array_equal(pixels(prepared.data), pixels(data))       # untouched pixels
     else:
-        assert (prepared.width, prepared.height) == costs.scaled_size(width, height, detail, model)
+        assert (prepared.width, prepared.height) == tokens.scaled_size(width, height, detail, model)
     assert decode_data_url(prepared.data_url) == (prepared.mime_type, prepared.data)
 
 
@@ -555,7 +555,7 @@ def test_image_part_shapes(tmp_path):
     assert set(part) == {"type", "image_url"} and part["type"] == "image_url"
     assert set(part["image_url"]) == {"url", "detail"} and part["image_url"]["detail"] == "low"
     mime, data = decode_data_url(part["image_url"]["url"])
-    assert mime == "image/jpeg" and decode(data).size == costs.scaled_size(3000, 2000, "low", MODEL)
+    assert mime == "image/jpeg" and decode(data).size == tokens.scaled_size(3000, 2000, "low", MODEL)
     assert_no_metadata(data)
     prepared = prepare_image(path, "high", MODEL)
     assert image_part(prepared, "high")["image_url"]["url"] == prepared.data_url
@@ -624,7 +624,7 @@ def server(monkeypatch):
 def test_download_prepares_the_image(server):
     prepared = prepare_image(f"{server}/photo.jpg", "high", MODEL)
     assert prepared.source_name == f"{server}/photo.jpg"
-    assert (prepared.width, prepared.height) == costs.scaled_size(2500, 1200, "high", MODEL)
+    assert (prepared.width, prepared.height) == tokens.scaled_size(2500, 1200, "high", MODEL)
     assert_no_metadata(prepared.data)
     # image_part never downloads: the provider fetches the URL itself.
     assert image_part(f"{server}/photo.jpg")["image_url"]["url"] == f"{server}/photo.jpg"

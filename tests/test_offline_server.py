@@ -29,13 +29,13 @@ import pytest
 import requests
 from PIL import Image, ImageDraw, ImageFont
 
-from helpers import catalog, costs
+from helpers import models, tokens
 from helpers.offline import ensure_server
 from helpers.offline import server as srv
 from helpers.offline.server import OfflineServer
 
 REPO = Path(__file__).resolve().parent.parent
-MODEL = catalog.DEFAULT_MODEL
+MODEL = models.DEFAULT_MODEL
 #: A non-reasoning model, for the tests of ``max_tokens`` (reasoning models such as the default reject it).
 CLASSIC_MODEL = "gpt-4.1"
 KEY = "offline"
@@ -43,8 +43,8 @@ KEY = "offline"
 
 def usable_models(family: str | None = None) -> list[str]:
     """Models the cost tables know that no provider has shut down today (the list changes with the calendar)."""
-    return [m for m in costs.known_models() if catalog.retired_model(m) is None
-            and (family is None or costs.model_cost(m).family == family)]
+    return [m for m in tokens.known_models() if models.retired_model(m) is None
+            and (family is None or tokens.model_cost(m).family == family)]
 
 
 OTHER = next(m for m in usable_models() if m != MODEL)     # a second usable model
@@ -163,16 +163,16 @@ def test_usage_counts_image_tokens_for_the_model_and_detail(server):
     image = data_url(png_bytes(width, height))
     text = "Describe this picture in one sentence."
     text_only = sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": text}])
-    expected_text = (srv.PER_MESSAGE_TOKENS + costs.text_tokens("user") + costs.text_tokens(text)
+    expected_text = (srv.PER_MESSAGE_TOKENS + tokens.text_tokens("user") + tokens.text_tokens(text)
                      + srv.REPLY_PRIMING_TOKENS)
     assert text_only.usage.prompt_tokens == expected_text
     for model in dict.fromkeys([MODEL, OTHER, *usable_models("tile")[:2]]):
         for detail in ("low", "high", "auto"):
             with_image = sdk.chat.completions.create(model=model, messages=[user_message(text, image, detail=detail)])
-            expected = costs.image_tokens(width, height, detail, model) + expected_text
+            expected = tokens.image_tokens(width, height, detail, model) + expected_text
             assert with_image.usage.prompt_tokens == expected, (model, detail)
             content = with_image.choices[0].message.content
-            assert with_image.usage.completion_tokens == costs.text_tokens(content)
+            assert with_image.usage.completion_tokens == tokens.text_tokens(content)
 
 
 def test_detail_defaults_to_auto_and_bare_string_image_url_is_accepted(server):
@@ -182,7 +182,7 @@ def test_detail_defaults_to_auto_and_bare_string_image_url_is_accepted(server):
     bare = sdk.chat.completions.create(model=OTHER, messages=[{"role": "user", "content": [
         {"type": "text", "text": "Hi"}, {"type": "image_url", "image_url": image}]}])
     assert bare.usage.prompt_tokens == as_object.usage.prompt_tokens
-    assert as_object.usage.prompt_tokens - costs.image_tokens(900, 600, "auto", OTHER) == \
+    assert as_object.usage.prompt_tokens - tokens.image_tokens(900, 600, "auto", OTHER) == \
         sdk.chat.completions.create(model=OTHER, messages=[user_message("Hi")]).usage.prompt_tokens
 
 
@@ -194,10 +194,10 @@ def test_system_developer_and_assistant_messages_are_counted(server):
                 {"role": "assistant", "content": "First answer"},
                 {"role": "user", "content": "Second question", "name": "ana"}]
     response = sdk.chat.completions.create(model=MODEL, messages=messages, temperature=0.2)
-    expected = srv.REPLY_PRIMING_TOKENS + srv.PER_NAME_TOKENS + costs.text_tokens("ana")
+    expected = srv.REPLY_PRIMING_TOKENS + srv.PER_NAME_TOKENS + tokens.text_tokens("ana")
     for message in messages:
         content = message["content"] if isinstance(message["content"], str) else message["content"][0]["text"]
-        expected += srv.PER_MESSAGE_TOKENS + costs.text_tokens(message["role"]) + costs.text_tokens(content)
+        expected += srv.PER_MESSAGE_TOKENS + tokens.text_tokens(message["role"]) + tokens.text_tokens(content)
     assert response.usage.prompt_tokens == expected
 
 
@@ -205,7 +205,7 @@ def test_max_tokens_cuts_the_answer_and_reports_length(server):
     sdk = client(server)
     messages = [user_message("Describe it.", data_url(png_bytes(300, 200)))]
     full = sdk.chat.completions.create(model=CLASSIC_MODEL, messages=messages).choices[0].message.content
-    assert costs.text_tokens(full) > 5
+    assert tokens.text_tokens(full) > 5
     for parameter in ("max_tokens", "max_completion_tokens"):
         cut = sdk.chat.completions.create(model=CLASSIC_MODEL, messages=messages, **{parameter: 5})
         choice = cut.choices[0]
@@ -214,7 +214,7 @@ def test_max_tokens_cuts_the_answer_and_reports_length(server):
         assert full.startswith(choice.message.content)
         assert len(choice.message.content) < len(full)
     roomy = sdk.chat.completions.create(model=CLASSIC_MODEL, messages=messages,
-                                        max_tokens=costs.text_tokens(full))
+                                        max_tokens=tokens.text_tokens(full))
     assert roomy.choices[0].finish_reason == "stop" and roomy.choices[0].message.content == full
 
 
@@ -230,7 +230,7 @@ def test_reasoning_models_reject_max_tokens_like_the_real_service(server):
 
 def test_truncation_falls_back_to_characters_for_one_long_word():
     text, cut = srv.truncate_to_tokens("Pneumonoultramicroscopicsilicovolcanoconiosis is long", 2)
-    assert cut and text and costs.text_tokens(text) <= 2
+    assert cut and text and tokens.text_tokens(text) <= 2
     assert "Pneumonoultramicroscopicsilicovolcanoconiosis".startswith(text)
 
 
@@ -313,7 +313,7 @@ def test_models_list_and_retrieve(server):
     sdk = client(server)
     ids = [model.id for model in sdk.models.list()]
     assert MODEL in ids and OTHER in ids
-    assert all(catalog.retired_model(name) is None for name in ids)
+    assert all(models.retired_model(name) is None for name in ids)
     assert sdk.models.retrieve(OTHER).id == OTHER
     with pytest.raises(openai.NotFoundError):
         sdk.models.retrieve("no-such-model")
@@ -455,7 +455,7 @@ def test_supported_formats_are_accepted(server, fmt):
     mime = {"JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}[fmt]
     response = client(server).chat.completions.create(
         model=OTHER, messages=[user_message("Hi", data_url(image_bytes(fmt, (600, 400)), mime))])
-    assert response.usage.prompt_tokens > costs.image_tokens(600, 400, "auto", OTHER)
+    assert response.usage.prompt_tokens > tokens.image_tokens(600, 400, "auto", OTHER)
 
 
 def test_base64_that_is_not_an_image(server):
@@ -494,7 +494,7 @@ def test_openai_route_image_count_limit(server):
                                                 user_message("And this one?", tiny)]}
     response = post(server, at_limit)
     assert response.status_code == 200
-    assert response.json()["usage"]["prompt_tokens"] > srv.MAX_IMAGES_OPENAI * costs.image_tokens(8, 8, "auto", OTHER)
+    assert response.json()["usage"]["prompt_tokens"] > srv.MAX_IMAGES_OPENAI * tokens.image_tokens(8, 8, "auto", OTHER)
 
 
 def test_no_credentials(server):
@@ -511,9 +511,9 @@ def test_no_credentials(server):
 
 
 def test_retired_model_names_its_replacement(server):
-    retired = next(iter(catalog.RETIRED_MODELS.values()), None)
+    retired = next(iter(models.RETIRED_MODELS.values()), None)
     if retired is None:
-        pytest.skip("helpers.catalog lists no retired model yet")
+        pytest.skip("helpers.models lists no retired model yet")
     with pytest.raises(openai.NotFoundError) as caught:
         client(server).chat.completions.create(model=retired.name, messages=[{"role": "user", "content": "Hi"}])
     assert caught.value.code == "model_not_found"
@@ -639,7 +639,7 @@ def test_images_are_served_with_their_real_type_and_traversal_is_refused(tmp_pat
         sdk = openai.OpenAI(base_url=local.base_url + "/v1", api_key=KEY, max_retries=0)
         answer = sdk.chat.completions.create(model=OTHER, messages=[
             user_message("What is it?", local.base_url + "/images/photo.png", detail="low")])
-        assert answer.usage.prompt_tokens == costs.image_tokens(30, 20, "low", OTHER) + sdk.chat.completions.create(
+        assert answer.usage.prompt_tokens == tokens.image_tokens(30, 20, "low", OTHER) + sdk.chat.completions.create(
             model=OTHER, messages=[user_message("What is it?")]).usage.prompt_tokens
         with pytest.raises(openai.BadRequestError) as caught:
             sdk.chat.completions.create(model=OTHER, messages=[

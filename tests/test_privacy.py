@@ -40,7 +40,7 @@ from helpers.chat import Conversation, complete, query_base64_image_description,
 from helpers.client import get_client, setup
 from helpers.errors import AuthenticationError
 from helpers.images import encode_image, image_part
-from helpers.settings import describe, load_settings
+from helpers.config import describe, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES = REPO / "images"

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import costs
+from helpers import tokens
 from helpers.errors import ImageNotFoundError, VideoError
 from helpers.video import (
     Frame,
@@ -125,17 +125,17 @@ def test_seeking_decodes_a_small_part_of_the_video():
 @pytest.mark.parametrize(("detail", "model"), [("low", "gpt-4o"), ("high", "gpt-4o"), ("low", None)])
 def test_frames_have_the_size_the_model_sees_and_its_token_cost(detail, model):
     frames = sample_frames(VIDEO, max_frames=2, detail=detail, model=model)
-    from helpers.catalog import DEFAULT_MODEL
+    from helpers.models import DEFAULT_MODEL
 
     expected_model = model or DEFAULT_MODEL
-    size = costs.scaled_size(1280, 720, detail, expected_model)
+    size = tokens.scaled_size(1280, 720, detail, expected_model)
     for frame in frames:
         assert frame.image.size == size
         assert frame.image.mode == "RGB"
         assert frame.model == expected_model and frame.detail == detail
-        assert frame.tokens == costs.image_tokens(*size, detail, expected_model)
+        assert frame.tokens == tokens.image_tokens(*size, detail, expected_model)
         # Sending it at that size costs exactly what the original frame would.
-        assert frame.tokens == costs.image_tokens(1280, 720, detail, expected_model)
+        assert frame.tokens == tokens.image_tokens(1280, 720, detail, expected_model)
     assert frames.tokens == sum(f.tokens for f in frames)
 
 
@@ -145,7 +145,7 @@ def test_frames_have_the_size_the_model_sees_and_its_token_cost(detail, model):
     ("gpt-4o", "high", 2000),    # 1280x720 at high detail is 765 tokens -> 2 frames
 ])
 def test_token_budget_takes_as_many_frames_as_fit(model, detail, budget):
-    per_frame = costs.image_tokens(1280, 720, detail, model)
+    per_frame = tokens.image_tokens(1280, 720, detail, model)
     frames = sample_frames(VIDEO, max_tokens=budget, detail=detail, model=model)
     n = len(frames)
     assert n >= 1

@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-warm", action="store_true", help="do not load the OCR models at start-up")
     args = parser.parse_args(argv)
 
-    from helpers.catalog import DEFAULT_MODEL
+    from helpers.models import DEFAULT_MODEL
     from helpers.offline.server import IMAGES_DIR, OfflineServer
 
     if args.verbose:

@@ -35,11 +35,11 @@ deployment, see :func:`resolve_model`). ``created`` is the real time.
 Token accounting (``usage``)
 ============================
 ``prompt_tokens`` = for every message ``PER_MESSAGE_TOKENS`` (3) + tokens of its role + tokens of its text
-parts + ``helpers.costs.image_tokens(width, height, detail, model)`` for each image (its decoded size)
+parts + ``helpers.tokens.image_tokens(width, height, detail, model)`` for each image (its decoded size)
 [+ ``PER_NAME_TOKENS`` + tokens of ``name``], plus ``REPLY_PRIMING_TOKENS`` (3) for the assistant reply.
 The per-message constants are the ones of OpenAI's cookbook "How to count tokens with tiktoken"
 (https://cookbook.openai.com/examples/how_to_count_tokens_with_tiktoken, checked 2026-11-21); text tokens
-are ``helpers.costs.text_tokens`` (an offline estimate). ``completion_tokens`` = ``text_tokens(answer)``.
+are ``helpers.tokens.text_tokens`` (an offline estimate). ``completion_tokens`` = ``text_tokens(answer)``.
 ``max_tokens`` / ``max_completion_tokens`` cut the answer at a word boundary (a character boundary if one
 word is already too long) so that it fits, and set ``finish_reason="length"``.
 
@@ -81,7 +81,7 @@ Azure ``enhancements`` other than ocr/grounding, or    400     invalid_request_e
 with ``stream``
 no / empty credentials                                 401     invalid_request_error  null
 no ``api-key`` (or Bearer token) on the Azure route    401     null                   "401"
-retired model (``helpers.catalog.retired_model``)      404     invalid_request_error  model_not_found
+retired model (``helpers.models.retired_model``)      404     invalid_request_error  model_not_found
 unknown model (OpenAI route)                           404     invalid_request_error  model_not_found
 Azure route without ``api-version``                    404     null                   "404" ("Resource not found",
                                                                                       as Azure answers)
@@ -138,7 +138,7 @@ from typing import Any
 from PIL import Image
 
 from helpers import azure as azure_shapes
-from helpers import catalog, costs, images
+from helpers import models, tokens, images
 from helpers.errors import CourseError, ImageError, ImageTooLargeError
 from helpers.offline import analysis, answers
 
@@ -483,7 +483,7 @@ def resolve_model(payload: dict[str, Any], route: Route) -> tuple[str, str]:
     """``(model for token maths, model echoed in the response)``, or a 404 for retired and unknown models.
 
     OpenAI route: the body's ``model`` must be a model the cost tables know (dated snapshots resolve).
-    Azure route: the deployment name is the model when the tables know it, else ``catalog.DEFAULT_MODEL``
+    Azure route: the deployment name is the model when the tables know it, else ``models.DEFAULT_MODEL``
     (deployment names are free text on Azure); the response names that model, as Azure names the model
     behind a deployment.
 
@@ -492,24 +492,24 @@ def resolve_model(payload: dict[str, Any], route: Route) -> tuple[str, str]:
     """
     if route.api == "azure":
         name = route.deployment or ""
-        retired = catalog.retired_model(name)
+        retired = models.retired_model(name)
         if retired is not None:
             raise ApiError(404, f"The deployment '{name}' runs the model {retired.name}, which was retired on "
                                 f"{retired.retired_on}. Deploy {retired.replacement} and use that deployment "
                                 "name instead.", code="model_not_found")
-        model = name if costs.resolve_model(name) is not None else catalog.DEFAULT_MODEL
+        model = name if tokens.resolve_model(name) is not None else models.DEFAULT_MODEL
         return model, model
     if "model" not in payload or payload["model"] is None:
         raise ApiError(400, "you must provide a model parameter")
     model = payload["model"]
     if not isinstance(model, str):
         raise _invalid_type("model", "a string", model)
-    retired = catalog.retired_model(model)
+    retired = models.retired_model(model)
     if retired is not None:
         raise ApiError(404, f"The model `{model}` has been deprecated, learn more here: {_DEPRECATIONS_URL} "
                             f"(retired on {retired.retired_on}; use `{retired.replacement}` instead).",
                        code="model_not_found")
-    if costs.resolve_model(model) is None:
+    if tokens.resolve_model(model) is None:
         raise ApiError(404, f"The model `{model}` does not exist or you do not have access to it.",
                        code="model_not_found")
     return model, model
@@ -580,7 +580,7 @@ def parse_chat_request(payload: dict[str, Any], route: Route) -> ChatRequest:
     stream, include_usage = _check_stream(payload)
     ocr, grounding = _enhancement_flags(payload, route)
     model, echo = resolve_model(payload, route)
-    if max_tokens is not None and catalog.is_reasoning_model(model):
+    if max_tokens is not None and models.is_reasoning_model(model):
         # What the real service answers for o-series / gpt-5+ models (the 2023-2024 seeds used max_tokens).
         raise ApiError(400, "Unsupported parameter: 'max_tokens' is not supported with this model. "
                             "Use 'max_completion_tokens' instead.", param="max_tokens", code="unsupported_parameter")
@@ -827,42 +827,42 @@ def prompt_tokens(messages: list[dict[str, Any]], images_by_part: dict[tuple[int
     """
     total = REPLY_PRIMING_TOKENS
     for i, message in enumerate(messages):
-        total += PER_MESSAGE_TOKENS + costs.text_tokens(str(message["role"]))
+        total += PER_MESSAGE_TOKENS + tokens.text_tokens(str(message["role"]))
         if isinstance(message.get("name"), str):
-            total += PER_NAME_TOKENS + costs.text_tokens(message["name"])
+            total += PER_NAME_TOKENS + tokens.text_tokens(message["name"])
         content = message.get("content")
         if isinstance(content, str):
-            total += costs.text_tokens(content)
+            total += tokens.text_tokens(content)
         elif isinstance(content, list):
             for j, part in enumerate(content):
                 if part.get("type") == "text":
-                    total += costs.text_tokens(part["text"])
+                    total += tokens.text_tokens(part["text"])
                 elif part.get("type") == "refusal":
-                    total += costs.text_tokens(part["refusal"])
+                    total += tokens.text_tokens(part["refusal"])
                 elif part.get("type") == "image_url":
                     image = images_by_part[(i, j)]
-                    total += costs.image_tokens(image.width, image.height, image.part.detail, model)
+                    total += tokens.image_tokens(image.width, image.height, image.part.detail, model)
         for key in ("tool_calls", "function_call"):
             if message.get(key):
-                total += costs.text_tokens(json.dumps(message[key], ensure_ascii=False))
+                total += tokens.text_tokens(json.dumps(message[key], ensure_ascii=False))
     return total
 
 
 def truncate_to_tokens(text: str, limit: int) -> tuple[str, bool]:
-    """Cut ``text`` so that ``costs.text_tokens`` of it is at most ``limit``: ``(text, was_cut)``.
+    """Cut ``text`` so that ``tokens.text_tokens`` of it is at most ``limit``: ``(text, was_cut)``.
 
     Cuts at the end of a word; if even the first word is too long, at a character.
 
     >>> truncate_to_tokens("one two three four", 2)
     ('one two', True)
     """
-    if costs.text_tokens(text) <= limit:
+    if tokens.text_tokens(text) <= limit:
         return text, False
     ends = [m.end() for m in re.finditer(r"\S+", text)]
     lo, hi, best = 0, len(ends) - 1, 0
     while lo <= hi:
         mid = (lo + hi) // 2
-        if costs.text_tokens(text[:ends[mid]]) <= limit:
+        if tokens.text_tokens(text[:ends[mid]]) <= limit:
             best, lo = ends[mid], mid + 1
         else:
             hi = mid - 1
@@ -870,7 +870,7 @@ def truncate_to_tokens(text: str, limit: int) -> tuple[str, bool]:
         lo, hi = 0, len(text)
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if costs.text_tokens(text[:mid]) <= limit:
+            if tokens.text_tokens(text[:mid]) <= limit:
                 lo = mid
             else:
                 hi = mid - 1
@@ -1039,7 +1039,7 @@ class ChatBackend:
         if request.ocr or request.grounding:
             enhancements = self._enhancements(request, text, reports)
         digest = hashlib.sha256(f"{request.route.api}|{request.route.deployment}|".encode() + raw_body).hexdigest()
-        usage = usage_block(prompt_tokens(request.messages, by_part, request.model), costs.text_tokens(text))
+        usage = usage_block(prompt_tokens(request.messages, by_part, request.model), tokens.text_tokens(text))
         return Completion(id="chatcmpl-" + digest[:29], created=int(time.time()), model=request.echo_model,
                           content=text, finish_reason=finish, usage=usage, azure=request.route.api == "azure",
                           enhancements=enhancements)
@@ -1391,12 +1391,12 @@ class _Handler(BaseHTTPRequestHandler):
         raise fault_error(spec, route, model)
 
     def _models(self, name: str | None) -> None:
-        usable = [m for m in costs.known_models() if catalog.retired_model(m) is None]
+        usable = [m for m in tokens.known_models() if models.retired_model(m) is None]
         if name is None:
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "offline"} for m in usable]
             self._send_json(200, {"object": "list", "data": data})
             return
-        if catalog.retired_model(name) is not None or costs.resolve_model(name) is None:
+        if models.retired_model(name) is not None or tokens.resolve_model(name) is None:
             raise ApiError(404, f"The model '{name}' does not exist", param="model", code="model_not_found")
         self._send_json(200, {"id": name, "object": "model", "created": 0, "owned_by": "offline"})
 

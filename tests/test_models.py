@@ -1,4 +1,4 @@
-"""helpers.catalog: the course default is current and costed; retired names (dated, Azure spellings)
+"""helpers.models: the course default is current and costed; retired names (dated, Azure spellings)
 are recognised, each with a current replacement, a date and a source."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from helpers import catalog
-from helpers.catalog import (
+from helpers import models
+from helpers.models import (
     CHECKED,
     DEFAULT_MODEL,
     RETIRED_MODELS,
@@ -20,7 +20,7 @@ from helpers.catalog import (
     retirement_table,
     scheduled_shutdown,
 )
-from helpers.costs import model_cost, resolve_model
+from helpers.tokens import model_cost, resolve_model
 from helpers.errors import RetiredModelError
 
 ALL_RECORDS = list(RETIRED_MODELS.values()) + list(SCHEDULED_SHUTDOWNS.values())
@@ -136,4 +136,4 @@ def test_retirement_table_is_sorted_by_date_with_statuses():
 
 
 def test_docstring_examples_run():
-    assert doctest.testmod(catalog).failed == 0
+    assert doctest.testmod(models).failed == 0

@@ -115,7 +115,7 @@ def _patch(name: str, multiplier: float, inp: float | None, out: float | None, *
                      evidence, note, prices_source, aliases)
 
 
-_RETIRED = "Shut down (see helpers.catalog); kept so old notebooks and the seeds can be costed."
+_RETIRED = "Shut down (see helpers.models); kept so old notebooks and the seeds can be costed."
 _THIRD_PARTY_PRICE = "third-party listings quoting OpenAI's pricing table"
 
 # Prices: USD per 1M input / output tokens, standard tier, checked 2026-11-21.
@@ -230,7 +230,7 @@ def _model_behind_deployment(name: str) -> str | None:
     """On Azure, requests name a *deployment* (``setup()`` returns it as ``model``); the tables need the model
     behind it, which the settings know (``VISION_MODEL``). None if ``name`` is not the configured deployment."""
     from helpers.errors import ConfigurationError
-    from helpers.settings import load_settings
+    from helpers.config import load_settings
 
     try:
         settings = load_settings()
@@ -244,7 +244,7 @@ def _model_behind_deployment(name: str) -> str | None:
 def model_cost(model: str | None = None, family: str | None = None) -> ModelCost:
     """The image-token constants and prices of ``model`` (dated snapshots resolve to their model).
 
-    ``model=None`` means the course default (``helpers.catalog.DEFAULT_MODEL``). A model the table does not
+    ``model=None`` means the course default (``helpers.models.DEFAULT_MODEL``). A model the table does not
     know raises :class:`~helpers.errors.UnknownModelError` listing the known ones, unless ``family`` is
     given: then that family's defaults are used, with no prices. Tile defaults: gpt-4o's 85 + 170 per
     tile. Patch defaults: the raw patch count (multiplier 1.0) with the documented 1536-patch budget.
@@ -259,7 +259,7 @@ def model_cost(model: str | None = None, family: str | None = None) -> ModelCost
     Taught in notebooks/06_cost_math.ipynb.
     """
     if model is None:
-        from helpers.catalog import DEFAULT_MODEL
+        from helpers.models import DEFAULT_MODEL
         model = DEFAULT_MODEL
     resolved = resolve_model(model) or resolve_model(_model_behind_deployment(model) or "")
     if resolved is not None:
@@ -547,14 +547,14 @@ def constants_table() -> list[dict]:
 
     ``multiplier`` is the value used; ``documented_multiplier`` is OpenAI's published value (None where it
     was not found); ``evidence`` is "documented", "measured" or "estimate". ``retired_on`` and
-    ``shutdown_scheduled`` come from :mod:`helpers.catalog` (as of the date the tables were checked).
+    ``shutdown_scheduled`` come from :mod:`helpers.models` (as of the date the tables were checked).
 
     >>> constants_table()[0]["model"]
     'gpt-4o'
 
     Taught in notebooks/06_cost_math.ipynb.
     """
-    from helpers.catalog import DEFAULT_MODEL, retired_model, scheduled_shutdown
+    from helpers.models import DEFAULT_MODEL, retired_model, scheduled_shutdown
 
     rows = []
     for row in _MODELS:

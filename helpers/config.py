@@ -50,7 +50,7 @@ PROVIDERS: tuple[str, ...] = ("offline", "openai", "azure", "compatible")
 #: Every variable the course reads, with what it is for (``.env.example`` documents the same list).
 ENV_VARS: dict[str, str] = {
     "VISION_PROVIDER": "offline | openai | azure | compatible (unset: inferred from what is configured)",
-    "VISION_MODEL": "model name (defaults to the course default in helpers/catalog.py)",
+    "VISION_MODEL": "model name (defaults to the course default in helpers/models.py)",
     "OPENAI_API_KEY": "OpenAI key (sk-...); optional for a compatible engine",
     "OPENAI_BASE_URL": "base URL of an OpenAI-compatible engine, e.g. http://localhost:11434/v1",
     "AZURE_OPENAI_ENDPOINT": "https://YOUR-RESOURCE.openai.azure.com",
@@ -244,14 +244,14 @@ def infer_provider(values: Mapping[str, str]) -> str:
 
 
 def _default_model() -> str:
-    from helpers.catalog import DEFAULT_MODEL
+    from helpers.models import DEFAULT_MODEL
 
     return DEFAULT_MODEL
 
 
 def is_known_model(name: str) -> bool:
     """True if the cost tables know ``name`` (dated snapshots included)."""
-    from helpers.costs import model_cost
+    from helpers.tokens import model_cost
     from helpers.errors import UnknownModelError
 
     try:
@@ -270,7 +270,7 @@ def check_model(name: str) -> str:
     Traceback (most recent call last):
     helpers.errors.RetiredModelError: The model 'gpt-4-vision-preview' was retired on ...
     """
-    from helpers.catalog import retired_model
+    from helpers.models import retired_model
 
     retired = retired_model(name)
     if retired is not None:

@@ -1,7 +1,7 @@
 """The course's default model, and the model names that have been shut down (with what to use instead).
 
 ``DEFAULT_MODEL`` is the ONLY place in the course that names the default model; everything else reads it
-from here (``helpers.settings`` falls back to it when ``VISION_MODEL`` is not set).
+from here (``helpers.config`` falls back to it when ``VISION_MODEL`` is not set).
 
 Why ``gpt-5.4-mini`` (checked 2026-11-21; the research, with every source, is in ``docs/FACTS.md``)
 --------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""helpers.costs: OpenAI's documented numbers, snapshot resolution, the tile grid, prices, and the
+"""helpers.tokens: OpenAI's documented numbers, snapshot resolution, the tile grid, prices, and the
 properties that make pre-resizing safe (never upscale, idempotent, same token count)."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import costs
-from helpers.catalog import DEFAULT_MODEL
-from helpers.costs import (
+from helpers import tokens
+from helpers.models import DEFAULT_MODEL
+from helpers.tokens import (
     DETAILS,
     constants_table,
     estimate_cost,
@@ -387,7 +387,7 @@ def test_table_says_which_multiplier_it_uses_where_docs_and_billing_disagree():
 
 
 def test_docstring_examples_run():
-    assert doctest.testmod(costs).failed == 0
+    assert doctest.testmod(tokens).failed == 0
 
 
 def test_patch_shrink_applies_when_only_edge_patches_push_over_the_budget():

@@ -1,4 +1,4 @@
-"""helpers.settings: provider inference, .env handling, configuration errors that name the variable, masking."""
+"""helpers.config: provider inference, .env handling, configuration errors that name the variable, masking."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import catalog
+from helpers import models
 from helpers.errors import ConfigurationError, RetiredModelError
-from helpers.settings import (
+from helpers.config import (
     ENV_VARS,
     PROVIDERS,
     Settings,
@@ -42,7 +42,7 @@ AZURE_OK = {
 def test_default_is_offline_with_the_catalog_default_model():
     s = load_settings(OFF)
     assert s.provider == "offline"
-    assert s.model == catalog.DEFAULT_MODEL
+    assert s.model == models.DEFAULT_MODEL
     assert s.api_key == "offline"
     assert s.timeout == 60.0 and s.max_retries == 2 and s.offline_port == 0
     assert s.inferred
@@ -112,7 +112,7 @@ def test_vision_dotenv_off_ignores_the_file(tmp_path):
     env_file.write_text(f"OPENAI_API_KEY={OPENAI_KEY}\nVISION_MODEL=gpt-4o\n", encoding="utf-8")
     for off in ("off", "OFF", "0", "false"):
         s = load_settings({"VISION_DOTENV": off}, dotenv_path=env_file)
-        assert s.provider == "offline" and s.model == catalog.DEFAULT_MODEL
+        assert s.provider == "offline" and s.model == models.DEFAULT_MODEL
 
 
 def test_test_session_disables_dotenv():
@@ -135,7 +135,7 @@ def test_quoted_values_and_comments_in_dotenv(tmp_path):
     env_file.write_text(f'# my settings\nOPENAI_API_KEY="{OPENAI_KEY}"  # the key\nVISION_MODEL=\n',
                         encoding="utf-8")
     s = load_settings({}, dotenv_path=env_file)
-    assert s.api_key == OPENAI_KEY and s.model == catalog.DEFAULT_MODEL
+    assert s.api_key == OPENAI_KEY and s.model == models.DEFAULT_MODEL
 
 
 # --- partial or wrong configuration ------------------------------------------------------------
@@ -252,7 +252,7 @@ def test_vision_model_overrides_the_default():
 def test_retired_model_is_refused_before_any_request():
     with pytest.raises(RetiredModelError) as err:
         load_settings({**OFF, "VISION_MODEL": "gpt-4-vision-preview"})
-    retired = catalog.retired_model("gpt-4-vision-preview")
+    retired = models.retired_model("gpt-4-vision-preview")
     assert retired is not None
     assert err.value.replacement == retired.replacement
     assert f"VISION_MODEL={retired.replacement}" in str(err.value)
@@ -339,8 +339,8 @@ def test_env_example_documents_every_variable_with_a_comment_and_no_values():
             assert lines[i - 1].startswith("#"), f"{match.group(1)} needs a comment line above it"
     assert set(assigned) == set(ENV_VARS)
     assert all(value == "" for value in assigned.values()), "no values: copying the file must change nothing"
-    assert catalog.DEFAULT_MODEL not in text, "the default model is named in helpers/catalog.py only"
-    assert "helpers/catalog.py" in text
+    assert models.DEFAULT_MODEL not in text, "the default model is named in helpers/models.py only"
+    assert "helpers/models.py" in text
     # Copying it to .env unchanged keeps the course offline.
     assert load_settings({}, dotenv_path=REPO / ".env.example").provider == "offline"
 
@@ -364,7 +364,7 @@ def test_keys_never_appear_in_configuration_errors(config):
 def test_credentials_inside_urls_are_not_shown():
     s = load_settings({**OFF, "OPENAI_BASE_URL": "https://user:" + "pw" * 8 + "@proxy.example.org:8443/v1",
                        "OPENAI_API_KEY": OPENAI_KEY})
-    assert describe(s) == f"Provider: compatible · model: {catalog.DEFAULT_MODEL} · endpoint: proxy.example.org:8443"
+    assert describe(s) == f"Provider: compatible · model: {models.DEFAULT_MODEL} · endpoint: proxy.example.org:8443"
     proxied = load_settings({**OFF, "OPENAI_BASE_URL": f"https://proxy.example.org/v1?key={OPENAI_KEY}",
                              "OPENAI_API_KEY": OPENAI_KEY})
     assert OPENAI_KEY not in repr(proxied)
