@@ -34,10 +34,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from helpers.client import get_client, translate_error
+from helpers import models
+from helpers.client import active_settings, get_client, translate_error
+from helpers.config import Settings, check_model
 from helpers.display import notify_truncated
 from helpers.errors import BadRequestError, CourseError, ServiceError
-from helpers.config import Settings, check_model, is_known_model, load_settings
+from helpers.tokens import is_known_model
 
 __all__ = [
     "Completion",
@@ -208,40 +210,31 @@ def _user_message(text: str, parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
 class _Target:
     settings: Settings
     client: Any
-    request_model: str
-    cost_model: str | None
+    request_model: str        # what goes in "model": the deployment name on Azure
+    model: str                # the model behind it (decides the token-limit field)
+    cost_model: str | None    # ``model`` if the cost tables know it
 
 
 def _target(model: str | None) -> _Target:
-    settings = load_settings()
+    settings = active_settings()
     client = get_client(settings)
     request_model = check_model(model) if model else settings.request_model
-    if model and settings.provider != "azure" and is_known_model(model):
-        cost_model: str | None = model
-    else:
-        cost_model = settings.model if is_known_model(settings.model) else None
-    return _Target(settings, client, request_model, cost_model)
+    behind = models.model_behind(request_model)    # the configured Azure deployment -> its model
+    return _Target(settings, client, request_model, behind, behind if is_known_model(behind) else None)
 
 
-def token_limit_field(provider: str) -> str:
-    """The request field that carries ``max_tokens`` for this provider.
+def token_limit_field(model: str, provider: str = "openai") -> str:
+    """The request field for the answer's length limit; see :func:`helpers.models.token_limit_field`.
 
-    OpenAI deprecated ``max_tokens`` in favour of ``max_completion_tokens``, which also counts a reasoning
-    model's hidden reasoning tokens; reasoning models (o-series, gpt-5.x, the course default) reject
-    ``max_tokens`` (openai-python 3.52 ``types/chat/completion_create_params.py``; OpenAI API reference
-    https://platform.openai.com/docs/api-reference/chat/create, both checked 2026-11-21). So openai, azure and
-    the offline backend (which mimics OpenAI) get ``max_completion_tokens``; compatible engines (Ollama,
-    LM Studio, vLLM...) get the long-supported ``max_tokens``.
-
-    >>> token_limit_field("openai"), token_limit_field("compatible")
+    >>> token_limit_field("gpt-5.4-mini", "compatible"), token_limit_field("llava", "compatible")
     ('max_completion_tokens', 'max_tokens')
     """
-    return "max_tokens" if provider == "compatible" else "max_completion_tokens"
+    return models.token_limit_field(model, provider)
 
 
 def _body(target: _Target, messages: list[dict[str, Any]], max_tokens: int) -> dict[str, Any]:
     return {"model": target.request_model, "messages": messages,
-            token_limit_field(target.settings.provider): max_tokens}
+            token_limit_field(target.model, target.settings.provider): max_tokens}
 
 
 def last_request() -> dict[str, Any] | None:

@@ -15,23 +15,26 @@ Taught in notebooks/00_setup.ipynb.
 
 from __future__ import annotations
 
+import sys
 import threading
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from helpers import errors
+from helpers import errors, models
 from helpers.config import (
     NO_KEY_PLACEHOLDER,
     OFFLINE_API_KEY,
-    REPO_ROOT,
     Settings,
     check_model,
     describe,
     host_of,
     load_settings,
+    mask_secret,
     redact,
 )
+from helpers.course_images import IMAGES_DIR, course_image_path, public_copy
+from helpers.images import to_data_url
 
 if TYPE_CHECKING:
     import openai
@@ -40,11 +43,42 @@ if TYPE_CHECKING:
 else:
     AnyClient = Any
 
-#: The folder ``course_image_url`` serves from (the offline backend serves the same folder at ``/images/``).
-IMAGES_DIR = REPO_ROOT / "images"
+__all__ = ["IMAGES_DIR", "HttpEndpoint", "active_settings", "activate", "course_image_url", "get_client",
+           "http_endpoint", "setup", "translate_error"]
 
 _CLIENTS: dict[tuple[Settings, bool, str], Any] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
+_ACTIVE: list[Settings] = []        # the settings setup() resolved (at most one)
+_EXPLAINED: set[tuple[str, str]] = set()   # course images whose way of sending was already explained
+
+
+# --- the settings in use ------------------------------------------------------------------------
+
+def activate(settings: Settings) -> Settings:
+    """Make ``settings`` the ones every helper uses from now on (``setup()`` calls this once per run).
+
+    Refuses a retired model before anything is sent, and tells :mod:`helpers.models` which model is in use
+    (and, on Azure, which deployment name stands for it), so token and cost maths need no second look at
+    the environment.
+    """
+    check_model(settings.model)
+    check_model(settings.request_model)
+    with _LOCK:
+        models.use_model(settings.model, settings.azure_deployment if settings.provider == "azure" else None)
+        _ACTIVE[:] = [settings]
+    return settings
+
+
+def active_settings() -> Settings:
+    """The settings ``setup()`` resolved; if no ``setup()`` ran yet, they are resolved here, once.
+
+    >>> active_settings().provider                                       # doctest: +SKIP
+    'offline'
+    """
+    with _LOCK:
+        if not _ACTIVE:
+            activate(load_settings())
+        return _ACTIVE[0]
 
 
 def offline_server_url(port: int | None = None) -> str:
@@ -53,7 +87,7 @@ def offline_server_url(port: int | None = None) -> str:
     ``port`` (from ``VISION_OFFLINE_PORT``, which may come from ``.env``; 0 = any free port) only matters for
     the first start in a process.
     """
-    from helpers.offline import ensure_server
+    from helpers.offline import ensure_server  # lazy: the server (and OCR) load only when the offline provider runs
 
     return ensure_server(port).rstrip("/")
 
@@ -100,7 +134,7 @@ def get_client(settings: Settings | None = None, *, asynchronous: bool = False) 
 
     Taught in notebooks/00_setup.ipynb.
     """
-    settings = settings if settings is not None else load_settings()
+    settings = settings if settings is not None else active_settings()
     check_model(settings.model)
     check_model(settings.request_model)
     url = resolved_base_url(settings)
@@ -117,10 +151,16 @@ def get_client(settings: Settings | None = None, *, asynchronous: bool = False) 
 
 
 def clear_clients() -> None:
-    """Forget the cached clients (closing the synchronous ones). For tests and after changing ``.env``."""
+    """Forget the cached clients and the active settings (the next call resolves them again).
+
+    For tests, and after changing ``.env`` (re-running ``setup()`` does the same for the settings).
+    """
     with _LOCK:
         cached = list(_CLIENTS.values())
         _CLIENTS.clear()
+        _ACTIVE.clear()
+        _EXPLAINED.clear()
+        models.use_model(models.DEFAULT_MODEL)
     for client in cached:
         close = getattr(client, "close", None)
         if close is not None and not _is_coroutine_function(close):
@@ -143,7 +183,7 @@ def setup(*, verbose: bool = True) -> tuple[AnyClient, str]:
 
     Taught in notebooks/00_setup.ipynb.
     """
-    settings = load_settings()
+    settings = activate(load_settings())    # re-read here, so editing .env and re-running setup() takes effect
     client = get_client(settings)
     if verbose:
         print(describe(settings, resolved_base_url(settings)))
@@ -161,10 +201,7 @@ def shutdown_notice(model: str) -> str | None:
     >>> shutdown_notice("gpt-4o")        # doctest: +SKIP
     'gpt-4o is scheduled to shut down on 2027-01-14: plan to switch to ... (set VISION_MODEL). Source: ...'
     """
-    from helpers import models
-
-    scheduled = getattr(models, "scheduled_shutdown", None)
-    record = scheduled(model) if scheduled is not None else None
+    record = models.scheduled_shutdown(model)
     if record is None:
         return None
     return (f"{model} is scheduled to shut down on {record.retired_on}: plan to switch to {record.replacement} "
@@ -172,41 +209,88 @@ def shutdown_notice(model: str) -> str | None:
 
 
 def course_image_url(name: str, settings: Settings | None = None) -> str:
-    """A URL a provider can fetch for ``images/<name>``.
+    """A URL the configured provider can fetch for ``images/<name>``: what the URL lessons send.
 
-    Offline: served by the embedded backend (``http://127.0.0.1:PORT/images/NAME``). Real providers cannot reach
-    your machine, so they need ``COURSE_IMAGES_BASE_URL`` (a public copy of the folder).
+    * offline: the embedded backend serves the folder (``http://127.0.0.1:PORT/images/NAME``);
+    * ``COURSE_IMAGES_BASE_URL`` set: that public copy of the folder;
+    * otherwise a real provider cannot reach your machine, so: the image's public copy where it has one
+      (``images/public_copies.json``: the picture it was made from, with its checksum), else the file itself
+      as a data URL. The first time per image, one line says which and why.
 
     >>> course_image_url("landscape_summer_palace.jpg")          # doctest: +SKIP
     'http://127.0.0.1:PORT/images/landscape_summer_palace.jpg'
 
     Taught in notebooks/01_image_urls.ipynb.
     """
-    if not name or Path(name).name != name or name in (".", ".."):
-        raise errors.ImageNotFoundError(
-            f"{name!r} is not a file name in the course images/ folder.",
-            source=str(name), fix="pass just the file name, e.g. course_image_url('landscape_summer_palace.jpg').",
-        )
-    path = Path(IMAGES_DIR) / name
-    if not path.is_file():
-        available = sorted(p.name for p in Path(IMAGES_DIR).glob("*") if p.is_file() and not p.name.startswith("."))
-        shown = ", ".join(available[:12]) + (" ..." if len(available) > 12 else "")
-        raise errors.ImageNotFoundError(
-            f"There is no {name!r} in the course images/ folder.",
-            source=name, fix=f"use one of: {shown or '(the folder is empty)'}.",
-        )
-    settings = settings if settings is not None else load_settings()
+    path = course_image_path(name)
+    settings = settings if settings is not None else active_settings()
     if settings.provider == "offline":
         return f"{offline_server_url(settings.offline_port)}/images/{quote(name)}"
-    if not settings.images_base_url:
-        raise errors.ConfigurationError(
-            f"The {settings.provider} provider cannot fetch images from your machine, and COURSE_IMAGES_BASE_URL "
-            "is not set.",
-            fix="set COURSE_IMAGES_BASE_URL to a public copy of the images/ folder (e.g. the raw GitHub URL of this "
-                "repository's images/), or send the file itself with the base64 helpers "
-                "(query_base64_image_description, Conversation.ask(images=[...])).",
-        )
-    return settings.images_base_url + quote(name)
+    if settings.images_base_url:
+        return settings.images_base_url + quote(name)
+    copy = public_copy(name)
+    if copy is not None:
+        _explain_once(name, "public", f"{name}: sent by the URL of its public copy ({host_of(copy.url)}), because "
+                      f"{settings.provider} cannot reach files on this machine (COURSE_IMAGES_BASE_URL overrides).")
+        return copy.url
+    url = to_data_url(path, model=settings.model)
+    _explain_once(name, "data", f"{name}: no public copy, so it is sent inline as a data URL ({len(url) // 1024} KB "
+                  f"of base64), because {settings.provider} cannot reach files on this machine.")
+    return url
+
+
+def _explain_once(name: str, how: str, line: str) -> None:
+    with _LOCK:
+        if (name, how) in _EXPLAINED:
+            return
+        _EXPLAINED.add((name, how))
+    print(line, file=sys.stdout)
+
+
+# --- raw HTTP -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, repr=False)
+class HttpEndpoint:
+    """What a raw HTTP call (``requests.post``, curl) needs for the configured provider.
+
+    ``url``, ``headers`` (with the key: never print them) and ``params`` (the query: Azure's ``api-version``).
+    The repr masks the key.
+    """
+
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    provider: str = "offline"
+
+    def __repr__(self) -> str:
+        shown = {k: (mask_secret(v.removeprefix("Bearer ")) if k.lower() in ("authorization", "api-key") else v)
+                 for k, v in self.headers.items()}
+        return f"HttpEndpoint(url={self.url!r}, headers={shown!r}, params={self.params!r})"
+
+    __str__ = __repr__
+
+
+def http_endpoint(path: str = "chat/completions", settings: Settings | None = None) -> HttpEndpoint:
+    """URL, headers and query for a raw HTTP request to the configured provider, built in this one place.
+
+    OpenAI, a compatible engine and the offline backend: ``{base_url}/{path}`` with ``Authorization: Bearer``.
+    Azure: ``{endpoint}/openai/deployments/{deployment}/{path}?api-version=...`` with an ``api-key`` header.
+
+    >>> e = http_endpoint()                                              # doctest: +SKIP
+    >>> requests.post(e.url, headers=e.headers, params=e.params, json=body)   # doctest: +SKIP
+
+    Taught in notebooks/02_local_images_base64.ipynb.
+    """
+    settings = settings if settings is not None else active_settings()
+    json_type = {"Content-Type": "application/json"}
+    if settings.provider == "azure":
+        url = (f"{resolved_base_url(settings)}/openai/deployments/{quote(settings.azure_deployment or '', safe='')}"
+               f"/{path}")
+        return HttpEndpoint(url, {**json_type, "api-key": settings.api_key or ""},
+                            {"api-version": settings.azure_api_version or ""}, "azure")
+    key = OFFLINE_API_KEY if settings.provider == "offline" else (settings.api_key or NO_KEY_PLACEHOLDER)
+    return HttpEndpoint(f"{resolved_base_url(settings).rstrip('/')}/{path}",
+                        {**json_type, "Authorization": f"Bearer {key}"}, {}, settings.provider)
 
 
 # --- errors -------------------------------------------------------------------------------------

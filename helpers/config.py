@@ -41,9 +41,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from helpers import models
+from helpers.course_images import REPO_ROOT
 from helpers.errors import ConfigurationError, RetiredModelError
+from helpers.tokens import is_known_model
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 PROVIDERS: tuple[str, ...] = ("offline", "openai", "azure", "compatible")
 
@@ -152,6 +154,7 @@ class Settings:
     max_retries: int = DEFAULT_MAX_RETRIES
     offline_port: int = 0
     inferred: bool = False                 # True when VISION_PROVIDER was not set
+    model_assumed: bool = False            # True when the model behind an Azure deployment is assumed, not told
 
     @property
     def request_model(self) -> str:
@@ -243,24 +246,6 @@ def infer_provider(values: Mapping[str, str]) -> str:
     return "offline"
 
 
-def _default_model() -> str:
-    from helpers.models import DEFAULT_MODEL
-
-    return DEFAULT_MODEL
-
-
-def is_known_model(name: str) -> bool:
-    """True if the cost tables know ``name`` (dated snapshots included)."""
-    from helpers.tokens import model_cost
-    from helpers.errors import UnknownModelError
-
-    try:
-        model_cost(name)
-    except (UnknownModelError, KeyError, ValueError):
-        return False
-    return True
-
-
 def check_model(name: str) -> str:
     """Raise :class:`RetiredModelError` (with the replacement) if ``name`` has been shut down; else return it.
 
@@ -270,9 +255,7 @@ def check_model(name: str) -> str:
     Traceback (most recent call last):
     helpers.errors.RetiredModelError: The model 'gpt-4-vision-preview' was retired on ...
     """
-    from helpers.models import retired_model
-
-    retired = retired_model(name)
+    retired = models.retired_model(name)
     if retired is not None:
         raise RetiredModelError(name, replacement=retired.replacement, retired_on=retired.retired_on,
                                 source=retired.source)
@@ -371,13 +354,13 @@ def load_settings(environ: Mapping[str, str] | None = None,
         check_model(vision_model)
 
     if provider == "offline":
-        return Settings(provider="offline", model=vision_model or _default_model(), api_key=OFFLINE_API_KEY,
+        return Settings(provider="offline", model=vision_model or models.DEFAULT_MODEL, api_key=OFFLINE_API_KEY,
                         **common)
 
     if provider == "openai":
         key = _require(values, "OPENAI_API_KEY", provider)
         _check_key_shape("OPENAI_API_KEY", key)
-        return Settings(provider="openai", model=vision_model or _default_model(), api_key=key,
+        return Settings(provider="openai", model=vision_model or models.DEFAULT_MODEL, api_key=key,
                         base_url=OPENAI_BASE_URL_DEFAULT, **common)
 
     if provider == "compatible":
@@ -386,7 +369,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
         key = values.get("OPENAI_API_KEY")
         if key:
             _check_key_shape("OPENAI_API_KEY", key, must_look_like_openai=False)
-        return Settings(provider="compatible", model=vision_model or _default_model(), api_key=key,
+        return Settings(provider="compatible", model=vision_model or models.DEFAULT_MODEL, api_key=key,
                         base_url=base_url, **common)
 
     # azure
@@ -403,18 +386,18 @@ def load_settings(environ: Mapping[str, str] | None = None,
     version = _require(values, "AZURE_OPENAI_API_VERSION", provider)
     deployment = _require(values, "AZURE_OPENAI_DEPLOYMENT", provider)
     check_model(deployment)
+    # A deployment is named by whoever created it ("my-vision"), so it usually says nothing about the model.
+    # VISION_MODEL says which model runs behind it; unset, a deployment named after a model is taken at its
+    # word, and otherwise the course default is assumed, and setup() says so (describe()).
+    assumed = False
     if vision_model:
         model = vision_model
     elif is_known_model(deployment):
         model = deployment
     else:
-        raise ConfigurationError(
-            f"AZURE_OPENAI_DEPLOYMENT is {deployment!r}, which is not a model name, and VISION_MODEL is not set, "
-            "so the course cannot tell which model runs behind it (token and cost maths depend on it).",
-            fix="set VISION_MODEL to the model of that deployment, e.g. VISION_MODEL=gpt-4o.",
-        )
+        model, assumed = models.DEFAULT_MODEL, True
     return Settings(provider="azure", model=model, api_key=key, azure_endpoint=endpoint,
-                    azure_api_version=version, azure_deployment=deployment, **common)
+                    azure_api_version=version, azure_deployment=deployment, model_assumed=assumed, **common)
 
 
 def _check_key_shape(name: str, key: str, *, must_look_like_openai: bool = True) -> None:
@@ -448,4 +431,8 @@ def describe(settings: Settings, endpoint: str | None = None) -> str:
         label = "offline (local analysis, no language model)"
     elif settings.provider == "azure":
         label = f"azure (deployment {settings.azure_deployment})"
-    return f"Provider: {label} · model: {settings.model} · endpoint: {host or 'not started'}"
+    line = f"Provider: {label} · model: {settings.model} · endpoint: {host or 'not started'}"
+    if settings.model_assumed:
+        line += (f"\nAssumed: deployment {settings.azure_deployment!r} runs {settings.model} (the course default), "
+                 "for token counts, costs and the token-limit field. Set VISION_MODEL to the model you deployed.")
+    return line

@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from helpers import models
 from helpers.errors import CourseError, TruncatedAnswerWarning
 
 if TYPE_CHECKING:
@@ -248,9 +249,7 @@ def draw_tiles(image: Any, detail: str = "high", model: str | None = None) -> Fi
     from helpers.tokens import tile_grid
 
     if model is None:
-        from helpers.config import load_settings
-
-        model = load_settings().model
+        model = models.configured_model()
     picture = _to_pil(image)
     grid = tile_grid(picture.width, picture.height, detail, model)
     width, height = grid.size

@@ -55,6 +55,7 @@ from typing import Any
 
 from PIL import ExifTags, Image, ImageChops, ImageOps, UnidentifiedImageError
 
+from helpers import models
 from helpers.errors import (
     ImageError,
     ImageNotFoundError,
@@ -884,8 +885,7 @@ def _resolve_model(model: str | None, family: str | None, notes: list[str]) -> t
     from helpers import tokens
 
     if model is None:
-        from helpers.config import load_settings
-        model = load_settings().model  # VISION_MODEL, else the course default (helpers.models)
+        model = models.configured_model()  # VISION_MODEL as setup() resolved it, else the course default
     try:
         tokens.model_cost(model, family)
     except UnknownModelError:

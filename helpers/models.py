@@ -174,10 +174,26 @@ def _parse_day(on: _dt.date | str | None) -> _dt.date:
 _DATE_SUFFIX = re.compile(r"-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
 
 
+def normalise(name: str) -> str:
+    """The one spelling of a model name the course compares: lower case, single spaces, no gateway prefix.
+
+    ``"OpenAI/GPT-4o"`` (gateways, Azure AI Foundry) -> ``"gpt-4o"``; Azure's ``"gpt-4 vision-preview"`` keeps
+    its space (:func:`hyphenated` gives ``"gpt-4-vision-preview"``). Every module that compares names uses this.
+
+    >>> normalise(" OpenAI/GPT-4o "), hyphenated("gpt-4  vision-preview")
+    ('gpt-4o', 'gpt-4-vision-preview')
+    """
+    raw = " ".join(str(name).strip().lower().split())
+    return raw.rsplit("/", 1)[1] if "/" in raw else raw
+
+
+def hyphenated(name: str) -> str:
+    """:func:`normalise`, with spaces turned into hyphens (the cost tables' spelling)."""
+    return normalise(name).replace(" ", "-")
+
+
 def _candidates(name: str) -> list[str]:
-    raw = " ".join(name.strip().lower().split())
-    if "/" in raw:                                   # "openai/gpt-4o" (gateways, Azure AI Foundry)
-        raw = raw.rsplit("/", 1)[1]
+    raw = normalise(name)
     spellings = [raw, raw.replace(" ", "-"), raw.replace(":", " "), raw.replace("(", " ").replace(")", "")]
     out: list[str] = []
     for s in spellings:
@@ -268,5 +284,62 @@ def is_reasoning_model(name: str) -> bool:
     >>> is_reasoning_model("gpt-5-chat-latest")
     False
     """
-    return bool(_REASONING.match(name.strip().lower().removeprefix("openai/")))
+    return bool(_REASONING.match(normalise(name)))
+
+
+def token_limit_field(model: str, provider: str = "openai") -> str:
+    """The request field that caps the answer's length: it follows the *model*, not the provider.
+
+    Reasoning models (o-series, gpt-5 and later) reject ``max_tokens`` on every provider, OpenAI, Azure or a
+    proxy in front of them, and take ``max_completion_tokens``, which also counts their hidden reasoning
+    tokens (OpenAI's reasoning guide and Chat Completions reference, https://developers.openai.com/api/docs/
+    guides/reasoning, checked 2026-11-21). Other models: OpenAI and Azure take ``max_completion_tokens``
+    (``max_tokens`` is deprecated there); a compatible engine (Ollama, vLLM, LM Studio) running its own model
+    gets the long-supported ``max_tokens``.
+
+    >>> token_limit_field("gpt-5.4-mini", "compatible"), token_limit_field("llava", "compatible")
+    ('max_completion_tokens', 'max_tokens')
+    >>> token_limit_field("gpt-4o", "azure")
+    'max_completion_tokens'
+    """
+    if is_reasoning_model(model) or provider != "compatible":
+        return "max_completion_tokens"
+    return "max_tokens"
+
+
+# --- the model in use ---------------------------------------------------------------------------------
+# helpers.client.setup() resolves the settings once and tells this layer which model is in use and, on Azure,
+# which deployment name stands for it. Lower layers (tokens, images, video) read it from here instead of
+# reading the environment again, so ``image_tokens(w, h, model=model)`` works with the deployment name that
+# setup() returns, and ``model=None`` means the configured model.
+
+_IN_USE: dict[str, str] = {"model": DEFAULT_MODEL}
+_DEPLOYMENTS: dict[str, str] = {}
+
+
+def use_model(model: str, deployment: str | None = None) -> None:
+    """Record the configured model (and the Azure deployment that runs it). Called by ``setup()``.
+
+    >>> use_model("gpt-4o", deployment="my-vision"); model_behind("my-vision"), configured_model()
+    ('gpt-4o', 'gpt-4o')
+    >>> use_model(DEFAULT_MODEL)
+    """
+    _IN_USE["model"] = model
+    _DEPLOYMENTS.clear()
+    if deployment:
+        _DEPLOYMENTS[deployment] = model
+
+
+def configured_model() -> str:
+    """The model ``setup()`` configured (``VISION_MODEL``, else :data:`DEFAULT_MODEL`)."""
+    return _IN_USE["model"]
+
+
+def model_behind(name: str) -> str:
+    """The model behind ``name``: the configured Azure deployment's model, else ``name`` itself.
+
+    >>> model_behind("gpt-4o")
+    'gpt-4o'
+    """
+    return _DEPLOYMENTS.get(name, name) if isinstance(name, str) else name
 

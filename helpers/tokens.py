@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Literal
 
+from helpers import models
 from helpers.errors import UnknownModelError
 
 Family = Literal["tile", "patch"]
@@ -199,13 +200,6 @@ def known_models() -> list[str]:
     return [row.name for row in _MODELS]
 
 
-def _normalise(model: str) -> str:
-    name = " ".join(model.strip().lower().split())
-    if "/" in name:                      # "openai/gpt-4o" (gateways) -> "gpt-4o"
-        name = name.rsplit("/", 1)[1]
-    return name.replace(" ", "-")        # Azure's "gpt-4 vision-preview" spelling
-
-
 def resolve_model(model: str) -> str | None:
     """The table name a model (or a dated snapshot of it) resolves to, or None.
 
@@ -217,7 +211,7 @@ def resolve_model(model: str) -> str | None:
     """
     if not isinstance(model, str):
         return None
-    name = _normalise(model)
+    name = models.hyphenated(model)
     if name in _BY_NAME:
         return _BY_NAME[name].name
     for known in sorted(_BY_NAME, key=len, reverse=True):
@@ -226,30 +220,24 @@ def resolve_model(model: str) -> str | None:
     return None
 
 
-def _model_behind_deployment(name: str) -> str | None:
-    """On Azure, requests name a *deployment* (``setup()`` returns it as ``model``); the tables need the model
-    behind it, which the settings know (``VISION_MODEL``). None if ``name`` is not the configured deployment."""
-    from helpers.errors import ConfigurationError
-    from helpers.config import load_settings
+def is_known_model(name: str) -> bool:
+    """True if the cost tables know ``name`` (dated snapshots and gateway prefixes included).
 
-    try:
-        settings = load_settings()
-    except ConfigurationError:
-        return None
-    if settings.provider == "azure" and name == settings.azure_deployment and settings.model != name:
-        return settings.model
-    return None
+    >>> is_known_model("openai/gpt-4o-2024-08-06"), is_known_model("my-vision")
+    (True, False)
+    """
+    return resolve_model(name) is not None
 
 
 def model_cost(model: str | None = None, family: str | None = None) -> ModelCost:
     """The image-token constants and prices of ``model`` (dated snapshots resolve to their model).
 
-    ``model=None`` means the course default (``helpers.models.DEFAULT_MODEL``). A model the table does not
+    ``model=None`` means the configured model (``VISION_MODEL``, else ``helpers.models.DEFAULT_MODEL``). A model the table does not
     know raises :class:`~helpers.errors.UnknownModelError` listing the known ones, unless ``family`` is
     given: then that family's defaults are used, with no prices. Tile defaults: gpt-4o's 85 + 170 per
     tile. Patch defaults: the raw patch count (multiplier 1.0) with the documented 1536-patch budget.
     A known model ignores ``family``. The configured Azure deployment name counts as the model behind it
-    (``VISION_MODEL``), so ``image_tokens(w, h, model=model)`` works with the ``model`` that ``setup()`` returns.
+    (``VISION_MODEL``, recorded by ``setup()`` in :func:`helpers.models.use_model`), so ``image_tokens(w, h, model=model)`` works with the ``model`` that ``setup()`` returns.
 
     >>> model_cost("gpt-4.1-mini-2025-04-14").name
     'gpt-4.1-mini'
@@ -259,9 +247,8 @@ def model_cost(model: str | None = None, family: str | None = None) -> ModelCost
     Taught in notebooks/06_cost_math.ipynb.
     """
     if model is None:
-        from helpers.models import DEFAULT_MODEL
-        model = DEFAULT_MODEL
-    resolved = resolve_model(model) or resolve_model(_model_behind_deployment(model) or "")
+        model = models.configured_model()
+    resolved = resolve_model(model) or resolve_model(models.model_behind(model))
     if resolved is not None:
         return _BY_NAME[resolved]
     if family is not None:
@@ -554,11 +541,9 @@ def constants_table() -> list[dict]:
 
     Taught in notebooks/06_cost_math.ipynb.
     """
-    from helpers.models import DEFAULT_MODEL, retired_model, scheduled_shutdown
-
     rows = []
     for row in _MODELS:
-        retired = next((r for r in (retired_model(n, on=CHECKED) for n in (row.name, *row.aliases)) if r),
+        retired = next((r for r in (models.retired_model(n, on=CHECKED) for n in (row.name, *row.aliases)) if r),
                        None)
         rows.append({
             "model": row.name,
@@ -571,10 +556,10 @@ def constants_table() -> list[dict]:
             "evidence": row.evidence,
             "input_per_million": row.input_per_million,
             "output_per_million": row.output_per_million,
-            "default": row.name == DEFAULT_MODEL,
+            "default": row.name == models.DEFAULT_MODEL,
             "retired_on": retired.retired_on if retired else None,
-            "shutdown_scheduled": None if retired or not scheduled_shutdown(row.name)
-            else scheduled_shutdown(row.name).retired_on,
+            "shutdown_scheduled": None if retired or not models.scheduled_shutdown(row.name)
+            else models.scheduled_shutdown(row.name).retired_on,
             "note": row.note,
             "source": row.source,
             "prices_source": row.prices_source,

@@ -42,6 +42,7 @@ import av
 import av.error
 from PIL import Image
 
+from helpers import models
 from helpers.errors import ImageNotFoundError, VideoError
 
 __all__ = [
@@ -346,9 +347,7 @@ def video_info(path: PathLike) -> VideoInfo:
 def _default_model(model: str | None) -> str:
     if model is not None:
         return model
-    from helpers.config import load_settings  # lazy: settings are not needed for plain decoding
-
-    return load_settings().model  # the configured model (VISION_MODEL), else the course default
+    return models.configured_model()  # VISION_MODEL as setup() resolved it, else the course default
 
 
 def _frame_size(info: VideoInfo, detail: str, model: str) -> tuple[tuple[int, int], int]:

@@ -21,7 +21,7 @@ import pytest
 from localhttp import FakeAPI, Reply  # tests/localhttp.py
 from PIL import Image
 
-from helpers import models, chat, client
+from helpers import chat, client, models, setup
 from helpers.chat import Conversation, query_base64_image_description, query_image_description
 from helpers.errors import (
     AuthenticationError,
@@ -83,7 +83,7 @@ def test_query_image_description_sends_the_documented_body(api):
             {"type": "text", "text": chat.DEFAULT_URL_PROMPT},
             {"type": "image_url", "image_url": {"url": url, "detail": "auto"}},
         ]}],
-        chat.token_limit_field("compatible"): 300,
+        "max_completion_tokens": 300,      # the default model reasons: the field follows the model, not the provider
     }
     assert chat.last_request() == seen.body
 
@@ -128,7 +128,7 @@ def test_base64_history_is_sent_in_order_and_the_callers_list_is_not_mutated(api
 def test_base64_defaults_match_the_source(api, tmp_path):
     query_base64_image_description(str(png_file(tmp_path / "a.png")))
     body = api.posts[0].body
-    assert body[chat.token_limit_field("compatible")] == 1000
+    assert body["max_completion_tokens"] == 1000 and "max_tokens" not in body
     assert body["messages"][0]["content"][0] == {"type": "text", "text": chat.DEFAULT_IMAGE_PROMPT}
 
 
@@ -168,9 +168,11 @@ def test_empty_and_invalid_arguments_fail_before_sending(api):
 
 def test_openai_style_providers_send_max_completion_tokens(api, monkeypatch):
     # The offline backend and OpenAI get the non-deprecated field (reasoning models reject max_tokens).
-    assert chat.token_limit_field("openai") == "max_completion_tokens"
-    assert chat.token_limit_field("azure") == "max_completion_tokens"
-    assert chat.token_limit_field("offline") == "max_completion_tokens"
+    for provider in ("openai", "azure", "offline", "compatible"):
+        assert chat.token_limit_field("gpt-5.4-mini", provider) == "max_completion_tokens"
+    for provider in ("openai", "azure", "offline"):
+        assert chat.token_limit_field("gpt-4o", provider) == "max_completion_tokens"
+    assert chat.token_limit_field("llava:13b", "compatible") == "max_tokens"
     monkeypatch.setenv("VISION_PROVIDER", "offline")
     monkeypatch.setattr(client, "offline_server_url", lambda port=None: api.url)
     assert Conversation().ask("hi", max_tokens=42) == "Reply 1"
@@ -205,7 +207,7 @@ def test_conversation_sends_history_and_records_turns(api, tmp_path):
     sent = api.posts[1].body
     assert sent == chat_.last_request
     assert sent["messages"] == chat_.messages[:4]
-    assert sent["max_tokens"] == 200
+    assert sent["max_completion_tokens"] == 200     # the default model reasons (the field follows the model)
     assert [t.prompt_tokens for t in chat_.turns] == [seen.size // 4 for seen in api.posts]
     assert [u["prompt_tokens"] for u in chat_.usage] == [t.prompt_tokens for t in chat_.turns]
     assert chat_.usage[0]["completion_tokens"] == 1 and chat_.usage[0]["images_sent"] == 1
@@ -222,7 +224,7 @@ def test_ask_accepts_one_or_several_images_and_overrides(api, tmp_path):
     parts = body["messages"][0]["content"]
     assert [p["type"] for p in parts] == ["text", "image_url", "image_url"]
     assert {p["image_url"]["detail"] for p in parts[1:]} == {"high"}
-    assert body["max_tokens"] == 77
+    assert body["max_completion_tokens"] == 77
     chat_.ask("", images=Image.open(a))            # an image alone is fine
     assert api.posts[1].body["messages"][-1]["content"][0]["type"] == "image_url"
 
@@ -311,6 +313,7 @@ def test_retry_budget_comes_from_vision_max_retries(api, monkeypatch):
     assert len(api.posts) == 4
 
     monkeypatch.setenv("VISION_MAX_RETRIES", "0")
+    client.clear_clients()                                     # settings are read once: re-resolve them
     api.push(fast(Reply(503)))
     with pytest.raises(ServiceError) as err:
         query_image_description("https://example.org/a.png")
@@ -366,8 +369,11 @@ def test_retired_model_is_refused_before_any_request(api, monkeypatch):
     with pytest.raises(RetiredModelError):
         query_image_description("https://example.org/a.png", model="gpt-4-vision-preview")
     monkeypatch.setenv("VISION_MODEL", "gpt-4-vision-preview")
+    client.clear_clients()                                     # settings are read once: re-resolve them
     with pytest.raises(RetiredModelError):
         query_image_description("https://example.org/a.png")
+    with pytest.raises(RetiredModelError):
+        setup(verbose=False)
     assert api.posts == []
 
 

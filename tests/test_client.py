@@ -12,7 +12,7 @@ import openai
 import pytest
 from localhttp import FakeAPI  # the scripted local Chat Completions server (tests/localhttp.py)
 
-from helpers import client, errors
+from helpers import client, course_images, errors
 from helpers.models import DEFAULT_MODEL
 from helpers.client import course_image_url, get_client, setup, translate_error
 from helpers.config import Settings, load_settings
@@ -45,8 +45,10 @@ def fake():
 
 
 def use(monkeypatch, **env: str) -> None:
+    """Change the environment, then resolve the settings again, as re-running ``setup()`` does."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    client.clear_clients()
 
 
 # --- which client -----------------------------------------------------------------------------------
@@ -71,10 +73,11 @@ def test_compatible_provider_with_and_without_key(monkeypatch):
     c = get_client()
     assert type(c) is openai.OpenAI
     assert str(c.base_url) == "http://localhost:11434/v1/"
-    monkeypatch.setenv("VISION_PROVIDER", "compatible")
+    use(monkeypatch, VISION_PROVIDER="compatible")
     assert get_client().api_key == "not-needed"          # local engines ignore it; the SDK requires one
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    assert get_client().api_key == KEY
+    assert get_client().api_key == "not-needed"          # settings are resolved once, not on every call...
+    assert setup(verbose=False)[0].api_key == KEY        # ...and again when setup() runs (after editing .env)
 
 
 def test_azure_provider(monkeypatch):
@@ -114,10 +117,10 @@ def test_one_cached_client_per_settings(monkeypatch):
     assert get_client() is first
     assert setup(verbose=False)[0] is first
     monkeypatch.setenv("VISION_TIMEOUT", "9")                 # different settings -> a different client
-    second = get_client()
-    assert second is not first and second.timeout == 9.0
+    second = setup(verbose=False)[0]
+    assert second is not first and second.timeout == 9.0 and get_client() is second
     monkeypatch.delenv("VISION_TIMEOUT")
-    assert get_client() is first
+    assert setup(verbose=False)[0] is first
 
 
 def test_async_variants(monkeypatch):
@@ -206,7 +209,7 @@ def test_setup_line_for_offline_and_azure(monkeypatch, capsys, fake):
 def images_dir(tmp_path, monkeypatch):
     (tmp_path / "boardwalk.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really decoded here")
     (tmp_path / "two words.png").write_bytes(b"\x89PNG\r\n\x1a\n")
-    monkeypatch.setattr(client, "IMAGES_DIR", tmp_path)
+    monkeypatch.setattr(course_images, "IMAGES_DIR", tmp_path)
     return tmp_path
 
 
@@ -216,15 +219,37 @@ def test_course_image_url_offline(images_dir, monkeypatch, fake):
     assert course_image_url("two words.png") == f"{fake.url}/images/two%20words.png"
 
 
-def test_course_image_url_real_provider_needs_a_public_copy(images_dir, monkeypatch):
-    use(monkeypatch, VISION_PROVIDER="openai", OPENAI_API_KEY=KEY)
-    with pytest.raises(errors.ConfigurationError) as err:
-        course_image_url("boardwalk.jpg")
-    text = str(err.value)
-    assert "COURSE_IMAGES_BASE_URL" in text and "cannot fetch images from your machine" in text
-    assert "base64" in text and KEY not in text
-    monkeypatch.setenv("COURSE_IMAGES_BASE_URL", "https://raw.example.org/course/main/images")
-    assert course_image_url("boardwalk.jpg") == "https://raw.example.org/course/main/images/boardwalk.jpg"
+@pytest.mark.parametrize("provider_env", [
+    {"VISION_PROVIDER": "openai", "OPENAI_API_KEY": KEY},
+    {"VISION_PROVIDER": "compatible", "OPENAI_BASE_URL": "http://localhost:11434/v1"},
+    AZURE_ENV,
+], ids=["openai", "compatible", "azure"])
+def test_course_image_url_with_a_real_provider_needs_no_extra_setting(monkeypatch, capsys, provider_env):
+    """Issue 9: with only a key, the URL lessons used to stop with 'COURSE_IMAGES_BASE_URL not set'."""
+    import base64
+    import hashlib
+
+    from helpers.course_images import public_copy
+
+    use(monkeypatch, **provider_env)
+    rocket = course_image_url("rocket.jpg")            # has a public copy: sent by that URL
+    assert rocket == public_copy("rocket.jpg").url and rocket.startswith("https://raw.githubusercontent.com/")
+    notes = capsys.readouterr().out
+    assert notes.count("\n") == 1 and "rocket.jpg: sent by the URL of its public copy" in notes
+    course_image_url("rocket.jpg")
+    assert capsys.readouterr().out == ""               # explained once, not on every call
+
+    notes_url = course_image_url("handwriting_en.jpg")  # the course's own image: no public copy, so inline
+    assert notes_url.startswith("data:image/jpeg;base64,")
+    assert base64.b64decode(notes_url.split(",", 1)[1])[:3] == b"\xff\xd8\xff"
+    assert "handwriting_en.jpg: no public copy, so it is sent inline as a data URL" in capsys.readouterr().out
+
+    use(monkeypatch, COURSE_IMAGES_BASE_URL="https://raw.example.org/course/main/images")
+    assert course_image_url("handwriting_en.jpg") == "https://raw.example.org/course/main/images/handwriting_en.jpg"
+    assert KEY not in capsys.readouterr().out
+    # The recorded checksum is the one of the local file it stands for.
+    copy = public_copy("rocket.jpg")
+    assert hashlib.sha256((course_images.IMAGES_DIR / "rocket.jpg").read_bytes()).hexdigest() == copy.local_sha256
 
 
 def test_course_image_url_checks_the_file(images_dir):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpers import models
+from helpers.models import DEFAULT_MODEL
 from helpers.errors import ConfigurationError, RetiredModelError
 from helpers.config import (
     ENV_VARS,
@@ -272,10 +273,16 @@ def test_azure_request_model_is_the_deployment_and_model_is_for_costs():
     assert s.azure_endpoint == "https://my-resource.openai.azure.com"
 
 
-def test_azure_deployment_with_an_unknown_name_asks_for_vision_model():
-    with pytest.raises(ConfigurationError) as err:
-        load_settings({**AZURE_OK, "AZURE_OPENAI_DEPLOYMENT": "my-vision"})
-    assert "VISION_MODEL" in err.value.fix and "my-vision" in err.value.problem
+def test_azure_deployment_with_an_unknown_name_assumes_the_default_and_says_so():
+    """A deployment name is the learner's choice ("my-vision"): it works, and setup() says what is assumed."""
+    settings = load_settings({**AZURE_OK, "AZURE_OPENAI_DEPLOYMENT": "my-vision"})
+    assert (settings.model, settings.request_model, settings.model_assumed) == (DEFAULT_MODEL, "my-vision", True)
+    line = describe(settings)
+    assert f"Assumed: deployment 'my-vision' runs {DEFAULT_MODEL}" in line and "Set VISION_MODEL" in line
+    told = load_settings({**AZURE_OK, "AZURE_OPENAI_DEPLOYMENT": "my-vision", "VISION_MODEL": "gpt-4o"})
+    assert (told.model, told.model_assumed) == ("gpt-4o", False) and "Assumed" not in describe(told)
+    named = load_settings({**AZURE_OK, "AZURE_OPENAI_DEPLOYMENT": "gpt-4o-2024-11-20"})
+    assert (named.model, named.model_assumed) == ("gpt-4o-2024-11-20", False)
 
 
 # --- masking --------------------------------------------------------------------------------------
@@ -351,7 +358,6 @@ def test_env_example_documents_every_variable_with_a_comment_and_no_values():
     {**AZURE_OK, "AZURE_OPENAI_ENDPOINT": f"https://x.openai.azure.com/openai?key={AZURE_KEY}"},
     {**OFF, "COURSE_IMAGES_BASE_URL": OPENAI_KEY},
     {**OFF, "OPENAI_API_KEY": OPENAI_KEY + "\t"  + "x"},
-    {**AZURE_OK, "AZURE_OPENAI_DEPLOYMENT": "unknown-deployment"},
 ])
 def test_keys_never_appear_in_configuration_errors(config):
     with pytest.raises(ConfigurationError) as err:

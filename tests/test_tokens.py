@@ -399,11 +399,18 @@ def test_patch_shrink_applies_when_only_edge_patches_push_over_the_budget():
 
 def test_the_configured_azure_deployment_is_costed_as_the_model_behind_it(monkeypatch):
     # setup() returns the deployment name on Azure; cost maths with that name must use VISION_MODEL.
+    from helpers import client
+
     for name, value in {"VISION_PROVIDER": "azure", "AZURE_OPENAI_ENDPOINT": "https://contoso.openai.azure.com",
                         "AZURE_OPENAI_API_KEY": "0123456789abcdef" * 2, "AZURE_OPENAI_API_VERSION": "2024-10-21",
                         "AZURE_OPENAI_DEPLOYMENT": "team-vision", "VISION_MODEL": "gpt-4o"}.items():
         monkeypatch.setenv(name, value)
-    assert model_cost("team-vision").name == "gpt-4o"
+    _, model = client.setup(verbose=False)                 # the real path: setup() resolves the settings once
+    assert model == "team-vision"
+    assert model_cost(model).name == "gpt-4o"
     assert image_tokens(1024, 1024, "high", model="team-vision") == 765
     with pytest.raises(UnknownModelError):
         model_cost("another-deployment")
+    client.clear_clients()
+    with pytest.raises(UnknownModelError):                 # forgotten with the settings
+        model_cost("team-vision")
