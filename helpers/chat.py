@@ -215,8 +215,8 @@ class _Target:
     cost_model: str | None    # ``model`` if the cost tables know it
 
 
-def _target(model: str | None) -> _Target:
-    settings = active_settings()
+def _target(model: str | None, settings: Settings | None = None) -> _Target:
+    settings = settings if settings is not None else active_settings()
     client = get_client(settings)
     request_model = check_model(model) if model else settings.request_model
     behind = models.model_behind(request_model)    # the configured Azure deployment -> its model
@@ -404,11 +404,13 @@ class Conversation:
     """
 
     def __init__(self, system: str | None = None, *, model: str | None = None, detail: str = "auto",
-                 max_tokens: int = 1000, drop_old_images: bool = False) -> None:
+                 max_tokens: int = 1000, drop_old_images: bool = False, settings: Settings | None = None) -> None:
         if system is not None:
             _check_text(system, "system")
         self.system = system
         self.model = model
+        #: Whom to ask: None = the settings setup() resolved; e.g. ``offline_settings()`` for a local-only demo.
+        self.settings = settings
         self.detail = _check_detail(detail)
         self.max_tokens = _check_max_tokens(max_tokens)
         self.drop_old_images = bool(drop_old_images)
@@ -437,7 +439,7 @@ class Conversation:
         sources = _as_sources(images)
         if not text.strip() and not sources:
             raise _nothing_to_send()
-        target = _target(self.model)
+        target = _target(self.model, self.settings)
         prepared = [_image_part(src, detail, target.cost_model, i) for i, src in enumerate(sources)]
         user = _user_message(text, [part for part, _ in prepared])
         infos = tuple(info for _, info in prepared)

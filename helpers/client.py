@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 else:
     AnyClient = Any
 
-__all__ = ["IMAGES_DIR", "HttpEndpoint", "active_settings", "activate", "course_image_url", "get_client",
+__all__ = ["IMAGES_DIR", "AzureTarget", "HttpEndpoint", "azure_simulator", "azure_target", "active_settings", "activate", "course_image_url", "get_client",
            "http_endpoint", "setup", "translate_error"]
 
 _CLIENTS: dict[tuple[Settings, bool, str], Any] = {}
@@ -245,6 +245,67 @@ def _explain_once(name: str, how: str, line: str) -> None:
             return
         _EXPLAINED.add((name, how))
     print(line, file=sys.stdout)
+
+
+# --- Azure, yours or the simulator ----------------------------------------------------------------
+
+#: The Azure api-version the simulator uses for today's requests (a GA version; see docs/FACTS.md).
+SIMULATOR_API_VERSION = "2024-10-21"
+#: The deployment name the simulator answers for (any name works there; this one says what it is).
+SIMULATOR_DEPLOYMENT = "my-vision-deployment"
+
+
+@dataclass(frozen=True, repr=False)
+class AzureTarget:
+    """An ``AzureOpenAI`` client, the deployment to name in ``model=``, and what it is (for one printed line).
+
+    ``simulated`` is True when it is the offline backend's Azure route, not a real Azure resource.
+    """
+
+    client: Any
+    deployment: str
+    endpoint: str
+    api_version: str
+    simulated: bool
+
+    def __repr__(self) -> str:
+        where = "offline Azure simulator" if self.simulated else "your Azure resource"
+        return (f"AzureTarget({where}: endpoint={host_of(self.endpoint)!r}, deployment={self.deployment!r}, "
+                f"api_version={self.api_version!r})")
+
+    __str__ = __repr__
+
+
+def azure_target(settings: Settings | None = None) -> AzureTarget:
+    """Your Azure deployment when the Azure provider is configured, else the offline backend's Azure route.
+
+    Notebook 07 sends its present-day requests here, so with Azure settings in ``.env`` they reach your own
+    deployment; with any other provider they go to the local simulator, which says so.
+
+    >>> azure_target()                                                 # doctest: +SKIP
+    AzureTarget(offline Azure simulator: endpoint='127.0.0.1:PORT', deployment='my-vision-deployment', ...)
+
+    Taught in notebooks/07_azure.ipynb.
+    """
+    settings = settings if settings is not None else active_settings()
+    if settings.provider == "azure":
+        return AzureTarget(get_client(settings), settings.request_model, settings.azure_endpoint or "",
+                           settings.azure_api_version or "", simulated=False)
+    return azure_simulator()
+
+
+def azure_simulator(api_version: str = SIMULATOR_API_VERSION) -> AzureTarget:
+    """The offline backend's Azure route, always local: for what only exists there any more (the retired
+    vision enhancements of 2024) and for demos that must not reach a paid service.
+
+    Taught in notebooks/07_azure.ipynb.
+    """
+    import openai
+
+    endpoint = offline_server_url()
+    client = openai.AzureOpenAI(azure_endpoint=endpoint, api_key=OFFLINE_API_KEY, api_version=api_version,
+                                max_retries=0)
+    return AzureTarget(client, SIMULATOR_DEPLOYMENT, endpoint, api_version, simulated=True)
 
 
 # --- raw HTTP -----------------------------------------------------------------------------------

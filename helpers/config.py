@@ -419,6 +419,16 @@ def _check_key_shape(name: str, key: str, *, must_look_like_openai: bool = True)
         )
 
 
+def offline_settings(model: str | None = None) -> Settings:
+    """Settings for the embedded offline backend whatever ``.env`` says: for demos that only make sense
+    locally (fault injection, the retired Azure enhancements' simulator), so they never spend a paid request.
+
+    >>> offline_settings().provider, offline_settings().api_key
+    ('offline', 'offline')
+    """
+    return Settings(provider="offline", model=model or models.DEFAULT_MODEL, api_key=OFFLINE_API_KEY)
+
+
 def describe(settings: Settings, endpoint: str | None = None) -> str:
     """The one-line summary :func:`helpers.client.setup` prints (no key, no path, no timing).
 
