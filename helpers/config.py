@@ -383,8 +383,8 @@ def load_settings(environ: Mapping[str, str] | None = None,
         )
     key = _require(values, "AZURE_OPENAI_API_KEY", provider)
     _check_key_shape("AZURE_OPENAI_API_KEY", key, must_look_like_openai=False)
-    version = _require(values, "AZURE_OPENAI_API_VERSION", provider)
-    deployment = _require(values, "AZURE_OPENAI_DEPLOYMENT", provider)
+    version = _check_api_version(_require(values, "AZURE_OPENAI_API_VERSION", provider))
+    deployment = _check_deployment(_require(values, "AZURE_OPENAI_DEPLOYMENT", provider))
     check_model(deployment)
     # A deployment is named by whoever created it ("my-vision"), so it usually says nothing about the model.
     # VISION_MODEL says which model runs behind it; unset, a deployment named after a model is taken at its
@@ -398,6 +398,34 @@ def load_settings(environ: Mapping[str, str] | None = None,
         model, assumed = models.DEFAULT_MODEL, True
     return Settings(provider="azure", model=model, api_key=key, azure_endpoint=endpoint,
                     azure_api_version=version, azure_deployment=deployment, model_assumed=assumed, **common)
+
+
+# Azure OpenAI api-version values: dated GA or preview versions ("2024-10-21", "2025-04-01-preview"), and the
+# v1 API's "preview" / "latest" ("API version lifecycle", https://learn.microsoft.com/azure/ai-foundry/openai/
+# api-version-lifecycle, checked 2026-11-21).
+_API_VERSION = re.compile(r"^(?:\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?:-preview)?|preview|latest)$")
+# Deployment names: letters, digits, '-', '_' and '.', up to 64 characters (Azure portal rules, checked 2026-11-21).
+_DEPLOYMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _check_api_version(version: str) -> str:
+    if not _API_VERSION.match(version):
+        raise ConfigurationError(
+            f"AZURE_OPENAI_API_VERSION is {version!r}, which is not an Azure OpenAI API version.",
+            fix="set AZURE_OPENAI_API_VERSION to a dated version such as 2024-10-21 (GA) or 2025-04-01-preview; "
+                "the list is on Azure's 'API version lifecycle' page.",
+        )
+    return version
+
+
+def _check_deployment(name: str) -> str:
+    if not _DEPLOYMENT.match(name):
+        raise ConfigurationError(
+            f"AZURE_OPENAI_DEPLOYMENT is {name!r}, which is not a deployment name (letters, digits, '-', '_', '.').",
+            fix="copy the name from the Azure portal (Deployments); it is the name you chose, e.g. my-vision, "
+                "not a URL or a path.",
+        )
+    return name
 
 
 def _check_key_shape(name: str, key: str, *, must_look_like_openai: bool = True) -> None:
