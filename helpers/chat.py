@@ -39,7 +39,7 @@ from helpers.client import active_settings, get_client, translate_error
 from helpers.config import Settings, check_model
 from helpers.display import notify_truncated
 from helpers.errors import BadRequestError, CourseError, ServiceError
-from helpers.tokens import is_known_model
+from helpers.tokens import check_detail, is_known_model
 
 __all__ = [
     "Completion",
@@ -57,7 +57,6 @@ __all__ = [
 
 DEFAULT_URL_PROMPT = "Describe this image."
 DEFAULT_IMAGE_PROMPT = "What does this image show? Can you analyse it?"
-DETAILS = ("low", "high", "auto")
 FORMAT_NAME = "gpt-vision-course/conversation"
 FORMAT_VERSION = 1
 
@@ -124,11 +123,7 @@ def _check_max_tokens(value: Any) -> int:
     return value
 
 
-def _check_detail(value: Any) -> str:
-    if value not in DETAILS:
-        raise BadRequestError(f"detail must be one of {', '.join(DETAILS)}; got {value!r}.", code="invalid_detail",
-                              fix="use detail='low' (cheap, 512 px), 'high' (tiles) or 'auto'.")
-    return value
+_check_detail = check_detail
 
 
 def _check_text(text: Any, what: str = "text") -> str:

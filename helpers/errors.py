@@ -101,6 +101,10 @@ class BadRequestError(RequestError, ValueError):
     """400 and other client errors: the request itself is wrong (bad image, bad parameter...)."""
 
 
+class InvalidDetailError(BadRequestError):
+    """``detail`` is not one of the levels the API takes; raised before anything is sent."""
+
+
 class RateLimitError(RequestError):
     """429 after all retries: too many requests or tokens per minute, or no quota left."""
 

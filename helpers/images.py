@@ -55,7 +55,7 @@ from typing import Any
 
 from PIL import ExifTags, Image, ImageChops, ImageOps, UnidentifiedImageError
 
-from helpers import models
+from helpers import models, tokens
 from helpers.errors import (
     ImageError,
     ImageNotFoundError,
@@ -64,6 +64,7 @@ from helpers.errors import (
     UnknownModelError,
     UnsupportedImageError,
 )
+from helpers.tokens import check_detail
 
 # --- facts and limits --------------------------------------------------------------------------------------
 # OpenAI "Images and vision" guide, section "Image input requirements"
@@ -85,7 +86,6 @@ ImageSource = str | os.PathLike | bytes | Image.Image   # str: a path, an http(s
 
 _MIME_BY_FORMAT = {"PNG": "image/png", "JPEG": "image/jpeg", "MPO": "image/jpeg", "WEBP": "image/webp",
                    "GIF": "image/gif"}
-_DETAILS = ("low", "high", "auto")
 _LOSSY_PHOTO_FORMATS = {"JPEG", "MPO", "AVIF", "HEIF", "HEIC"}
 _SAFE_MODES = {"PNG": {"1", "L", "LA", "P", "RGB", "RGBA"}, "JPEG": {"L", "RGB"}, "MPO": {"L", "RGB"},
                "WEBP": {"RGB", "RGBA"}, "GIF": {"L", "P"}}
@@ -142,8 +142,7 @@ class PreparedImage:
     @property
     def tokens(self) -> int:
         """Input tokens this image costs ``model`` at ``detail`` (the same as the original would)."""
-        from helpers.tokens import image_tokens
-        return image_tokens(self.width, self.height, self.detail, self.model, self.family)
+        return tokens.image_tokens(self.width, self.height, self.detail, self.model, self.family)
 
     def summary(self) -> str:
         """A short deterministic report: sizes and bytes before and after, then one line per note.
@@ -874,15 +873,11 @@ def _encode(image: Image.Image, fmt: str, options: dict[str, Any] | None = None)
 
 # --- preparing ---------------------------------------------------------------------------------------------
 
-def _check_detail(detail: str) -> str:
-    if detail not in _DETAILS:
-        raise ValueError(f"detail must be 'low', 'high' or 'auto', got {detail!r}.")
-    return detail
+_check_detail = check_detail
 
 
 def _resolve_model(model: str | None, family: str | None, notes: list[str]) -> tuple[str, str | None]:
     """The model name (``None`` -> the configured model) and the family to size unknown models by."""
-    from helpers import tokens
 
     if model is None:
         model = models.configured_model()  # VISION_MODEL as setup() resolved it, else the course default
@@ -919,7 +914,6 @@ def prepare_image(source: ImageSource, detail: str = "auto", model: str | None =
 
     Taught in notebooks/02_local_images_base64.ipynb.
     """
-    from helpers.tokens import scaled_size
 
     _check_detail(detail)
     notes: list[str] = []
@@ -931,7 +925,7 @@ def prepare_image(source: ImageSource, detail: str = "auto", model: str | None =
         notes.append(animated)
     plan = _plan(src, decoded)
     width, height = plan.size
-    target_w, target_h = scaled_size(width, height, detail, model, family)
+    target_w, target_h = tokens.scaled_size(width, height, detail, model, family)
     target = (min(target_w, width), min(target_h, height))       # never upscale
 
     data, (out_w, out_h), mime, more_notes = _produce(src, decoded, plan, target, model, detail)

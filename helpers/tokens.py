@@ -35,7 +35,7 @@ from fractions import Fraction
 from typing import Literal
 
 from helpers import models
-from helpers.errors import UnknownModelError
+from helpers.errors import InvalidDetailError, UnknownModelError
 
 Family = Literal["tile", "patch"]
 Detail = Literal["low", "high", "auto"]
@@ -271,10 +271,25 @@ def _check_size(width: int, height: int) -> tuple[int, int]:
     return width, height
 
 
-def _check_detail(detail: str) -> str:
-    if detail not in DETAILS:
-        raise ValueError(f"detail must be one of {DETAILS}, got {detail!r}.")
-    return "high" if detail == "auto" else detail
+def check_detail(detail: object) -> str:
+    """``detail`` itself if it is a level the API takes, else :class:`~helpers.errors.InvalidDetailError`.
+
+    The one check of detail levels in the course (requests, image preparation, token maths).
+
+    >>> check_detail("low")
+    'low'
+    """
+    if not isinstance(detail, str) or detail not in DETAILS:
+        raise InvalidDetailError(f"detail must be one of {', '.join(DETAILS)}; got {detail!r}.",
+                                 code="invalid_detail",
+                                 fix="use detail='low' (one small version), 'high' (full resolution) or 'auto'.")
+    return detail
+
+
+def _check_detail(detail: object) -> str:
+    """The level that decides the size: ``auto`` counts as ``high``."""
+    level = check_detail(detail)
+    return "high" if level == "auto" else level
 
 
 def _scale_exact(width: int, height: int, scale: Fraction) -> tuple[int, int]:

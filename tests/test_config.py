@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 from helpers import models
-from helpers.models import DEFAULT_MODEL
-from helpers.errors import ConfigurationError, RetiredModelError
 from helpers.config import (
     ENV_VARS,
     PROVIDERS,
@@ -24,6 +22,8 @@ from helpers.config import (
     read_environment,
     redact,
 )
+from helpers.errors import ConfigurationError, RetiredModelError
+from helpers.models import DEFAULT_MODEL
 
 REPO = Path(__file__).resolve().parent.parent
 # Built at run time so no key-shaped literal sits in the repository (tests/test_secrets.py scans for them).

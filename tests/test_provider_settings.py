@@ -11,7 +11,6 @@ Issue 9 ("Real providers"): the Azure case with a deployment name that is not a 
 
 from __future__ import annotations
 
-import textwrap
 from dataclasses import dataclass, field
 
 import pytest

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers import tokens
+from helpers.errors import CourseError, UnknownModelError
 from helpers.models import DEFAULT_MODEL
 from helpers.tokens import (
     DETAILS,
@@ -25,7 +26,6 @@ from helpers.tokens import (
     text_tokens,
     tile_grid,
 )
-from helpers.errors import CourseError, UnknownModelError
 
 TILE_MODELS = [m for m in known_models() if model_cost(m).family == "tile"]
 PATCH_MODELS = [m for m in known_models() if model_cost(m).family == "patch"]
