@@ -42,8 +42,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from helpers import models
-from helpers.course_images import REPO_ROOT
 from helpers.errors import ConfigurationError, RetiredModelError
+from helpers.local import REPO_ROOT, is_loopback
 from helpers.tokens import is_known_model
 
 PROVIDERS: tuple[str, ...] = ("offline", "openai", "azure", "compatible")
@@ -77,7 +77,6 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 2
 
 _OFF_VALUES = {"off", "0", "false", "no", "none"}
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 # Things that look like secrets inside free text (server messages, URLs): OpenAI-style keys and 32+ hex chars.
 _SECRET_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{8,}|[A-Fa-f0-9]{32,})\b")
 
@@ -292,7 +291,7 @@ def _http_url(name: str, value: str, *, https_only: bool = False, example: str) 
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(f"{name} is {shown!r}, which is not an http(s) URL.",
                                  fix=f"set {name} to a full URL such as {example}")
-    if https_only and parts.scheme != "https" and (parts.hostname or "") not in _LOCAL_HOSTS:
+    if https_only and parts.scheme != "https" and not is_loopback(parts.hostname):
         raise ConfigurationError(f"{name} is {shown!r}, but Azure OpenAI endpoints use https://.",
                                  fix=f"set {name} to {example} (copy it from the Azure portal: Keys and Endpoint).")
     return value.rstrip("/")

@@ -20,7 +20,8 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from helpers.local import REPO_ROOT
+
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 
 

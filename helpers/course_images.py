@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers.errors import ImageNotFoundError
+from helpers.local import IMAGES_DIR, REPO_ROOT
 
-#: The repository's root folder (the one holding ``images/``, ``notebooks/`` and ``helpers/``).
-REPO_ROOT = Path(__file__).resolve().parent.parent
-#: The course images folder (the offline backend serves the same folder at ``/images/``).
-IMAGES_DIR = REPO_ROOT / "images"
+__all__ = ["IMAGES_DIR", "REPO_ROOT", "PublicCopy", "course_image_path", "local_copy_of", "public_copy"]
+
 PUBLIC_COPIES_FILE = IMAGES_DIR / "public_copies.json"
 
 
