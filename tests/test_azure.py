@@ -15,7 +15,8 @@ import requests
 from PIL import Image, ImageDraw, ImageFont
 
 from helpers import azure, models, tokens
-from helpers.offline import server as srv
+from helpers.offline import enhancements
+from helpers.offline.protocol import MAX_IMAGES_AZURE
 from helpers.offline.analysis import ImageReport, OcrLine
 from helpers.offline.server import OfflineServer
 
@@ -119,7 +120,7 @@ def test_grounding_from_report_ties_ocr_lines_and_faces_to_the_answer():
              OcrLine("Gate 7", ((20.0, 50.0), (100.0, 50.0), (100.0, 70.0), (20.0, 70.0)), 0.95),
              OcrLine("not quoted", ((0.0, 0.0), (10.0, 0.0), (10.0, 5.0), (0.0, 5.0)), 0.9)]
     answer = 'One face is visible. The sign says "exit", then "Gate 7".'
-    grounding = azure.grounding_from_report(answer, report(lines, faces=[(100, 20, 50, 60)]))
+    grounding = enhancements.grounding_from_report(answer, report(lines, faces=[(100, 20, 50, 60)]))
     assert grounding["status"] == "Success"
     line = grounding["lines"][0]
     assert line["text"] == answer
@@ -134,23 +135,23 @@ def test_grounding_from_report_ties_ocr_lines_and_faces_to_the_answer():
 
 
 def test_grounding_without_matches_has_no_spans():
-    grounding = azure.grounding_from_report("Nothing to see.", report())
+    grounding = enhancements.grounding_from_report("Nothing to see.", report())
     assert grounding == {"lines": [{"text": "Nothing to see.", "spans": []}], "status": "Success"}
 
 
 def test_ocr_from_report_uses_the_image_analysis_read_shape():
     lines = [OcrLine("EXIT", ((20.4, 10.0), (80.0, 10.0), (80.0, 30.6), (20.0, 30.0)), 0.99)]
-    ocr = azure.ocr_from_report(report(lines, width=640, height=480))
+    ocr = enhancements.ocr_from_report(report(lines, width=640, height=480))
     assert ocr["status"] == "Success" and ocr["metadata"] == {"width": 640, "height": 480}
     (block,) = ocr["readResult"]["blocks"]
     assert block["lines"] == [{"text": "EXIT", "boundingPolygon": [{"x": 20, "y": 10}, {"x": 80, "y": 10},
                                                                      {"x": 80, "y": 31}, {"x": 20, "y": 30}]}]
-    assert azure.ocr_from_report(report())["readResult"]["blocks"] == []
+    assert enhancements.ocr_from_report(report())["readResult"]["blocks"] == []
 
 
 def test_content_filter_shapes():
-    assert set(azure.content_filter_results()) == {"hate", "self_harm", "sexual", "violence"}
-    assert azure.prompt_filter_results()[0]["prompt_index"] == 0
+    assert set(enhancements.content_filter_results()) == {"hate", "self_harm", "sexual", "violence"}
+    assert enhancements.prompt_filter_results()[0]["prompt_index"] == 0
 
 
 def test_retirement_note_agrees_with_the_catalog():
@@ -217,7 +218,7 @@ def test_azure_more_than_ten_images(server):
         azure_client(server).chat.completions.create(model=DEPLOYMENT, messages=[{"role": "user", "content": parts}])
     assert caught.value.code == "BadRequest"
     assert caught.value.body["message"] == "Too many images in request. Max is 10."
-    ten = [{"type": "text", "text": "Compare"}] + [{"type": "image_url", "image_url": {"url": tiny}}] * srv.MAX_IMAGES_AZURE
+    ten = [{"type": "text", "text": "Compare"}] + [{"type": "image_url", "image_url": {"url": tiny}}] * MAX_IMAGES_AZURE
     assert azure_client(server).chat.completions.create(model=DEPLOYMENT, messages=[{"role": "user", "content": ten}])
 
 

@@ -3,7 +3,7 @@ never duplicated or lost; a saved conversation is never left half-written; the b
 
 Everything goes through the course's own code (``helpers.chat.Conversation`` and the cached SDK client of
 ``helpers.client``) against an offline backend started by this module, with its fault injection
-(``VISION_OFFLINE_FAULT``, see ``helpers/offline/server.py``). Retry timings are kept small: a 1 s client timeout
+(``VISION_OFFLINE_FAULT``, see ``helpers/offline/faults.py``). Retry timings are kept small: a 1 s client timeout
 (``VISION_TIMEOUT``), two retries (``VISION_MAX_RETRIES``), ``retry_after`` of a fraction of a second.
 
 What the server saw is observed, not guessed: every fault decision (``FaultBook.should_fail``) and every answer
@@ -35,7 +35,8 @@ from helpers import client
 from helpers.models import DEFAULT_MODEL
 from helpers.chat import Conversation
 from helpers.errors import NetworkError, RateLimitError, ServiceError
-from helpers.offline import server as srv
+from helpers.offline.backend import ChatBackend
+from helpers.offline.faults import FaultBook
 from helpers.offline.server import OfflineServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,21 +85,21 @@ class ServerLog:
 def seen(monkeypatch) -> ServerLog:
     """Record the backend's fault decisions and computed answers (the real methods still run)."""
     log = ServerLog()
-    real_should_fail = srv.FaultBook.should_fail
-    real_complete = srv.ChatBackend.complete
+    real_should_fail = FaultBook.should_fail
+    real_complete = ChatBackend.complete
 
     def should_fail(self, spec):
         failed = real_should_fail(self, spec)
         log.decisions.append((time.monotonic(), failed))
         return failed
 
-    def complete(self, request, raw_body):
-        result = real_complete(self, request, raw_body)
+    def complete(self, request, raw_body, *args, **kwargs):
+        result = real_complete(self, request, raw_body, *args, **kwargs)
         log.answers += 1
         return result
 
-    monkeypatch.setattr(srv.FaultBook, "should_fail", should_fail)
-    monkeypatch.setattr(srv.ChatBackend, "complete", complete)
+    monkeypatch.setattr(FaultBook, "should_fail", should_fail)
+    monkeypatch.setattr(ChatBackend, "complete", complete)
     return log
 
 

@@ -307,7 +307,7 @@ def exchange(server: OfflineServer, raw: bytes, *, finish_writing: bool = True) 
 def request_bytes(body: bytes, *, length: str | None = None, extra: bytes = b"",
                   path: bytes = b"/v1/chat/completions") -> bytes:
     declared = str(len(body)) if length is None else length
-    return (b"POST " + path + b" HTTP/1.1\r\nHost: fuzz\r\nAuthorization: Bearer offline\r\n"
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer offline\r\n"
             b"Content-Type: application/json\r\n" + extra
             + (b"Content-Length: " + declared.encode() + b"\r\n" if declared != "" else b"") + b"\r\n" + body)
 
@@ -320,12 +320,12 @@ FRAMING = {
     "content-length-not-a-number": request_bytes(GOOD, length="12abc"),
     "content-length-over-the-cap": request_bytes(b"{}", length=str(64 * 2**20)),
     "content-length-doubled-and-conflicting": request_bytes(GOOD, extra=b"Content-Length: 3\r\n"),
-    "chunked-size-not-hex": (b"POST /v1/chat/completions HTTP/1.1\r\nHost: f\r\nAuthorization: Bearer offline\r\n"
+    "chunked-size-not-hex": (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer offline\r\n"
                              b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"),
-    "chunked-cut-short": (b"POST /v1/chat/completions HTTP/1.1\r\nHost: f\r\nAuthorization: Bearer offline\r\n"
+    "chunked-cut-short": (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer offline\r\n"
                           b"Transfer-Encoding: chunked\r\n\r\n40\r\n{\"model\""),
     "garbage-request-line": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 TLS hello to a plain HTTP port\r\n\r\n",
-    "http-version-garbage": b"POST /v1/chat/completions HTTP/9.9.9\r\nHost: f\r\n\r\n",
+    "http-version-garbage": b"POST /v1/chat/completions HTTP/9.9.9\r\nHost: 127.0.0.1\r\n\r\n",
     "header-line-too-long": b"POST /v1/chat/completions HTTP/1.1\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n",
     "too-many-headers": b"POST /v1/chat/completions HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(150))
                         + b"\r\n",

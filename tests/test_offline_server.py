@@ -31,7 +31,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from helpers import models, tokens
 from helpers.offline import ensure_server
-from helpers.offline import server as srv
+from helpers.offline import app, faults, fetch, protocol, responses
 from helpers.offline.server import OfflineServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -163,8 +163,8 @@ def test_usage_counts_image_tokens_for_the_model_and_detail(server):
     image = data_url(png_bytes(width, height))
     text = "Describe this picture in one sentence."
     text_only = sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": text}])
-    expected_text = (srv.PER_MESSAGE_TOKENS + tokens.text_tokens("user") + tokens.text_tokens(text)
-                     + srv.REPLY_PRIMING_TOKENS)
+    expected_text = (responses.PER_MESSAGE_TOKENS + tokens.text_tokens("user") + tokens.text_tokens(text)
+                     + responses.REPLY_PRIMING_TOKENS)
     assert text_only.usage.prompt_tokens == expected_text
     for model in dict.fromkeys([MODEL, OTHER, *usable_models("tile")[:2]]):
         for detail in ("low", "high", "auto"):
@@ -194,10 +194,10 @@ def test_system_developer_and_assistant_messages_are_counted(server):
                 {"role": "assistant", "content": "First answer"},
                 {"role": "user", "content": "Second question", "name": "ana"}]
     response = sdk.chat.completions.create(model=MODEL, messages=messages, temperature=0.2)
-    expected = srv.REPLY_PRIMING_TOKENS + srv.PER_NAME_TOKENS + tokens.text_tokens("ana")
+    expected = responses.REPLY_PRIMING_TOKENS + responses.PER_NAME_TOKENS + tokens.text_tokens("ana")
     for message in messages:
         content = message["content"] if isinstance(message["content"], str) else message["content"][0]["text"]
-        expected += srv.PER_MESSAGE_TOKENS + tokens.text_tokens(message["role"]) + tokens.text_tokens(content)
+        expected += responses.PER_MESSAGE_TOKENS + tokens.text_tokens(message["role"]) + tokens.text_tokens(content)
     assert response.usage.prompt_tokens == expected
 
 
@@ -229,7 +229,7 @@ def test_reasoning_models_reject_max_tokens_like_the_real_service(server):
 
 
 def test_truncation_falls_back_to_characters_for_one_long_word():
-    text, cut = srv.truncate_to_tokens("Pneumonoultramicroscopicsilicovolcanoconiosis is long", 2)
+    text, cut = responses.truncate_to_tokens("Pneumonoultramicroscopicsilicovolcanoconiosis is long", 2)
     assert cut and text and tokens.text_tokens(text) <= 2
     assert "Pneumonoultramicroscopicsilicovolcanoconiosis".startswith(text)
 
@@ -485,16 +485,16 @@ def test_more_than_50_mb_of_images_in_one_request(tmp_path):
 
 def test_openai_route_image_count_limit(server):
     tiny = data_url(png_bytes(8, 8))
-    body = {"model": OTHER, "messages": [user_message("Hi", *[tiny] * (srv.MAX_IMAGES_OPENAI + 1))]}
+    body = {"model": OTHER, "messages": [user_message("Hi", *[tiny] * (protocol.MAX_IMAGES_OPENAI + 1))]}
     err = sdk_error(server, body, openai.BadRequestError)
     assert err.code == "too_many_images"
     # The limit counts every image of the request, including earlier turns (only the last turn is analysed).
-    at_limit = {"model": OTHER, "messages": [user_message("Hi", *[tiny] * (srv.MAX_IMAGES_OPENAI - 1)),
+    at_limit = {"model": OTHER, "messages": [user_message("Hi", *[tiny] * (protocol.MAX_IMAGES_OPENAI - 1)),
                                                 {"role": "assistant", "content": "Many squares."},
                                                 user_message("And this one?", tiny)]}
     response = post(server, at_limit)
     assert response.status_code == 200
-    assert response.json()["usage"]["prompt_tokens"] > srv.MAX_IMAGES_OPENAI * tokens.image_tokens(8, 8, "auto", OTHER)
+    assert response.json()["usage"]["prompt_tokens"] > protocol.MAX_IMAGES_OPENAI * tokens.image_tokens(8, 8, "auto", OTHER)
 
 
 def test_no_credentials(server):
@@ -547,8 +547,8 @@ def test_oversized_body_gets_413():
 
 def test_default_body_cap_answers_413_before_reading_the_body(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer offline\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n{" % (srv.MAX_BODY_BYTES + 1))
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer offline\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n{" % (app.MAX_BODY_BYTES + 1))
         head = sock.recv(65536)
     assert head.startswith(b"HTTP/1.1 413")
 
@@ -559,20 +559,23 @@ def test_unreachable_image_url_fails_fast_without_retries(server):
     started = time.perf_counter()
     with pytest.raises(openai.BadRequestError) as caught:
         sdk.chat.completions.create(model=MODEL, messages=[user_message("Hi", url)])
-    assert time.perf_counter() - started < srv.DNS_TIMEOUT + 1.0
+    assert time.perf_counter() - started < fetch.DNS_TIMEOUT + 1.0
     err = caught.value
     assert err.code == "invalid_image_url" and url in err.message
     assert err.response.headers["x-should-retry"] == "false"
 
 
-def test_image_download_timeout(server):
+def test_image_download_timeout():
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)                     # accepts connections, never answers
-    url = f"http://127.0.0.1:{listener.getsockname()[1]}/slow.png"
+    origin = f"127.0.0.1:{listener.getsockname()[1]}"
+    url = f"http://{origin}/slow.png"
     try:
-        with pytest.raises(openai.BadRequestError) as caught:
-            client(server).chat.completions.create(model=MODEL, messages=[user_message("Hi", url)])
+        # A loopback image server is refused by the download policy unless trusted (tests only).
+        with OfflineServer(warm_ocr=False, download_timeout=0.5, trusted_origins=[origin]) as local, \
+                pytest.raises(openai.BadRequestError) as caught:
+            client(local).chat.completions.create(model=MODEL, messages=[user_message("Hi", url)])
     finally:
         listener.close()
     assert caught.value.body["message"] == f"Timeout while downloading {url}."
@@ -723,17 +726,17 @@ def test_bad_fault_value_is_explained(server):
 
 
 def test_parse_fault_syntax():
-    assert srv.parse_fault("timeout;seconds=2.5") == srv.FaultSpec("timeout", None, "timeout;seconds=2.5", 1.0, 2.5)
+    assert faults.parse_fault("timeout;seconds=2.5") == faults.FaultSpec("timeout", None, "timeout;seconds=2.5", 1.0, 2.5)
     for bad in ("", "429;times=x", "429;color=red", "503;times=-1"):
         with pytest.raises(ValueError):
-            srv.parse_fault(bad)
+            faults.parse_fault(bad)
 
 
 # --- robustness ----------------------------------------------------------------------------------------------
 
 def test_truncated_body_times_out_and_the_server_keeps_serving(server):
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer offline\r\n"
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer offline\r\n"
                      b"Content-Length: 1000\r\n\r\n{\"model\": ")
         started = time.perf_counter()
         reply = b""
@@ -770,7 +773,7 @@ def test_client_disconnecting_mid_stream_leaves_the_server_answering(caplog):
                            "messages": [user_message("Describe it.", data_url(png_bytes(100, 100)))]}).encode()
         for _ in range(2):
             sock = socket.create_connection(("127.0.0.1", slow.port), timeout=5)
-            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer offline\r\n"
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer offline\r\n"
                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
             assert sock.recv(4096).startswith(b"HTTP/1.1 200")
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")

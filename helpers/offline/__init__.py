@@ -10,7 +10,9 @@ it alone::
 >>> ensure_server()                                                      # doctest: +SKIP
 'http://127.0.0.1:PORT'
 
-Routes, errors, token accounting and fault injection are documented in :mod:`helpers.offline.server`.
+Built on Starlette + uvicorn, in small modules: ``app`` (routes), ``protocol`` (validation with the SDK's types),
+``responses`` (completion objects, ``usage``), ``backend`` (images, analysis, answer), ``fetch`` (the download
+policy), ``faults`` (fault injection), ``enhancements`` (Azure's extras), ``server`` (the running server).
 """
 
 from __future__ import annotations

@@ -7,15 +7,15 @@ Useful for calling it from another program, from ``curl``, or from several noteb
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import signal
 import sys
 import time
 from collections.abc import Sequence
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
+from helpers.local import IMAGES_DIR
+from helpers.models import DEFAULT_MODEL
+from helpers.offline.server import OfflineServer
 
 def example_curl(base_url: str, model: str, image_url: str | None) -> str:
     """A curl command that asks the server about an image (or says hello without one).
@@ -30,15 +30,6 @@ def example_curl(base_url: str, model: str, image_url: str | None) -> str:
     body = f'{{"model": "{model}", "messages": [{{"role": "user", "content": {content}}}]}}'
     return (f'curl {base_url}/v1/chat/completions -H "Authorization: Bearer offline" '
             f"-H \"Content-Type: application/json\" -d '{body}'")
-
-
-def _is_loopback(host: str) -> bool:
-    if host in LOOPBACK:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -58,9 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-warm", action="store_true", help="do not load the OCR models at start-up")
     args = parser.parse_args(argv)
 
-    from helpers.models import DEFAULT_MODEL
-    from helpers.offline.server import IMAGES_DIR, OfflineServer
-
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     server = OfflineServer(args.host, args.port, warm_ocr=not args.no_warm, fault=args.fault, verbose=args.verbose)
@@ -73,8 +61,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     sample = next((p.name for p in sorted(IMAGES_DIR.glob("*")) if p.suffix.lower() in
                    (".png", ".jpg", ".jpeg", ".webp", ".gif")), None)
     print(f"Offline vision backend at {url} (OpenAI routes under {url}/v1; any API key works)", flush=True)
-    if not _is_loopback(args.host):
-        print(f"Warning: listening on {args.host}, so other computers that can reach it can use it.", flush=True)
     print("Try:\n  " + example_curl(url, DEFAULT_MODEL, f"{url}/images/{sample}" if sample else None), flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)       # `kill PID` stops it as cleanly as Ctrl-C

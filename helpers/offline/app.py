@@ -1,0 +1,332 @@
+"""The offline backend's routes, as a Starlette (ASGI) application.
+
+======  ===================================================================  =====================================
+method  path                                                                 auth
+======  ===================================================================  =====================================
+POST    ``/v1/chat/completions``                                             ``Authorization: Bearer <any key>``
+POST    ``/openai/deployments/{deployment}/chat/completions?api-version=``   ``api-key: <any key>`` (or Bearer)
+POST    ``/openai/deployments/{deployment}/extensions/chat/completions``     same (2023-12-01-preview spelling)
+GET     ``/v1/models``, ``/v1/models/{model}``                               ``Authorization: Bearer <any key>``
+GET     ``/images/{file}``                                                   none (serves the repo's ``images/``)
+======  ===================================================================  =====================================
+
+Anything else is a JSON 404 (``Invalid URL (GET /path)``); a known path with the wrong method is a 405. Errors are
+OpenAI-shaped (``{"error": {"message", "type", "param", "code"}}``, see :mod:`helpers.offline.protocol`); a body
+over ``max_body_bytes`` is a 413 ``request_too_large``, counted while it streams in (whatever its framing says);
+a body that stalls is a 400 ``incomplete_body``. A request whose ``Host`` is not a name of this server is a 421
+``invalid_host``: that is how a web page would reach it through DNS rebinding. The work of an answer runs in a
+worker thread and stops when the client disconnects. Streams are server-sent events ending in ``data: [DONE]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import mimetypes
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route as Path_
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from helpers import images, models, tokens
+from helpers.local import is_loopback
+from helpers.offline.backend import ChatBackend
+from helpers.offline.faults import FaultBook, fault_error, hold_seconds, requested_fault
+from helpers.offline.fetch import Cancelled, safe_image_path
+from helpers.offline.protocol import ApiError, Route, check_api_version, parse_chat_request, parse_json_body
+from helpers.offline.responses import Completion, json_bytes
+
+log = logging.getLogger("helpers.offline")
+T = TypeVar("T")
+
+#: Largest request body accepted (413 above): our own cap, not a documented API number. 96 MiB is above the
+#: largest valid request (50 MB of images is ~67 MB of base64 plus JSON) and bounds the memory of one request.
+MAX_BODY_BYTES = 96 * 1024 * 1024
+DEFAULT_READ_TIMEOUT = 10.0      # seconds to wait for each piece of a request body
+SERVER_NAME = "vision-offline/1.0"
+_NO_KEY = ("You didn't provide an API key. You need to provide your API key in an Authorization header using "
+           "Bearer auth (i.e. Authorization: Bearer YOUR_KEY). The offline backend accepts any non-empty key, "
+           "e.g. Authorization: Bearer offline.")
+_AZURE_NO_KEY = ("Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid "
+                 "key for an active subscription and use a correct regional API endpoint for your resource.")
+
+
+@dataclass
+class ServerState:
+    """What the routes share: the backend, limits, fault settings, and the names this server answers to."""
+
+    backend: ChatBackend
+    images_dir: Path
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    max_body_bytes: int = MAX_BODY_BYTES
+    fault: str | None = None
+    hold_seconds: float = 30.0
+    stream_delay: float = 0.0
+    verbose: bool = False
+    host_names: Callable[[str], bool] = is_loopback
+    faults: FaultBook = field(default_factory=FaultBook)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+
+def error_response(err: ApiError, request_id: str | None = None) -> Response:
+    headers = dict(err.headers)
+    if err.close:
+        headers["Connection"] = "close"
+    if request_id:
+        headers["x-request-id"] = request_id
+    return Response(json_bytes(err.body()), err.status, headers, media_type="application/json")
+
+
+def _state(request: Request) -> ServerState:
+    return request.app.state.offline
+
+
+# --- the body, the client, the worker thread -----------------------------------------------------------------
+
+async def read_body(request: Request, state: ServerState) -> bytes:
+    """The request body, counted against the cap as it arrives and bounded in time between pieces."""
+    declared = request.headers.get("content-length")
+    if declared is not None and int(declared) > state.max_body_bytes:   # h11 has checked it is digits
+        raise ApiError(413, f"Request body too large: {declared} bytes; the offline backend accepts at most "
+                            f"{state.max_body_bytes} bytes. Send fewer or smaller images (downscale them, or use "
+                            "URLs).", code="request_too_large")
+    pieces, total = [], 0
+    while True:
+        try:
+            message = await asyncio.wait_for(request.receive(), state.read_timeout)
+        except asyncio.TimeoutError:
+            raise ApiError(400, "The request body was incomplete: fewer bytes arrived than Content-Length or the "
+                                "chunked framing announced before the connection stalled.", code="incomplete_body",
+                           close=True) from None
+        if message["type"] == "http.disconnect":
+            raise Cancelled()
+        total += len(message.get("body", b""))
+        if total > state.max_body_bytes:
+            raise ApiError(413, f"Request body too large; the offline backend accepts at most "
+                                f"{state.max_body_bytes} bytes.", code="request_too_large", close=True)
+        pieces.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(pieces)
+
+
+async def until_disconnect(request: Request, work: Callable[[Callable[[], bool]], T]) -> T:
+    """Run ``work(cancelled)`` in a worker thread; if the client disconnects first, tell it to stop (it checks
+    ``cancelled()`` between steps), stop waiting for it, and raise :class:`Cancelled`."""
+    gone = threading.Event()
+    result: list[T] = []
+    failed: list[Exception] = []
+
+    async def watch(scope: anyio.CancelScope) -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+        scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch, group.cancel_scope)
+        try:
+            result.append(await anyio.to_thread.run_sync(work, gone.is_set, abandon_on_cancel=True))
+        except Exception as err:  # noqa: BLE001 - re-raised below, outside the task group
+            failed.append(err)
+        group.cancel_scope.cancel()
+    if gone.is_set() or not (result or failed):
+        raise Cancelled()
+    if failed:
+        raise failed[0]
+    return result[0]
+
+
+async def abort(request: Request) -> None:
+    """Close the connection without an answer (the ``timeout`` fault's end)."""
+    close = request.scope.get("extensions", {}).get("offline.abort")
+    if close is not None:
+        close()
+        await asyncio.sleep(0)                 # let the server notice before this handler returns
+    raise Cancelled()
+
+
+# --- routes --------------------------------------------------------------------------------------------------
+
+def _bearer_ok(request: Request) -> bool:
+    scheme, _, key = request.headers.get("authorization", "").strip().partition(" ")
+    return scheme.lower() == "bearer" and bool(key.strip())
+
+
+async def chat(request: Request) -> Response:
+    state = _state(request)
+    if "deployment" in request.path_params:
+        route = Route("azure", request.path_params["deployment"], check_api_version(request.query_params.get(
+            "api-version")))
+    else:
+        route = Route("openai")
+    body = await read_body(request, state)
+    if route.api == "azure" and not (request.headers.get("api-key", "").strip() or _bearer_ok(request)):
+        raise ApiError(401, _AZURE_NO_KEY, type=None, code="401")
+    if route.api == "openai" and not _bearer_ok(request):
+        raise ApiError(401, _NO_KEY)
+    request_id = "req_" + hashlib.sha256(body).hexdigest()[:24]
+    request.state.request_id = request_id
+    await _maybe_fault(request, state, route, body)
+
+    def work(cancelled: Callable[[], bool]) -> tuple[bool, bool, Completion]:
+        parsed = parse_chat_request(parse_json_body(body), route)
+        return parsed.stream, parsed.include_usage, state.backend.complete(parsed, body, cancelled)
+
+    stream, include_usage, completion = await until_disconnect(request, work)
+    if not stream:
+        return Response(json_bytes(completion.body()), 200, {"x-request-id": request_id},
+                        media_type="application/json")
+
+    async def events() -> Any:
+        for event in completion.events(include_usage):
+            yield event
+            if state.stream_delay:
+                await asyncio.sleep(state.stream_delay)
+
+    return StreamingResponse(events(), headers={"Cache-Control": "no-cache", "x-request-id": request_id},
+                             media_type="text/event-stream; charset=utf-8")
+
+
+async def _maybe_fault(request: Request, state: ServerState, route: Route, body: bytes) -> None:
+    spec = requested_fault(request.headers.get("x-offline-fault"), state.fault, os.environ.get("VISION_OFFLINE_FAULT"))
+    if spec is None or not state.faults.should_fail(spec):
+        return
+    if spec.kind == "timeout":
+        ends = time.monotonic() + hold_seconds(spec, state.hold_seconds)
+        while time.monotonic() < ends and not state.stopping.is_set():
+            await asyncio.sleep(min(0.05, max(0.0, ends - time.monotonic())))
+        await abort(request)
+    model = route.deployment or "the model"
+    if route.api == "openai":
+        try:
+            model = str(parse_json_body(body).get("model") or model)
+        except ApiError:                      # only for the message; the body may be bad
+            pass
+    raise fault_error(spec, route, model)
+
+
+async def list_models(request: Request) -> Response:
+    if not _bearer_ok(request):
+        raise ApiError(401, _NO_KEY)
+    name = request.path_params.get("model")
+    usable = [m for m in tokens.known_models() if models.retired_model(m) is None]
+    if name is None:
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "offline"} for m in usable]
+        return Response(json_bytes({"object": "list", "data": data}), media_type="application/json")
+    if models.retired_model(name) is not None or tokens.resolve_model(name) is None:
+        raise ApiError(404, f"The model '{name}' does not exist", param="model", code="model_not_found")
+    return Response(json_bytes({"id": name, "object": "model", "created": 0, "owned_by": "offline"}),
+                    media_type="application/json")
+
+
+def content_type_for(path: Path, data: bytes) -> str:
+    """The Content-Type of a served file: sniffed for images (the bytes win over the name), else by name.
+
+    >>> content_type_for(Path("notes.txt"), b"hello")
+    'text/plain; charset=utf-8'
+    """
+    mime = images.sniff_mime(data)
+    if mime:
+        return mime
+    guessed = "text/markdown" if path.suffix.lower() in (".md", ".markdown") else mimetypes.guess_type(path.name)[0]
+    if guessed is None:
+        return "application/octet-stream"
+    return f"{guessed}; charset=utf-8" if guessed.startswith("text/") or guessed == "application/json" else guessed
+
+
+async def image_file(request: Request) -> Response:
+    name = request.path_params["name"]
+    path = safe_image_path(_state(request).images_dir, name)
+    if path is None:
+        raise ApiError(404, f"No file named {name[:300]!r} in the course images folder.", code="not_found")
+    data = await anyio.to_thread.run_sync(path.read_bytes)
+    return Response(data, 200, {"Cache-Control": "no-cache"}, media_type=content_type_for(path, data))
+
+
+def _api(endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    """Every route answers errors as OpenAI-shaped JSON; a bug is a logged 500, never a silent hang-up."""
+    async def handler(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except ApiError as err:
+            return error_response(err, getattr(request.state, "request_id", None))
+        except Cancelled:
+            return Response(status_code=499)  # nobody is listening any more; the server does not send it
+        except Exception:
+            log.exception("offline server: unexpected error on %s %s", request.method, request.url.path)
+            return error_response(ApiError(500, "The server had an error while processing your request. Sorry "
+                                                "about that!", type="server_error", close=True))
+    return handler
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 404)
+    if status == 405:
+        allowed = "POST" if request.url.path.endswith("completions") else "GET"
+        return error_response(ApiError(405, f"Invalid method for URL ({request.method} {request.url.path})",
+                                       headers={"Allow": allowed}))
+    return error_response(ApiError(404, f"Invalid URL ({request.method} {request.url.path[:300]})"))
+
+
+class HostCheck:
+    """Refuse requests whose ``Host`` is not a name of this server (DNS rebinding), and log one line per
+    request when verbose (method, path, status, time: never headers, keys or query strings)."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, status = time.perf_counter(), [0]
+
+        async def tracked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                if status[0] == 499:        # Cancelled: the client is gone, send nothing
+                    return
+            elif status[0] == 499:
+                return
+            await send(message)
+
+        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if host and not self.state.host_names(name):
+            err = ApiError(421, f"This offline backend answers only requests addressed to its own address (such as "
+                                f"127.0.0.1), not to {name[:100]!r}. A web page may be trying to reach it through "
+                                "DNS rebinding; if you call it yourself, use http://127.0.0.1:PORT.",
+                           code="invalid_host", close=True)
+            await error_response(err)(scope, receive, tracked)
+        else:
+            await self.app(scope, receive, tracked)
+        if self.state.verbose:
+            log.info("%s %s -> %s (%.0f ms)", scope["method"], scope["path"], status[0] if status[0] != 499
+                     else "closed", (time.perf_counter() - started) * 1000)
+
+
+def build_app(state: ServerState) -> ASGIApp:
+    """The ASGI application of one offline server."""
+    chat_route = _api(chat)
+    routes = [Path_("/v1/chat/completions", chat_route, methods=["POST"])]
+    for prefix in ("/openai/deployments/{deployment}/", "/openai/deployments/{deployment}/extensions/"):
+        routes += [Path_(prefix + "chat/completions", chat_route, methods=["POST"]),
+                   Path_(prefix + "chat/completions/", chat_route, methods=["POST"])]
+    routes += [Path_("/v1/models", _api(list_models), methods=["GET"]),
+               Path_("/v1/models/{model:path}", _api(list_models), methods=["GET"]),
+               Path_("/images/{name:path}", _api(image_file), methods=["GET"])]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found})
+    app.router.redirect_slashes = False
+    app.state.offline = state
+    return HostCheck(app, state)

@@ -1,0 +1,217 @@
+"""The work behind an answer, independent of HTTP: fetch and decode the images, analyse the last user turn,
+compose the answer, count the tokens.
+
+It runs in a worker thread; ``cancelled`` (set when the client disconnects) is checked between the expensive
+steps (each download, each decode, each analysis), so an abandoned request stops instead of keeping a core busy.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import io
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin, GifImagePlugin
+
+from helpers import images, tokens
+from helpers.errors import CourseError, ImageError, ImageTooLargeError
+from helpers.offline import analysis, answers
+from helpers.offline.enhancements import grounding_from_report, ocr_from_report
+from helpers.offline.fetch import Budget, Cancelled, DownloadPolicy, fetch_url
+from helpers.offline.protocol import ApiError, ChatRequest, ImagePart, Route
+from helpers.offline.responses import Completion, prompt_tokens, truncate_to_tokens, usage_block
+
+#: Image bytes per request on the OpenAI route ("Up to 50 MB image bytes per request", OpenAI "Images and
+#: vision" guide, checked 2026-11-21; docs/FACTS.md section 5). The Azure route is bounded by its 10 images.
+MAX_IMAGE_BYTES_PER_REQUEST = 50 * 1024 * 1024
+UNSUPPORTED_IMAGE = ("You uploaded an unsupported image. Please make sure your image is below 20 MB in size and "
+                     "is of one the following formats: ['png', 'jpeg', 'gif', 'webp'].")
+INVALID_IMAGE = ("The image data you provided does not represent a valid image. Please check your input and try "
+                 "again with one of the supported image formats: ['image/jpeg', 'image/png', 'image/gif', "
+                 "'image/webp'].")
+# Each supported format's reader, opened directly: Image.open would first warn (DecompressionBombWarning) about
+# a very large image, and turning that warning into an error needs a process-wide warnings filter.
+_READERS = {"image/png": PngImagePlugin.PngImageFile, "image/jpeg": JpegImagePlugin.JpegImageFile,
+            "image/webp": WebPImagePlugin.WebPImageFile, "image/gif": GifImagePlugin.GifImageFile}
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An image's bytes, sniffed MIME type and decoded size."""
+
+    part: ImagePart
+    data: bytes
+    mime_type: str
+    width: int
+    height: int
+
+
+class _Digest:
+    """An lru_cache key: equal by SHA-256, and it lets go of the image bytes once they have been decoded."""
+
+    def __init__(self, data: bytes, mime: str) -> None:
+        self.digest, self.data, self.mime = hashlib.sha256(data).digest(), data, mime
+
+    def __hash__(self) -> int:
+        return hash(self.digest)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Digest) and other.digest == self.digest
+
+
+@functools.lru_cache(maxsize=256)
+def _size(key: _Digest) -> tuple[int, int]:
+    data, key.data = key.data, b""
+    try:
+        with _READERS[key.mime](io.BytesIO(data)) as img:
+            if img.size[0] * img.size[1] > (Image.MAX_IMAGE_PIXELS or 2**62):
+                raise ApiError(400, "The image has too many pixels to process safely. Downscale it (e.g. to 2048 "
+                                    "px on the long side) before sending it.", code="image_too_large")
+            img.load()
+            return img.size
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+        raise ApiError(400, INVALID_IMAGE, code="invalid_image") from None
+
+
+def decoded_size(data: bytes, mime: str = "image/png") -> tuple[int, int]:
+    """Width and height of an image of type ``mime``, after checking that its pixels decode (first frame);
+    cached by content. Raises :class:`ApiError` 400 ``invalid_image`` / ``image_too_large``.
+
+    >>> buf = io.BytesIO(); Image.new("RGB", (40, 30)).save(buf, "PNG")
+    >>> decoded_size(buf.getvalue())
+    (40, 30)
+    """
+    return _size(_Digest(data, mime))
+
+
+def _is_base64_data_url(url: str) -> bool:
+    """True if ``url`` is ``data:...;base64,<non-empty valid base64>`` (whatever the bytes are)."""
+    head, sep, payload = url.partition(",")
+    if not sep or not head.lower().endswith(";base64"):
+        return False
+    try:
+        return bool(base64.b64decode(re.sub(r"\s+", "", payload), validate=True))
+    except (binascii.Error, ValueError):
+        return False
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+class ChatBackend:
+    """Turns a validated request into a :class:`Completion`. Thread-safe; shared by all requests of a server."""
+
+    def __init__(self, policy: DownloadPolicy) -> None:
+        self.policy = policy
+
+    def fetch(self, part: ImagePart, budget: Budget) -> bytes:
+        """The bytes of an image part: a data URL, or a URL fetched under the download policy."""
+        url = part.url.strip()
+        if url.startswith("data:"):
+            try:
+                return images.decode_data_url(url)[1]
+            except (ImageError, ValueError) as err:
+                if _is_base64_data_url(url):      # well-formed base64, but the bytes are not an image
+                    raise ApiError(400, UNSUPPORTED_IMAGE, param=part.param, code="invalid_image_format") from None
+                problem = err.problem if isinstance(err, CourseError) else str(err)
+                raise ApiError(400, f"Invalid image URL: '{part.param}.url'. The data URL could not be decoded "
+                                    f"({problem}).", param=f"{part.param}.url", code="invalid_image_url") from None
+        if not re.match(r"(?i)https?://", url):
+            raise ApiError(400, f"Invalid image URL: '{part.param}.url'. Expected a base64-encoded data URL with an "
+                                "image MIME type (e.g. 'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got a "
+                                "value without the 'data:' prefix.", param=f"{part.param}.url", code="invalid_value")
+        return fetch_url(part.url, self.policy, budget)
+
+    def load_all(self, parts: list[ImagePart], route: Route, budget: Budget) -> list[LoadedImage]:
+        """Fetch every image, check the byte limits (cheap checks first), then sniff and decode each one."""
+        fetched = []
+        for part in parts:
+            budget.check()
+            data = self.fetch(part, budget)
+            if len(data) > images.MAX_IMAGE_BYTES:
+                raise ApiError(400, UNSUPPORTED_IMAGE + f" (this one is over {images.MAX_IMAGE_BYTES // 2**20} "
+                                    "MB)", param=part.param, code="image_too_large")
+            budget.bytes_left -= len(data)
+            if budget.bytes_left < 0:
+                raise ApiError(400, f"The images of this request add up to more than "
+                                    f"{MAX_IMAGE_BYTES_PER_REQUEST // 2**20} MB; the API takes at most that much "
+                                    "image data per request. Send fewer images, or smaller ones.",
+                               param="messages", code="images_too_large")
+            fetched.append((part, data))
+        loaded = []
+        for part, data in fetched:
+            budget.check()
+            loaded.append(self.inspect(part, data))
+        return loaded
+
+    @staticmethod
+    def inspect(part: ImagePart, data: bytes) -> LoadedImage:
+        """Sniff the real format (the bytes, not the declared MIME type) and decode one image."""
+        mime = images.sniff_mime(data)
+        if mime not in _READERS:
+            raise ApiError(400, UNSUPPORTED_IMAGE, param=part.param, code="invalid_image_format")
+        width, height = decoded_size(data, mime)
+        return LoadedImage(part, data, mime, width, height)
+
+    def complete(self, request: ChatRequest, raw_body: bytes,
+                 cancelled: Callable[[], bool] = lambda: False) -> Completion:
+        """Answer a validated request (deterministic apart from ``created``); :class:`Cancelled` if the client
+        went away meanwhile."""
+        byte_cap = MAX_IMAGE_BYTES_PER_REQUEST if request.route.api == "openai" else 2**62
+        budget = Budget.for_request(byte_cap, cancelled)
+        loaded = self.load_all(request.image_parts, request.route, budget)
+        last_user = max((i for i, m in enumerate(request.messages) if m.get("role") == "user"), default=None)
+        question = _text_of(request.messages[last_user].get("content")) if last_user is not None else ""
+        turn_images = [img for img in loaded if img.part.message_index == last_user]
+        reports = []
+        for image in turn_images:
+            budget.check()
+            reports.append(self._analyze(image))
+        text = answers.compose(question, reports, [img.data for img in turn_images])
+        finish = "stop"
+        if request.max_tokens is not None:
+            text, cut = truncate_to_tokens(text, request.max_tokens)
+            finish = "length" if cut else "stop"
+        enhancements = self._enhancements(request, text, reports) if request.ocr or request.grounding else None
+        digest = hashlib.sha256(f"{request.route.api}|{request.route.deployment}|".encode() + raw_body).hexdigest()
+        sizes = {(i.part.message_index, i.part.part_index): (i.width, i.height, i.part.detail) for i in loaded}
+        usage = usage_block(prompt_tokens(request.messages, sizes, request.model), tokens.text_tokens(text))
+        return Completion(id="chatcmpl-" + digest[:29], created=int(time.time()), model=request.echo_model,
+                          content=text, finish_reason=finish, usage=usage, azure=request.route.api == "azure",
+                          enhancements=enhancements)
+
+    @staticmethod
+    def _analyze(image: LoadedImage) -> Any:
+        try:
+            return analysis.analyze(image.data)
+        except ImageTooLargeError as err:
+            raise ApiError(400, err.problem, param=image.part.param, code="image_too_large") from None
+        except ImageError:
+            raise ApiError(400, INVALID_IMAGE, param=image.part.param, code="invalid_image") from None
+
+    @staticmethod
+    def _enhancements(request: ChatRequest, text: str, reports: list[Any]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        report = reports[0] if reports else None
+        if request.grounding:
+            result["grounding"] = (grounding_from_report(text, report) if report is not None
+                                   else {"lines": [{"text": text, "spans": []}], "status": "Success"})
+        if request.ocr:
+            result["ocr"] = (ocr_from_report(report) if report is not None
+                             else {"status": "Success", "metadata": None, "readResult": {"blocks": []}})
+        return result
+
+
+__all__ = ["Cancelled", "ChatBackend", "LoadedImage", "decoded_size"]
