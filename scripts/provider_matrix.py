@@ -192,6 +192,8 @@ class RemoteServer:
         self.process: subprocess.Popen[str] | None = None
         self.requests: list[LoggedRequest] = []
         self.tracebacks = 0
+        self.exceptions: list[str] = []         # the last line of each traceback the server printed
+        self._in_traceback = False
         self._lines: list[str] = []
         self._lock = threading.Lock()
         self._readers: list[threading.Thread] = []
@@ -248,8 +250,12 @@ class RemoteServer:
                 match = _REQUEST_LINE.search(line)
                 with self._lock:
                     self._lines.append(line)
-                    if "Traceback" in line:
+                    if line.startswith("Traceback"):
                         self.tracebacks += 1
+                        self._in_traceback = True
+                    elif self._in_traceback and line.strip() and not line[:1].isspace():
+                        self._in_traceback = False
+                        self.exceptions.append(line.strip()[:EVALUE_CHARS])
                     if match:
                         code = match.group(3) or match.group(4) or ""
                         status = int(code) if code.isdigit() else None
@@ -258,10 +264,10 @@ class RemoteServer:
     def mark(self) -> tuple[int, int]:
         """A position in the log: (requests so far, server tracebacks so far)."""
         with self._lock:
-            return len(self.requests), self.tracebacks
+            return len(self.requests), len(self.exceptions)
 
-    def since(self, mark: tuple[int, int], settle: float = 0.5) -> tuple[list[LoggedRequest], int]:
-        """Requests logged and server tracebacks since ``mark`` (after the log has been quiet for ``settle``)."""
+    def since(self, mark: tuple[int, int], settle: float = 0.5) -> tuple[list[LoggedRequest], list[str]]:
+        """Requests logged and exceptions the server printed since ``mark`` (once the log is quiet)."""
         last, deadline = -1, time.monotonic() + 10
         while time.monotonic() < deadline:
             with self._lock:
@@ -271,7 +277,7 @@ class RemoteServer:
             last = count
             time.sleep(settle)
         with self._lock:
-            return list(self.requests[mark[0]:]), self.tracebacks - mark[1]
+            return list(self.requests[mark[0]:]), list(self.exceptions[mark[1]:])
 
     def output(self) -> str:
         with self._lock:
@@ -357,7 +363,7 @@ class NotebookResult:
     deployments: dict[str, int] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)        # the remote's answers, by HTTP status
     server_errors: int = 0            # responses with status >= 500 logged by the stand-in
-    server_tracebacks: int = 0
+    server_exceptions: dict[str, int] = field(default_factory=dict)   # tracebacks the stand-in printed
     failure: str | None = None        # the notebook did not run to the end (dead kernel, timeout, ...)
 
     @property
@@ -439,7 +445,10 @@ def execute_notebook(notebook: Path, configuration: Configuration, workspace: Pa
     if failure is not None:
         result.failure = redact(failure, configuration.secrets)[:1000]
     if server is not None and mark is not None:
-        logged, result.server_tracebacks = server.since(mark)
+        logged, exceptions = server.since(mark)
+        for line in exceptions:
+            line = redact(line, configuration.secrets)
+            result.server_exceptions[line] = result.server_exceptions.get(line, 0) + 1
         if server.verbose:
             result.requests = len(logged)
             for request in logged:
@@ -634,6 +643,8 @@ def format_report(report: dict[str, Any]) -> str:
                            f"{cell['ename']}: {cell['evalue']}")
         if r["failure"]:
             details.append(f"  {r['configuration']:<11} {r['notebook']} DID NOT FINISH: {r['failure']}")
+        for line, count in r["server_exceptions"].items():
+            details.append(f"  {r['configuration']:<11} {r['notebook']} stand-in server raised {count}×: {line}")
         if r["leaked_key_cells"]:
             details.append(f"  {r['configuration']:<11} {r['notebook']} KEY IN OUTPUT of cells "
                            f"{r['leaked_key_cells']}")

@@ -61,8 +61,10 @@ def test_every_notebook_runs_without_error_cells(report: dict[str, Any], configu
         if r["failure"]:
             problems.append(f"{r['notebook']} did not finish: {r['failure']}")
     total = report["configurations"][configuration]
+    server = [f"{r['notebook']}: the stand-in server raised {count}x {line}"
+              for r in _results(report, configuration) for line, count in r["server_exceptions"].items()]
     assert not problems, (f"{configuration}: {total['error_cells']} error cells in {total['notebooks_with_errors']} "
-                          f"notebooks ({total['description']}):\n  " + "\n  ".join(problems))
+                          f"notebooks ({total['description']}):\n  " + "\n  ".join(problems + server))
 
 
 @pytest.mark.providers
