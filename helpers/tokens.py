@@ -497,14 +497,16 @@ _CJK_RANGES = (
     (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xA960, 0xA97F), (0xAC00, 0xD7FF), (0xF900, 0xFAFF),
     (0xFE30, 0xFE4F), (0xFF00, 0xFFEF), (0x20000, 0x2FA1F),
 )
-
-
-def _is_cjk(char: str) -> bool:
-    code = ord(char)
-    return any(lo <= code <= hi for lo, hi in _CJK_RANGES)
-
-
+_CJK = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CJK_RANGES) + "]")
 _WORD = re.compile(r"[^\W\d_]+|\d+|[^\w\s]|_+", re.UNICODE)
+# The same pieces, with letters cut in fives and digits in threes: one match per token of the estimate.
+_TOKEN = re.compile(r"[^\W\d_]{1,5}|\d{1,3}|[^\w\s]|_+", re.UNICODE)
+
+
+def _odd_alnum(char: str) -> bool:
+    """A word character that is neither a letter nor a decimal digit (``²``, ``½``, ``Ⅻ``): the estimate counts a
+    run that starts with one by that first character's kind, which the fast path below cannot see."""
+    return char.isalnum() and not char.isalpha() and not char.isdecimal()
 
 
 def text_tokens(text: str) -> int:
@@ -514,7 +516,8 @@ def text_tokens(text: str) -> int:
     time: not possible offline. The estimate: each CJK character (Chinese, Japanese kana, Korean) is one
     token; a run of letters is one token per started 5 characters (a 4-letter word is one token, a long word
     several); digits one token per 3; every punctuation mark one token. English prose comes out near the
-    usual "about 4 characters per token".
+    usual "about 4 characters per token". Linear time, in the regular-expression engine (8 MB of prose in
+    under 2 s).
 
     >>> text_tokens("What's in this image?")
     7
@@ -526,15 +529,11 @@ def text_tokens(text: str) -> int:
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}.")
     text = unicodedata.normalize("NFC", text)
-    tokens = 0
-    rest: list[str] = []
-    for char in text:
-        if _is_cjk(char):
-            tokens += 1
-            rest.append(" ")
-        else:
-            rest.append(char)
-    for piece in _WORD.findall("".join(rest)):
+    text, cjk = _CJK.subn(" ", text)
+    if text.isascii() or not any(_odd_alnum(c) for c in set(text) if not c.isascii()):
+        return cjk + len(_TOKEN.findall(text))
+    tokens = cjk
+    for piece in _WORD.findall(text):
         if piece[0].isdigit():
             tokens += math.ceil(len(piece) / 3)
         elif piece[0].isalpha():

@@ -11,7 +11,7 @@ GET     ``/images/{file}``                                                   non
 ======  ===================================================================  =====================================
 
 Anything else is a JSON 404 (``Invalid URL (GET /path)``); a known path with the wrong method is a 405. Errors are
-OpenAI-shaped (``{"error": {"message", "type", "param", "code"}}``, see :mod:`helpers.offline.protocol`); a body
+OpenAI-shaped (``{"error": {"message", "type", "param", "code"}}``, see :mod:`helpers.offline.schema`); a body
 over ``max_body_bytes`` is a 413 ``request_too_large``, counted while it streams in (whatever its framing says);
 a body that stalls is a 400 ``incomplete_body``. A request whose ``Host`` is not a name of this server is a 421
 ``invalid_host``: that is how a web page would reach it through DNS rebinding. The work of an answer runs in a
