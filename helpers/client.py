@@ -35,6 +35,7 @@ from helpers.config import (
 )
 from helpers.course_images import IMAGES_DIR, course_image_path, public_copy
 from helpers.images import to_data_url
+from helpers.notices import notify
 
 if TYPE_CHECKING:
     import openai
@@ -191,8 +192,6 @@ def setup(*, verbose: bool = True) -> tuple[AnyClient, str]:
         print(describe(settings, resolved_base_url(settings)))
         notice = shutdown_notice(settings.model)
         if notice:
-            from helpers.display import notify
-
             notify(notice, category=FutureWarning)
     return client, settings.request_model
 

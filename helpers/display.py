@@ -23,7 +23,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from helpers import models
-from helpers.errors import CourseError, TruncatedAnswerWarning
+from helpers.errors import CourseError
+from helpers.notices import display_object, in_jupyter, notify, notify_truncated, truncation_message
+
+__all__ = ["PolygonError", "draw_polygons", "draw_tiles", "in_jupyter", "notify", "notify_truncated", "show_images",
+           "show_markdown", "truncation_message"]
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -32,24 +36,6 @@ if TYPE_CHECKING:
 
 class PolygonError(CourseError, ValueError):
     """A polygon that cannot be drawn: fewer than 3 points, or coordinates outside 0-1."""
-
-
-# --- environment --------------------------------------------------------------------------------
-
-def in_jupyter() -> bool:
-    """True inside a Jupyter kernel (an IPython shell with a kernel), False in scripts, tests and plain IPython."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # IPython is a course dependency, but helpers must not require it to import
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def _display(obj: Any) -> None:
-    from IPython.display import display
-
-    display(obj)
 
 
 # --- text ---------------------------------------------------------------------------------------
@@ -66,52 +52,9 @@ def show_markdown(text: str) -> None:
     if in_jupyter():
         from IPython.display import Markdown
 
-        _display(Markdown(text))
+        display_object(Markdown(text))
     else:
         print(text)
-
-
-def notify(message: str, *, category: type[Warning] = UserWarning, stacklevel: int = 2) -> None:
-    """Tell the learner something they should not miss, without a traceback.
-
-    In Jupyter: a Markdown blockquote (deterministic text, no file paths, so stored outputs stay stable).
-    Elsewhere: ``warnings.warn(message, category)``, which tests can catch.
-
-    >>> import warnings
-    >>> with warnings.catch_warnings(record=True) as caught:
-    ...     warnings.simplefilter("always")
-    ...     notify("The answer was cut.", category=TruncatedAnswerWarning)
-    >>> caught[0].category.__name__
-    'TruncatedAnswerWarning'
-    """
-    if in_jupyter():
-        from IPython.display import Markdown
-
-        quoted = "\n".join("> " + line if line else ">" for line in f"**Note:** {message}".splitlines())
-        _display(Markdown(quoted))
-    else:
-        warnings.warn(message, category, stacklevel=stacklevel + 1)
-
-
-def truncation_message(max_tokens: int | None, *, empty: bool = False) -> str:
-    """The deterministic notice for ``finish_reason == "length"``.
-
-    ``empty=True``: nothing visible came back, typically a reasoning model that spent the whole budget thinking.
-
-    >>> truncation_message(300)
-    "The answer was cut off at max_tokens=300 (finish_reason='length'). Ask again with a larger max_tokens, or ask for a shorter answer."
-    """
-    limit = f"max_tokens={max_tokens}" if max_tokens is not None else "the max_tokens limit"
-    if empty:
-        return (f"No answer text came back: the model used all of {limit} (finish_reason='length'), "
-                "probably on its hidden reasoning. Ask again with a larger max_tokens (e.g. 2000).")
-    return (f"The answer was cut off at {limit} (finish_reason='length'). "
-            "Ask again with a larger max_tokens, or ask for a shorter answer.")
-
-
-def notify_truncated(max_tokens: int | None, *, empty: bool = False) -> None:
-    """Shorthand used by :mod:`helpers.chat` when a reply stops at ``max_tokens``."""
-    notify(truncation_message(max_tokens, empty=empty), category=TruncatedAnswerWarning, stacklevel=4)
 
 
 # --- figures ------------------------------------------------------------------------------------

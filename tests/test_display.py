@@ -18,7 +18,7 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.patches import Polygon, Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from helpers import tokens, display  # noqa: E402
+from helpers import display, notices, tokens  # noqa: E402
 from helpers.display import (  # noqa: E402
     PolygonError,
     draw_polygons,
@@ -38,8 +38,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def jupyter(monkeypatch):
     """Pretend to be inside a Jupyter kernel and collect what would be displayed."""
     shown: list = []
-    monkeypatch.setattr(display, "in_jupyter", lambda: True)
-    monkeypatch.setattr(display, "_display", shown.append)
+    for module in (display, notices):         # notices (notify) sits below display (show_markdown)
+        monkeypatch.setattr(module, "in_jupyter", lambda: True)
+        monkeypatch.setattr(module, "display_object", shown.append)
     return shown
 
 
