@@ -22,20 +22,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from helpers import errors, models
-from helpers.config import (
-    NO_KEY_PLACEHOLDER,
-    OFFLINE_API_KEY,
-    Settings,
-    check_model,
-    describe,
-    host_of,
-    load_settings,
-    mask_secret,
-    redact,
-)
+from helpers.config import Settings, check_model, describe, load_settings
 from helpers.course_images import IMAGES_DIR, course_image_path, public_copy
 from helpers.images import to_data_url
 from helpers.notices import notify
+from helpers.redaction import NO_KEY_PLACEHOLDER, OFFLINE_API_KEY, host_of, mask_secret, redact
 
 if TYPE_CHECKING:
     import openai
