@@ -115,7 +115,7 @@ async def read_body(request: Request, state: ServerState) -> bytes:
         total += len(message.get("body", b""))
         if total > state.max_body_bytes:
             raise ApiError(413, f"Request body too large; the offline backend accepts at most "
-                                f"{state.max_body_bytes} bytes.", code="request_too_large", close=True)
+                                f"{state.max_body_bytes} bytes.", code="request_too_large")
         pieces.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(pieces)

@@ -144,7 +144,7 @@ class _Pinned(http.client.HTTPConnection):
         self.address = address
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self.held = socket.create_connection((self.address, self.port), self.timeout)
 
 
 class _PinnedTLS(http.client.HTTPSConnection):
@@ -154,7 +154,7 @@ class _PinnedTLS(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         sock = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self.held = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
 def _read_own_image(parts: urllib.parse.SplitResult, policy: DownloadPolicy, url: str) -> bytes | None:
@@ -209,7 +209,7 @@ def _hop(current: str, url: str, policy: DownloadPolicy, budget: Budget, deadlin
             if left <= 0:
                 raise TimeoutError("download deadline")
             budget.check()
-            connection.sock.settimeout(min(policy.timeout, left))
+            connection.held.settimeout(min(policy.timeout, left))   # .sock is gone once the answer says "close"
             piece = response.read1(min(65536, limit + 1 - total))
             if not piece:
                 break

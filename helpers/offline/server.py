@@ -34,7 +34,7 @@ from helpers.offline import analysis
 from helpers.offline.app import DEFAULT_READ_TIMEOUT, MAX_BODY_BYTES, SERVER_NAME, ServerState, build_app
 from helpers.offline.backend import ChatBackend
 from helpers.offline.faults import DEFAULT_HOLD_SECONDS
-from helpers.offline.fetch import DEFAULT_DOWNLOAD_TIMEOUT, DownloadPolicy
+from helpers.offline.fetch import DEFAULT_DOWNLOAD_TIMEOUT, DOWNLOAD_DEADLINE, DownloadPolicy
 from helpers.offline.protocol import ApiError
 from helpers.offline.responses import json_bytes
 
@@ -46,9 +46,10 @@ DRAIN_SECONDS = 5.0              # after an early answer (413...), the rest of a
 
 
 class _Protocol(H11Protocol):
-    """uvicorn's h11 protocol, with three additions: malformed requests get a JSON error (not plain text); the
-    application may close a connection without answering (``offline.abort``, the ``timeout`` fault); and a body
-    that keeps arriving after an early answer (a 413) is discarded for at most ``DRAIN_SECONDS``."""
+    """uvicorn's h11 protocol, with these additions: malformed or cut-short requests get a JSON error (not plain
+    text, not a silent close); the application may close a connection without answering (``offline.abort``, the
+    ``timeout`` fault); and a body that keeps arriving after an early answer (a 413) is discarded for at most
+    ``DRAIN_SECONDS``."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
@@ -81,16 +82,10 @@ class _Protocol(H11Protocol):
             self.conn.their_state is h11.IDLE and self.conn.trailing_data[0].strip())
         if unfinished and (self.cycle is None or not self.cycle.response_started):
             self.send_400_response("incomplete request")
-            return None
-        if self.cycle is not None and not self.cycle.response_complete:
-            self.client_done = True      # a whole request, then EOF: answer it, then close (half-closed socket)
-            return True
-        return None
+        return None      # after a whole request, EOF means the client went away: its work is stopped
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if getattr(self, "client_done", False) and not self.transport.is_closing():
-            self.transport.close()
         if not self.transport.is_closing() and self.conn.their_state is h11.SEND_BODY:
             self.loop.call_later(DRAIN_SECONDS, self._stop_draining)
 
@@ -147,8 +142,9 @@ class OfflineServer:
     piece of a body), ``idle_timeout``, ``max_body_bytes``, ``fault`` (a default fault spec, else
     ``VISION_OFFLINE_FAULT`` per request), ``hold_seconds`` (the ``timeout`` fault; default
     ``VISION_OFFLINE_TIMEOUT_SECONDS`` or 30), ``stream_delay`` (seconds between stream events),
-    ``download_timeout`` (per socket operation), ``images_dir``, and ``trusted_origins`` (``"host:port"``
-    origins that may be downloaded from although they are local: a test's own image server).
+    ``download_timeout`` (per socket operation), ``download_deadline`` (per image, redirects included),
+    ``images_dir``, and ``trusted_origins`` (``"host:port"`` origins that may be downloaded from although they
+    are local: a test's own image server).
 
     Taught in notebooks/00_setup.ipynb; started for you by ``helpers.client``.
     """
@@ -157,13 +153,13 @@ class OfflineServer:
                  warm_ocr: bool = True, read_timeout: float = DEFAULT_READ_TIMEOUT,
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT, max_body_bytes: int = MAX_BODY_BYTES,
                  fault: str | None = None, hold_seconds: float | None = None, stream_delay: float = 0.0,
-                 download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT, verbose: bool = False,
-                 trusted_origins: Iterable[str] = ()) -> None:
+                 download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT, download_deadline: float = DOWNLOAD_DEADLINE,
+                 verbose: bool = False, trusted_origins: Iterable[str] = ()) -> None:
         self.host, self.requested_port = host, port
         self.images_dir = Path(images_dir) if images_dir is not None else IMAGES_DIR
         self.warm_ocr, self.idle_timeout = warm_ocr, idle_timeout
         self.warmed = threading.Event()
-        self.policy = DownloadPolicy(images_dir=self.images_dir, timeout=download_timeout,
+        self.policy = DownloadPolicy(images_dir=self.images_dir, timeout=download_timeout, deadline=download_deadline,
                                      trusted_origins=frozenset(trusted_origins))
         self.state = ServerState(
             backend=ChatBackend(self.policy), images_dir=self.images_dir, read_timeout=read_timeout,
