@@ -18,20 +18,25 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+from PIL import Image
+
 from helpers import models
 from helpers.errors import CourseError
+from helpers.images import load_image
 from helpers.notices import display_object, in_jupyter, notify, notify_truncated, truncation_message
+from helpers.tokens import tile_grid
 
 __all__ = ["PolygonError", "draw_polygons", "draw_tiles", "in_jupyter", "notify", "notify_truncated", "show_images",
            "show_markdown", "truncation_message"]
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-    from PIL import Image
 
 
 class PolygonError(CourseError, ValueError):
@@ -97,13 +102,9 @@ def _finish(fig: Figure) -> Figure:
 
 def _to_pil(image: Any) -> Image.Image:
     """A PIL image from anything the course passes around: PIL, numpy array, path, bytes, URL, PreparedImage."""
-    from PIL import Image
-
     if isinstance(image, Image.Image):
         return image
     if hasattr(image, "__array_interface__") and not isinstance(image, (bytes, bytearray)):
-        import numpy as np
-
         array = np.asarray(image)
         if array.dtype != np.uint8:
             array = np.clip(array * (255 if array.max() <= 1.0 else 1), 0, 255).astype(np.uint8)
@@ -111,14 +112,10 @@ def _to_pil(image: Any) -> Image.Image:
     data = getattr(image, "data", None)  # helpers.images.PreparedImage
     if isinstance(data, (bytes, bytearray)) and hasattr(image, "mime_type"):
         return Image.open(io.BytesIO(data))
-    from helpers.images import load_image
-
     return load_image(image)
 
 
 def _source_title(image: Any, index: int) -> str:
-    import os
-
     name = getattr(image, "source_name", None)
     if name:
         return os.path.basename(str(name))
@@ -188,8 +185,6 @@ def draw_tiles(image: Any, detail: str = "high", model: str | None = None) -> Fi
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
     from matplotlib.patches import Rectangle
-
-    from helpers.tokens import tile_grid
 
     if model is None:
         model = models.configured_model()

@@ -1,0 +1,167 @@
+"""The package's shape, read from its source: layers that only point down, no cycle, small modules.
+
+Issue 10: the helpers had import cycles held apart by 44 function-level imports (one of them ended the Azure
+setup in a RecursionError), and nine modules over 300 lines. This test reads every ``import`` in helpers/
+(module level and inside functions) with :mod:`ast`, so a new upward import, a cycle or an oversized module
+fails here with the file and line to look at.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "helpers"
+
+#: Lowest first. A module may import modules of its own layer or below, never above. DESIGN.md draws the same.
+LAYERS: list[tuple[str, ...]] = [
+    ("errors", "local", "redaction", "notices"),             # no course imports (but errors), nothing to decide
+    ("models",),                                              # names: the default, aliases, reasoning, retirements
+    ("model_costs",),                                         # per-model image-token constants and prices
+    ("tokens",),                                              # image and text token maths
+    ("course_images", "images", "image_files", "image_prep", "image_parts"),   # load, orient, resize, encode
+    ("ocr", "video", "video_sampling", "azure"),              # local OCR, frames, Azure shapes
+    ("offline",),                                             # the embedded backend (helpers.offline.*)
+    ("env", "config"),                                        # the environment, read once into Settings
+    ("provider_errors", "client"),                            # the SDK client, raw endpoints, errors
+    ("chat", "conversation"),                                 # requests, history
+    ("display",),                                             # presentation: nothing below imports it
+    ("course", "__init__"),                                   # the maintenance CLI and the public surface
+]
+RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+
+#: Imports allowed inside functions: heavy or optional modules that most lessons never need.
+LAZY_OK = ("helpers.ocr", "helpers.video", "helpers.offline", "matplotlib", "cv2", "av", "rapidocr_onnxruntime",
+           "onnxruntime", "IPython", "ipywidgets", "imagehash", "dotenv", "uvicorn", "starlette", "bpe_openai",
+           "nbformat", "nbclient", "runpy")
+
+MAX_LINES = 400
+
+
+@dataclass(frozen=True)
+class Import:
+    source: str          # importing module, e.g. "helpers.chat"
+    target: str          # imported module, e.g. "helpers.client"
+    line: int
+    lazy: bool           # inside a function
+    type_only: bool      # under `if TYPE_CHECKING:`
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def layer_of(module: str) -> str:
+    """``helpers.offline.app`` -> ``offline``; ``helpers`` -> ``__init__``; ``helpers.chat`` -> ``chat``."""
+    parts = module.split(".")
+    return "__init__" if len(parts) == 1 else parts[1]
+
+
+def imports_of(path: Path) -> list[Import]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    source = module_name(path)
+    found: list[Import] = []
+
+    def visit(node: ast.AST, lazy: bool, type_only: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            child_lazy = lazy or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+            child_type_only = type_only or (isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test))
+            if isinstance(child, ast.Import):
+                found.extend(Import(source, alias.name, child.lineno, lazy, type_only) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                if child.level:  # relative: resolve against the package
+                    base = source.split(".")[: -child.level + (1 if path.name == "__init__.py" else 0) or None]
+                    target = ".".join([*base, child.module] if child.module else base)
+                else:
+                    target = child.module or ""
+                names = [f"{target}.{a.name}" for a in child.names]
+                # `from helpers import models` imports the module helpers.models
+                for name in names:
+                    as_module = name if (PACKAGE.parent / (name.replace(".", "/") + ".py")).exists() \
+                        or (PACKAGE.parent / name.replace(".", "/")).is_dir() else target
+                    found.append(Import(source, as_module, child.lineno, lazy, type_only))
+            visit(child, child_lazy, child_type_only)
+
+    visit(tree, False, False)
+    return found
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+ALL_IMPORTS = [imp for path in SOURCES for imp in imports_of(path)]
+COURSE_IMPORTS = [imp for imp in ALL_IMPORTS if imp.target == "helpers" or imp.target.startswith("helpers.")]
+
+
+def test_every_module_has_a_layer():
+    missing = sorted({layer_of(module_name(p)) for p in SOURCES} - set(RANK))
+    assert not missing, f"add these modules to LAYERS in tests/test_layers.py (and DESIGN.md): {missing}"
+
+
+def test_imports_only_point_down():
+    upward = []
+    for imp in COURSE_IMPORTS:
+        if imp.type_only or imp.target == "helpers":
+            continue
+        src, dst = layer_of(imp.source), layer_of(imp.target)
+        if src == dst:
+            continue
+        if RANK.get(dst, -1) > RANK.get(src, 99):
+            upward.append(f"{imp.source} (line {imp.line}) imports {imp.target}: {src} is below {dst}")
+    assert not upward, "upward imports:\n" + "\n".join(upward)
+
+
+def test_no_import_cycle():
+    graph: dict[str, set[str]] = {}
+    for imp in COURSE_IMPORTS:
+        if not imp.type_only and imp.target != imp.source and imp.target != "helpers":
+            graph.setdefault(imp.source, set()).add(imp.target)
+    # A package's __init__ imported by its own submodules is the normal Python shape, not a cycle of ours.
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[str] = []
+
+    def walk(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if node.startswith(nxt + "."):
+                continue
+            if state.get(nxt) == 1:
+                cycles.append(" -> ".join([*stack[stack.index(nxt):], nxt]))
+            elif state.get(nxt) is None:
+                walk(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for module in sorted(graph):
+        if state.get(module) is None:
+            walk(module)
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_function_level_imports_are_only_for_heavy_optional_modules():
+    odd = [f"{imp.source} (line {imp.line}): {imp.target}" for imp in ALL_IMPORTS
+           if imp.lazy and not imp.type_only and not imp.target.startswith(LAZY_OK)
+           and imp.target.split(".")[0] in {"helpers", *_third_party()}]
+    assert not odd, "import these at module level (only heavy optional modules are imported late):\n" + "\n".join(odd)
+
+
+def _third_party() -> set[str]:
+    return {"openai", "numpy", "PIL", "requests", "httpx", "pydantic", "rapidfuzz", "anyio"}
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[str(p.relative_to(PACKAGE)) for p in SOURCES])
+def test_modules_are_small(path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE.parent)} has {lines} lines; split it by concept"
+
+
+def test_the_layer_test_sees_imports():
+    """The checks above are only worth something if the reader finds imports: spot-check known ones."""
+    pairs = {(imp.source, imp.target) for imp in COURSE_IMPORTS}
+    assert ("helpers.client", "helpers.config") in pairs
+    assert ("helpers.tokens", "helpers.model_costs") in pairs
+    assert any(imp.lazy for imp in ALL_IMPORTS)     # and the lazy ones too
