@@ -78,7 +78,7 @@ CASES = [
          error=ConfigurationError, names="AZURE_OPENAI_ENDPOINT"),
     Case("provider forced to openai with an empty key", {"VISION_PROVIDER": "openai", "OPENAI_API_KEY": ""},
          error=ConfigurationError, names="OPENAI_API_KEY"),
-    Case("key pasted with a line break in the middle", {"OPENAI_API_KEY": f'"{OPENAI_KEY[:20]} {OPENAI_KEY[20:]}"'},
+    Case("key pasted with a space in the middle", {"OPENAI_API_KEY": f'"{OPENAI_KEY[:20]} {OPENAI_KEY[20:]}"'},
          error=ConfigurationError, names="OPENAI_API_KEY", absent=(OPENAI_KEY[:20], OPENAI_KEY[20:])),
     Case("key copied from .env.example", {"OPENAI_API_KEY": "sk-..."}, error=ConfigurationError,
          names="OPENAI_API_KEY"),
