@@ -2,15 +2,12 @@
 
 The lowest layer of the image helpers (``helpers.images`` builds on it). Nothing here opens a file or the
 network: :func:`sniff_mime` reads magic numbers, never a file name, :func:`decode_data_url` checks and decodes
-a ``data:`` URL, and :func:`redact_url` hides the password of a ``https://user:password@host/...`` URL in
-everything the course prints or saves (the request body keeps the URL as the provider needs it).
+a ``data:`` URL. (URL passwords are hidden by :func:`helpers.redaction.redact_url` wherever a URL is shown.)
 
 Taught in notebooks/02_local_images_base64.ipynb.
 
 >>> sniff_mime(b"GIF89a" + bytes(10))
 'image/gif'
->>> redact_url("https://ann:s3cret@example.com/cat.png")
-'https://ann:***@example.com/cat.png'
 """
 
 from __future__ import annotations
@@ -19,7 +16,6 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 from helpers.errors import UnsupportedImageError
 
@@ -34,12 +30,9 @@ __all__ = [
     "decode_data_url",
     "human_bytes",
     "is_http_url",
-    "redact_url",
-    "redact_urls",
     "shorten",
     "sniff",
     "sniff_mime",
-    "url_credentials",
     "with_article",
 ]
 
@@ -107,50 +100,6 @@ def is_http_url(text: str) -> bool:
     (True, False)
     """
     return bool(re.match(r"https?://", text, re.IGNORECASE))
-
-
-# scheme://userinfo@ where userinfo holds a ':' (user:password) or is a bare token (a key used as a user name)
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/?#\\]*)@")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with the password of its ``user:password@`` part replaced by ``***`` (a lone user name, which
-    is often a key, becomes ``***`` too). Everything else is kept, so the host and file stay recognisable.
-
-    >>> redact_url("https://ann:s3cret@example.com/x.png?size=2")
-    'https://ann:***@example.com/x.png?size=2'
-    >>> redact_url("https://TOKEN@example.com/x.png"), redact_url("https://example.com/x.png")
-    ('https://***@example.com/x.png', 'https://example.com/x.png')
-    """
-    return redact_urls(url) if isinstance(url, str) else url
-
-
-def redact_urls(text: str) -> str:
-    """Every URL inside ``text`` (a message, a file name, a JSON dump) with its credentials redacted.
-
-    >>> redact_urls("could not fetch http://u:p@h/x.png, nor ftp://k@h/y")
-    'could not fetch http://u:***@h/x.png, nor ftp://***@h/y'
-    """
-    def hide(match: re.Match[str]) -> str:
-        user, colon, _password = match.group("userinfo").partition(":")
-        return f"{match.group('scheme')}{user}:***@" if colon else f"{match.group('scheme')}***@"
-    return _USERINFO.sub(hide, text)
-
-
-def url_credentials(url: str) -> tuple[str, ...]:
-    """The secret parts of a URL's ``user:password@`` (the password, or a lone user name), for scrubbing.
-
-    >>> url_credentials("https://ann:s3cret@example.com/x.png"), url_credentials("https://example.com/")
-    (('s3cret',), ())
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return ()
-    secret = parts.password if parts.password else parts.username
-    if not secret:
-        return ()
-    return tuple(dict.fromkeys((secret, unquote(secret))))
 
 
 # --- sniffing ----------------------------------------------------------------------------------------------

@@ -44,9 +44,9 @@ from helpers.image_formats import (
     decode_data_url,
     human_bytes,
     is_http_url,
-    redact_url,
     shorten,
 )
+from helpers.redaction import redact_url
 
 __all__ = ["DOWNLOAD_ADVICE", "ImageSource", "Source", "encode_image", "read_path", "read_source"]
 

@@ -33,9 +33,9 @@ Which format is sent (design decisions):
   converted (16-bit values are scaled to 8 bits, not clipped).
 
 The steps live in layers, lowest first, each its own module: :mod:`helpers.image_formats` (limits, sniffing,
-data URLs, URL redaction), :mod:`helpers.image_sources` (reading paths and downloads, bounded),
+data URLs), :mod:`helpers.image_sources` (reading paths and downloads, bounded),
 :mod:`helpers.image_decode` (Pillow, clear errors), :mod:`helpers.image_metadata` (orientation, metadata, colour)
-and :mod:`helpers.image_encode` (container stripping, encoding). This module prepares and packages; the names
+and :mod:`helpers.image_encode` (planning, container stripping, re-encoding). This module prepares and packages; the names
 notebooks import (``sniff_mime``, ``load_image``, ``encode_image``, ``decode_data_url``...) are re-exported here.
 
 Taught in notebooks/02_local_images_base64.ipynb.
@@ -76,10 +76,10 @@ from helpers.image_formats import (
     decode_data_url,
     human_bytes,
     is_http_url,
-    redact_url,
     sniff_mime,
 )
 from helpers.image_sources import ImageSource, Source, encode_image, read_source
+from helpers.redaction import redact_url
 from helpers.tokens import check_detail
 
 __all__ = [
