@@ -80,6 +80,11 @@ def fields(cls: type) -> tuple[tuple[str, Any, bool], ...]:
     return tuple(result)
 
 
+@functools.cache
+def _table(cls: type) -> dict[str, tuple[Any, bool]]:
+    return {name: (hint, required) for name, hint, required in fields(cls)}
+
+
 def arms(annotation: Any) -> list[Any]:
     return [a for a in get_args(annotation) if a is not type(None)]
 
@@ -178,7 +183,7 @@ def check_value(value: Any, annotation: Any, param: str) -> None:
 def check_fields(value: dict[str, Any], cls: type, param: str = "", *, only: Iterable[str] | None = None,
                  skip: Iterable[str] = ()) -> None:
     """Check the fields of a JSON object against an SDK TypedDict (``only``/``skip`` pick which, in order)."""
-    table = {name: (hint, required) for name, hint, required in fields(cls)}
+    table = _table(cls)
     names = list(only) if only is not None else [n for n in table if n not in set(skip)]
     for name in names:
         hint, required = table[name]
