@@ -23,7 +23,6 @@ notebooks/05_handwriting_ocr.ipynb.
 
 from __future__ import annotations
 
-import colorsys
 import difflib
 import hashlib
 import re
@@ -32,12 +31,11 @@ from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import cv2
 import imagehash
-import numpy as np
 from PIL import Image
 
 from helpers.images import sniff_mime
+from helpers.offline.pixels import changed_regions, colour_name, detect_faces, dominant_colours
 from helpers.ocr import OcrLine, lines_to_text, load_rgb, normalise_text, ocr_lines
 from helpers.ocr import warm_up as ocr_warm_up
 
@@ -70,31 +68,6 @@ NEAR_DUPLICATE_MAX_DISTANCE = 10
 
 #: A square image is one whose sides differ by at most this fraction of the long side.
 SQUARE_TOLERANCE = 0.02
-
-# Face detection: OpenCV's frontal-face Haar cascade on a grey copy whose long side is at most _FACE_SIDE px.
-# Tuned on scikit-image's sample photos, a bar chart and a page of text: minNeighbors=6 and a minimum face
-# size of 6% of the short side keep texture and glyphs from looking like faces; faces smaller than that are
-# not reported.
-_FACE_CASCADE_FILE = "haarcascade_frontalface_default.xml"
-_FACE_SIDE = 512
-_FACE_MIN_FRACTION = 0.06
-_FACE_SCALE_FACTOR = 1.15
-_FACE_MIN_NEIGHBORS = 6
-
-# Colours: a thumbnail quantised by Pillow to a few representative colours, each named by hue/saturation/value.
-_COLOUR_THUMBNAIL = 128
-_COLOUR_QUANTISE = 16
-_COLOUR_MIN_SHARE = 0.05
-_COLOUR_MAX_NAMES = 5
-
-# Pixel difference: both images at a common size (long side _DIFF_SIDE), changed = a channel differs by more
-# than _DIFF_THRESHOLD of 255 after a light blur (absorbs JPEG noise); regions smaller than _DIFF_MIN_AREA of
-# the image are ignored (the missing apple of images/spot_difference_*.png covers 0.11%).
-_DIFF_SIDE = 320
-_DIFF_THRESHOLD = 40
-_DIFF_MIN_AREA = 0.0008
-_DIFF_MAX_REGIONS = 5
-
 
 @dataclass(frozen=True)
 class ImageReport:
@@ -237,118 +210,6 @@ def _orientation(width: int, height: int) -> str:
     return "landscape" if width > height else "portrait"
 
 
-# --- faces -----------------------------------------------------------------------------------------------
-
-_face_cascade: cv2.CascadeClassifier | None = None
-_face_lock = threading.Lock()
-
-
-def detect_faces(image: Image.Image) -> tuple[tuple[int, int, int, int], ...]:
-    """Frontal faces as ``(x, y, w, h)`` boxes in pixels of ``image``, sorted left to right.
-
-    Uses OpenCV's ``haarcascade_frontalface_default.xml`` (shipped in opencv-python). It finds upright,
-    roughly frontal faces that are at least ~6% of the image's short side; it misses profiles, small faces
-    and faces at an angle, and it says nothing about who a person is.
-
-    >>> from skimage import data                                      # doctest: +SKIP
-    >>> detect_faces(Image.fromarray(data.astronaut()))               # doctest: +SKIP
-    ((176, 65, 98, 98),)
-    """
-    global _face_cascade
-    grey = image.convert("L")
-    scale = min(1.0, _FACE_SIDE / max(grey.size))
-    if scale < 1.0:
-        grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))),
-                           Image.Resampling.BILINEAR)
-    pixels = np.asarray(grey)
-    min_size = max(20, round(_FACE_MIN_FRACTION * min(pixels.shape)))
-    if min(pixels.shape) < min_size:
-        return ()
-    with _face_lock:  # a CascadeClassifier is not documented as safe to share between threads
-        if _face_cascade is None:
-            _face_cascade = cv2.CascadeClassifier(cv2.data.haarcascades + _FACE_CASCADE_FILE)
-            if _face_cascade.empty():
-                raise RuntimeError(f"OpenCV could not load {_FACE_CASCADE_FILE}; reinstall opencv-python.")
-        found = _face_cascade.detectMultiScale(
-            pixels, scaleFactor=_FACE_SCALE_FACTOR, minNeighbors=_FACE_MIN_NEIGHBORS, minSize=(min_size, min_size)
-        )
-    boxes = (
-        (round(x / scale), round(y / scale), round(w / scale), round(h / scale))
-        for x, y, w, h in (tuple(int(v) for v in row) for row in found)
-    )
-    return tuple(sorted(boxes))
-
-
-# --- colours ---------------------------------------------------------------------------------------------
-
-def colour_name(rgb: tuple[int, int, int]) -> str:
-    """A plain colour name for an RGB triple, from its hue, saturation and brightness.
-
-    Names: black, white, grey, red, orange, yellow, olive, green, teal, blue, purple, pink, brown. Dark or
-    greyish oranges (tan, beige, wood) are brown; dark yellows are olive.
-
-    >>> colour_name((255, 0, 0)), colour_name((20, 40, 200)), colour_name((128, 128, 128))
-    ('red', 'blue', 'grey')
-    >>> colour_name((139, 90, 43)), colour_name((182, 150, 132)), colour_name((245, 235, 200))
-    ('brown', 'brown', 'white')
-    >>> colour_name((255, 182, 193)), colour_name((255, 140, 0)), colour_name((250, 220, 20))
-    ('pink', 'orange', 'yellow')
-    """
-    r, g, b = (c / 255 for c in rgb)
-    hue, sat, val = colorsys.rgb_to_hsv(r, g, b)
-    deg = hue * 360
-    if val < 0.2:
-        return "black"
-    if sat < 0.18 or (sat < 0.28 and val < 0.45) or (sat < 0.22 and val > 0.9):  # greys; cream is white
-        if val > 0.85:
-            return "white"
-        return "grey" if val > 0.35 else "black"
-    if 15 <= deg < 50 and (val < 0.65 or sat < 0.45):
-        return "brown"
-    if (deg < 15 or deg >= 330) and sat < 0.5 and val > 0.6:
-        return "pink"
-    if deg < 15 or deg >= 345:
-        return "red"
-    if deg < 40:
-        return "orange"
-    if deg < 70:
-        return "yellow" if val >= 0.55 else "olive"
-    if deg < 160:
-        return "green"
-    if deg < 190:
-        return "teal"
-    if deg < 260:
-        return "blue"
-    if deg < 290:
-        return "purple"
-    return "pink"
-
-
-def dominant_colours(image: Image.Image) -> tuple[tuple[str, float], ...]:
-    """The main colours of ``image`` as ``(name, share)`` pairs, largest share first.
-
-    The image is shrunk to a thumbnail, quantised by Pillow (median cut) to 16 representative colours, each
-    named with :func:`colour_name`; shares of the same name are added. Names covering less than 5% of the
-    image are left out (so shares may sum to less than 1); at most 5 names; shares rounded to 2 decimals.
-
-    >>> dominant_colours(Image.new("RGB", (10, 10), (250, 10, 10)))
-    (('red', 1.0),)
-    """
-    thumb = image.convert("RGB")
-    thumb.thumbnail((_COLOUR_THUMBNAIL, _COLOUR_THUMBNAIL), Image.Resampling.BILINEAR)
-    quantised = thumb.quantize(colors=_COLOUR_QUANTISE, method=Image.Quantize.MEDIANCUT)
-    palette = quantised.getpalette() or []
-    total = thumb.width * thumb.height
-    shares: dict[str, int] = {}
-    for count, index in quantised.getcolors(_COLOUR_QUANTISE) or []:
-        rgb = tuple(palette[3 * index: 3 * index + 3])
-        name = colour_name(rgb)  # type: ignore[arg-type]
-        shares[name] = shares.get(name, 0) + count
-    ranked = sorted(((name, round(count / total, 2)) for name, count in shares.items()),
-                    key=lambda item: (-item[1], item[0]))
-    return tuple((name, share) for name, share in ranked if share >= _COLOUR_MIN_SHARE)[:_COLOUR_MAX_NAMES]
-
-
 # --- comparing images --------------------------------------------------------------------------------------
 
 def hash_distance(a: ImageReport, b: ImageReport) -> int:
@@ -374,52 +235,6 @@ def near_duplicates(reports: list[ImageReport] | tuple[ImageReport, ...],
             if distance <= max_distance:
                 pairs.append((i, j, distance))
     return pairs
-
-
-_LOCATIONS = (("top-left", "top", "top-right"), ("left", "centre", "right"),
-              ("bottom-left", "bottom", "bottom-right"))
-
-
-def _location(cx: float, cy: float) -> str:
-    """Name the ninth of the image that the point ``(cx, cy)`` (fractions of width/height) falls in."""
-    return _LOCATIONS[min(int(cy * 3), 2)][min(int(cx * 3), 2)]
-
-
-def changed_regions(a_bytes: bytes | Image.Image, b_bytes: bytes | Image.Image) -> tuple[float, list[tuple[str, float, tuple[float, ...]]]]:
-    """Where the pixels of two images differ, after resizing both to a common size.
-
-    Returns ``(changed_share, regions)``: the share of pixels that changed, and up to 5 regions, largest
-    first, each ``(location, area_share, (x0, y0, x1, y1))`` with the box in fractions of the image and the
-    location one of top-left, top, top-right, left, centre, right, bottom-left, bottom, bottom-right.
-
-    >>> before = Image.new("RGB", (200, 100), "white")
-    >>> after = before.copy(); after.paste((255, 0, 0), (150, 70, 190, 95))
-    >>> share, regions = changed_regions(before, after)   # PIL images work too
-    >>> round(share, 2), [(where, round(area, 2)) for where, area, _ in regions]
-    (0.05, [('bottom-right', 0.05)])
-    """
-    a_img, b_img = load_rgb(a_bytes), load_rgb(b_bytes)
-    scale = _DIFF_SIDE / max(a_img.size)
-    size = (max(8, round(a_img.width * scale)), max(8, round(a_img.height * scale)))
-    a_px = np.asarray(a_img.resize(size, Image.Resampling.BILINEAR), dtype=np.int16)
-    b_px = np.asarray(b_img.resize(size, Image.Resampling.BILINEAR), dtype=np.int16)
-    a_px = cv2.GaussianBlur(a_px.astype(np.uint8), (3, 3), 0).astype(np.int16)
-    b_px = cv2.GaussianBlur(b_px.astype(np.uint8), (3, 3), 0).astype(np.int16)
-    mask = (np.abs(a_px - b_px).max(axis=2) > _DIFF_THRESHOLD).astype(np.uint8)
-    changed_share = float(mask.mean())
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    count, _labels, stats, _centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    w, h = size
-    regions = []
-    for label in range(1, count):
-        x, y, bw, bh, _area = (int(v) for v in stats[label])
-        share = bw * bh / (w * h)
-        if share < _DIFF_MIN_AREA:
-            continue
-        box = (round(x / w, 3), round(y / h, 3), round((x + bw) / w, 3), round((y + bh) / h, 3))
-        regions.append((_location((x + bw / 2) / w, (y + bh / 2) / h), share, box))
-    regions.sort(key=lambda item: (-item[1], item[2]))
-    return changed_share, regions[:_DIFF_MAX_REGIONS]
 
 
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")

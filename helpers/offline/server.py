@@ -25,6 +25,7 @@ from pathlib import Path
 
 import h11
 import uvicorn
+from PIL import Image, ImageDraw
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from helpers import ocr
@@ -124,8 +125,6 @@ def _host_names(bound: str) -> object:
 
 def _warm_up_image() -> bytes:
     """A small PNG with a word on it (what the warm-up analyses)."""
-    from PIL import Image, ImageDraw
-
     img = Image.new("RGB", (320, 240), "white")
     ImageDraw.Draw(img).text((20, 100), "warm up", fill="black")
     buf = io.BytesIO()
