@@ -13,7 +13,8 @@ otherwise). The modules behind these names, one concept each:
 ``models``         model names: the default, aliases, snapshots, reasoning models, retirements
 ``tokens``         image tokens (tile and patch families), prices, the tile grid
 ``images``         load, sniff the real format, EXIF orientation, strip metadata, resize, data URLs
-``chat``           ``query_image_description``, ``query_base64_image_description``, ``Conversation``
+``chat``           ``query_image_description``, ``query_base64_image_description``, ``complete``
+``conversation``   ``Conversation``: history, usage, drop old images, save/load
 ``display``        Markdown answers, image grids, tile and polygon overlays
 ``ocr``            local OCR (RapidOCR) and the character error rate
 ``azure``          Azure request/response shapes, including the retired vision enhancements
@@ -27,7 +28,8 @@ Heavy modules (``ocr``, ``video``, ``offline``) are imported only when used.
 from __future__ import annotations
 
 from helpers.models import DEFAULT_MODEL, retired_model
-from helpers.chat import Conversation, query_base64_image_description, query_image_description
+from helpers.chat import query_base64_image_description, query_image_description
+from helpers.conversation import Conversation
 from helpers.client import course_image_url, get_client, setup
 from helpers.tokens import estimate_cost, image_tokens, scaled_size, tile_grid
 from helpers.display import draw_polygons, draw_tiles, show_images, show_markdown

@@ -119,3 +119,10 @@ class NetworkError(RequestError):
 
 class TruncatedAnswerWarning(UserWarning):
     """The answer stopped at ``max_tokens`` (``finish_reason == "length"``)."""
+
+
+# --- saved conversations -------------------------------------------------------------------------
+
+class ConversationFileError(CourseError, ValueError):
+    """A saved conversation file that cannot be read: missing, not JSON, another format, a newer version, or a
+    part that is not what :meth:`helpers.conversation.Conversation.save` writes (the message says which)."""

@@ -31,8 +31,9 @@ from localhttp import QuietHandler, base_url, serve, stop
 from PIL import Image
 
 from helpers import client, tokens
-from helpers.models import DEFAULT_MODEL
-from helpers.chat import Conversation, complete, query_base64_image_description, query_image_description
+from helpers.chat import complete, query_base64_image_description, query_image_description
+from helpers.config import load_settings
+from helpers.conversation import Conversation
 from helpers.errors import (
     AuthenticationError,
     BadRequestError,
@@ -47,8 +48,8 @@ from helpers.errors import (
     UnsupportedImageError,
 )
 from helpers.images import decode_data_url, prepare_image, to_data_url
+from helpers.models import DEFAULT_MODEL
 from helpers.offline.server import OfflineServer
-from helpers.config import load_settings
 
 # A key shaped like a real project key, built at run time (no key-shaped literal in the repository).
 FAKE_KEY = "sk-proj-" + "Zq9Xw2" * 8 + "T3BlbkFJ" + "Kd7Vn4" * 4 + "abcd"

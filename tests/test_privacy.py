@@ -36,11 +36,12 @@ from localhttp import QuietHandler, base_url, completion, serve
 from PIL import ExifTags, Image, PngImagePlugin, TiffImagePlugin, features
 
 from helpers import client
-from helpers.chat import Conversation, complete, query_base64_image_description, query_image_description
+from helpers.chat import complete, query_base64_image_description, query_image_description
 from helpers.client import get_client, setup
+from helpers.config import describe, load_settings
+from helpers.conversation import Conversation
 from helpers.errors import AuthenticationError
 from helpers.images import encode_image, image_part
-from helpers.config import describe, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES = REPO / "images"
