@@ -33,7 +33,7 @@ from PIL import Image
 
 from helpers import client
 from helpers.models import DEFAULT_MODEL
-from helpers.chat import Conversation
+from helpers.conversation import Conversation
 from helpers.errors import NetworkError, RateLimitError, ServiceError
 from helpers.offline.backend import ChatBackend
 from helpers.offline.faults import FaultBook
@@ -257,7 +257,7 @@ def test_a_run_of_mixed_faults_keeps_exactly_the_successful_turns_in_order(provi
 
 _BIG_SAVE = r"""
 import sys
-from helpers.chat import Conversation
+from helpers.conversation import Conversation
 
 chat = Conversation.load(sys.argv[1])
 filler = "word " * 400
