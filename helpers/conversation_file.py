@@ -282,8 +282,9 @@ def read_save_file(path: str | os.PathLike[str]) -> SavedConversation:
     try:
         data = json.loads(source.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        cut = " (it ends too early: the file was cut short)" if err.pos >= len(err.doc.rstrip()) else ""
-        raise ConversationFileError(f"{source.name!r} is not valid JSON ({err.msg}{cut}).",
+        cut = err.pos >= len(err.doc.rstrip()) or err.msg.startswith("Unterminated string")
+        where = "it ends too early: the file was cut short" if cut else f"line {err.lineno}, column {err.colno}"
+        raise ConversationFileError(f"{source.name!r} is not valid JSON ({err.msg}; {where}).",
                                     fix="load a file written by Conversation.save().") from None
     except UnicodeDecodeError as err:
         raise ConversationFileError(f"{source.name!r} is not valid JSON ({err}).",
