@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
 from helpers.errors import ConfigurationError, UnsupportedImageError
@@ -168,7 +168,7 @@ def get_engine() -> RapidOCR:
 
 
 def _create_engine() -> RapidOCR:
-    try:
+    try:  # imported here, not at the top: RapidOCR loads ONNX Runtime (heavy), only when OCR is first used
         from rapidocr_onnxruntime import RapidOCR
     except ImportError as err:
         raise ConfigurationError(
@@ -193,8 +193,6 @@ def warm_up(sizes: tuple[tuple[int, int], ...] = WARM_UP_SIZES) -> None:
 
     >>> warm_up()                    # doctest: +SKIP
     """
-    from PIL import ImageDraw, ImageFont
-
     get_engine()
     try:
         font = ImageFont.load_default(size=32)
