@@ -2,7 +2,7 @@
 
 Every row names the input, the exception the course raises (a class from ``helpers.errors``, a warning, an HTTP
 error of the offline server, or success for inputs that only *look* bad), and a key phrase of the message that
-tells the learner what to do. Rows that go through a :class:`~helpers.chat.Conversation` also prove that a failed
+tells the learner what to do. Rows that go through a :class:`~helpers.conversation.Conversation` also prove that a failed
 turn leaves ``conversation.messages`` (and ``turns``) deep-equal to what they were before.
 
 Everything runs locally: an offline backend started by this module (the ``offline`` provider is routed to it),
