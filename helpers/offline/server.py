@@ -217,6 +217,9 @@ class OfflineServer:
                                     access_log=False, server_header=False, headers=[("server", SERVER_NAME)],
                                     timeout_keep_alive=int(max(1, self.idle_timeout)), timeout_graceful_shutdown=1,
                                     h11_max_incomplete_event_size=64 * 1024, loop="asyncio")
+            uvicorn_log = logging.getLogger("uvicorn.error")
+            if uvicorn_log.level == logging.NOTSET:   # its start/stop notes are not the learner's business
+                uvicorn_log.setLevel(logging.WARNING)
             server = uvicorn.Server(config)
             self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                                             name=f"offline-server-{self._port}", daemon=True)
