@@ -22,8 +22,8 @@ NO_KEY_PLACEHOLDER = "not-needed"
 
 # Things that look like secrets inside free text (server messages, URLs): OpenAI-style keys and 32+ hex chars.
 _SECRET_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{8,}|[A-Fa-f0-9]{32,})\b")
-# user:password@ inside any URL in free text.
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):([^/\s@]*)@")
+# The user-info part of any URL in free text: everything up to the LAST '@' before the path ("u:p@ss@host").
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s?#]*)@(?=[^/\s@?#]*(?:[/?#\s]|$))")
 
 
 # --- keys ------------------------------------------------------------------------------------
@@ -78,5 +78,12 @@ def redact_url(text: str) -> str:
 
     >>> redact_url("GET http://u:p@h/x failed; see https://h/y")
     'GET http://u:***@h/x failed; see https://h/y'
+    >>> redact_url("https://u:p@ss@host/x"), redact_url("https://TOKEN@host")
+    ('https://u:***@host/x', 'https://***@host')
     """
-    return _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:***@", text)
+    def masked(match: re.Match[str]) -> str:
+        user, colon, _ = match.group(2).partition(":")
+        # "user:password" keeps the user name; a bare token ("https://TOKEN@host") is itself the secret.
+        return f"{match.group(1)}{user}:***@" if colon else f"{match.group(1)}***@"
+
+    return _URL_USERINFO.sub(masked, text)

@@ -22,12 +22,13 @@ LAYERS: list[tuple[str, ...]] = [
     ("models",),                                              # names: the default, aliases, reasoning, retirements
     ("model_costs",),                                         # per-model image-token constants and prices
     ("tokens",),                                              # image and text token maths
-    ("course_images", "images", "image_files", "image_prep", "image_parts"),   # load, orient, resize, encode
-    ("ocr", "video", "video_sampling", "azure"),              # local OCR, frames, Azure shapes
+    ("course_images", "image_formats", "image_sources", "image_decode", "image_metadata", "image_encode",
+     "images"),                                               # read (bounded), sniff, orient, resize, encode
+    ("ocr", "video_probe", "video_plan", "video_seek", "video", "azure"),   # local OCR, frames, Azure shapes
     ("offline",),                                             # the embedded backend (helpers.offline.*)
     ("env", "config"),                                        # the environment, read once into Settings
     ("provider_errors", "client"),                            # the SDK client, raw endpoints, errors
-    ("chat", "conversation"),                                 # requests, history
+    ("chat_parts", "chat", "conversation_file", "conversation"),   # requests, history, save files
     ("display",),                                             # presentation: nothing below imports it
     ("course", "__init__"),                                   # the maintenance CLI and the public surface
 ]

@@ -466,3 +466,15 @@ def test_openai_provider_settings_and_client_never_show_the_key(monkeypatch, cap
     out, err = capfd.readouterr()
     assert "api.openai.com" in out
     assert_no_key(out + err, OPENAI_KEY, "setup() output")
+
+
+def test_url_passwords_with_an_at_sign_and_bare_tokens_are_redacted():
+    """Review of issue 10: 'https://u:p@ss@host' showed '@ss@host' after the mask, and 'https://TOKEN@host' was
+    shown whole; both are secrets in what the course prints or saves."""
+    from helpers.redaction import redact_url
+
+    assert redact_url("https://u:p@ss@host/x.png") == "https://u:***@host/x.png"
+    assert redact_url("fetch https://ghp_TOKEN123@raw.example.org/a.png failed") == \
+        "fetch https://***@raw.example.org/a.png failed"
+    assert redact_url("https://host/v1/a@b and mailto:ann@example.org") == \
+        "https://host/v1/a@b and mailto:ann@example.org"              # not user-info: left alone
