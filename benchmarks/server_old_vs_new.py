@@ -11,8 +11,8 @@ OCR is warmed up first), and get the same requests through one ``httpx.AsyncClie
 
 Run from the repository root::
 
-    python benchmarks/server_old_vs_new.py                 # 640 / 640 / 96 requests per server
-    python benchmarks/server_old_vs_new.py --scale 0.25    # a quicker look
+    python benchmarks/server_old_vs_new.py                 # 640 / 640 / 96 requests per server and round
+    python benchmarks/server_old_vs_new.py --scale 0.25 --rounds 1   # a quicker look
 """
 
 from __future__ import annotations
@@ -122,22 +122,29 @@ def measure(name: str, server: object, workloads: dict[str, list[dict]]) -> list
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the request counts (default 1)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="old and new take turns this many times; the best round of each is shown (default 2)")
     args = parser.parse_args(argv)
     counts = {"text": int(640 * args.scale), "cached image": int(640 * args.scale),
               "uncached image": int(96 * args.scale)}
     analysis.warm_up()
     old = load_old_server()
-    rows = []
-    for index, (name, server) in enumerate((("old (http.server)", old.OfflineServer(warm_ocr=False)),  # type: ignore[attr-defined]
-                                            ("new (uvicorn)", OfflineServer(warm_ocr=False)))):
-        cached = png_url(7)
-        workloads = {"text": [body(f"Question {i}?", None) for i in range(counts["text"])],
-                     "cached image": [body(f"What is it? {i}", cached) for i in range(counts["cached image"])],
-                     "uncached image": [body("What is it?", png_url(1000 * (index + 1) + i))
-                                        for i in range(counts["uncached image"])]}
-        rows += measure(name, server, workloads)
-    print(f"Offline backend, old vs new - concurrency {CONCURRENCY}, httpx {httpx.__version__}, Python "
-          f"{platform.python_version()}, {platform.machine()}")
+    best: dict[tuple[str, str], tuple] = {}
+    for turn in range(args.rounds):          # taking turns evens out whatever else the machine is doing
+        for index, (name, make) in enumerate((("old (http.server)", old.OfflineServer),  # type: ignore[attr-defined]
+                                              ("new (uvicorn)", OfflineServer))):
+            cached = png_url(7)
+            seed = 10_000 * (turn + 1) + 1000 * (index + 1)      # new images every round: really uncached
+            workloads = {"text": [body(f"Question {i}?", None) for i in range(counts["text"])],
+                         "cached image": [body(f"What is it? {i}", cached) for i in range(counts["cached image"])],
+                         "uncached image": [body("What is it?", png_url(seed + i))
+                                            for i in range(counts["uncached image"])]}
+            for row in measure(name, make(warm_ocr=False), workloads):
+                if (row[0], row[1]) not in best or row[4] > best[(row[0], row[1])][4]:
+                    best[(row[0], row[1])] = row
+    rows = sorted(best.values(), key=lambda row: (row[1], row[0] != "old (http.server)"))
+    print(f"Offline backend, old vs new - concurrency {CONCURRENCY}, best of {args.rounds} rounds, httpx "
+          f"{httpx.__version__}, Python {platform.python_version()}, {platform.machine()}")
     header = ("server", "workload", "requests", "failed", "answers/s", "p50 ms", "p95 ms")
     print("  ".join(f"{h:>18}" if i else f"{h:<18}" for i, h in enumerate(header)))
     for row in rows:
