@@ -100,7 +100,7 @@ def side_by_side_markdown(columns: Mapping[str, str]) -> str:
 
     items = _columns(columns)
     width = f"{100 // len(items)}%"
-    head = "".join(f'<th width="{width}">{html.escape(title)}</th>' for title, _ in items)
+    head = "".join(f'<th width="{width}">{html.escape(title, quote=False)}</th>' for title, _ in items)
     lines = ["<table>", f"<tr>{head}</tr>", "<tr>"]
     for _, text in items:
         # A line that opens with "</td" or "</table" would close the cell early: indent it by one space.
