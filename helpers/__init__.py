@@ -26,14 +26,14 @@ Heavy modules (``ocr``, ``video``, ``offline``) are imported only when used.
 
 from __future__ import annotations
 
-from helpers.models import DEFAULT_MODEL, retired_model
 from helpers.chat import Conversation, query_base64_image_description, query_image_description
 from helpers.client import course_image_url, get_client, setup
-from helpers.tokens import estimate_cost, image_tokens, scaled_size, tile_grid
+from helpers.config import load_settings
 from helpers.display import draw_polygons, draw_tiles, show_images, show_markdown, show_side_by_side
 from helpers.errors import CourseError
 from helpers.images import encode_image, image_part, load_image, prepare_image, to_data_url
-from helpers.config import load_settings
+from helpers.models import DEFAULT_MODEL, retired_model
+from helpers.tokens import estimate_cost, image_tokens, scaled_size, tile_grid
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -87,7 +87,8 @@ def offline_server_url(port: int | None = None) -> str:
     ``port`` (from ``VISION_OFFLINE_PORT``, which may come from ``.env``; 0 = any free port) only matters for
     the first start in a process.
     """
-    from helpers.offline import ensure_server  # lazy: the server (and OCR) load only when the offline provider runs
+    # lazy: the server (and OCR) load only when the offline provider runs
+    from helpers.offline import ensure_server
 
     return ensure_server(port).rstrip("/")
 

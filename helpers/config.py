@@ -46,7 +46,6 @@ from helpers.course_images import REPO_ROOT
 from helpers.errors import ConfigurationError, RetiredModelError
 from helpers.tokens import is_known_model
 
-
 PROVIDERS: tuple[str, ...] = ("offline", "openai", "azure", "compatible")
 
 #: Every variable the course reads, with what it is for (``.env.example`` documents the same list).

@@ -13,9 +13,9 @@ import pytest
 from localhttp import FakeAPI  # the scripted local Chat Completions server (tests/localhttp.py)
 
 from helpers import client, course_images, errors
-from helpers.models import DEFAULT_MODEL
 from helpers.client import course_image_url, get_client, setup, translate_error
 from helpers.config import Settings, load_settings
+from helpers.models import DEFAULT_MODEL
 
 KEY = "sk-" + "proj-" + "Hh4" * 12 + "tail"
 AZURE_KEY = "fe" * 16

@@ -18,7 +18,7 @@ from matplotlib.collections import LineCollection  # noqa: E402
 from matplotlib.patches import Polygon, Rectangle  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from helpers import tokens, display  # noqa: E402
+from helpers import display, tokens  # noqa: E402
 from helpers.display import (  # noqa: E402
     PolygonError,
     draw_polygons,
