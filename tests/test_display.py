@@ -252,3 +252,9 @@ def test_returned_figures_render_as_png_in_a_jupyter_shell(monkeypatch):
     finally:
         monkeypatch.undo()
         InteractiveShell.clear_instance()
+
+
+def test_docstring_examples():
+    import doctest
+
+    assert doctest.testmod(display).failed == 0
