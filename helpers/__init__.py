@@ -15,7 +15,7 @@ otherwise). The modules behind these names, one concept each:
 ``images``         load, sniff the real format, EXIF orientation, strip metadata, resize, data URLs
 ``chat``           ``query_image_description``, ``query_base64_image_description``, ``complete``
 ``conversation``   ``Conversation``: history, usage, drop old images, save/load
-``display``        Markdown answers, image grids, tile and polygon overlays
+``display``        Markdown answers (alone or side by side), image grids, tile and polygon overlays
 ``ocr``            local OCR (RapidOCR) and the character error rate
 ``azure``          Azure request/response shapes, including the retired vision enhancements
 ``video``          frames sampled by seeking, under a token budget
@@ -27,15 +27,15 @@ Heavy modules (``ocr``, ``video``, ``offline``) are imported only when used.
 
 from __future__ import annotations
 
-from helpers.models import DEFAULT_MODEL, retired_model
 from helpers.chat import query_base64_image_description, query_image_description
-from helpers.conversation import Conversation
 from helpers.client import course_image_url, get_client, setup
-from helpers.tokens import estimate_cost, image_tokens, scaled_size, tile_grid
-from helpers.display import draw_polygons, draw_tiles, show_images, show_markdown
+from helpers.config import load_settings
+from helpers.conversation import Conversation
+from helpers.display import draw_polygons, draw_tiles, show_images, show_markdown, show_side_by_side
 from helpers.errors import CourseError
 from helpers.images import encode_image, image_part, load_image, prepare_image, to_data_url
-from helpers.config import load_settings
+from helpers.models import DEFAULT_MODEL, retired_model
+from helpers.tokens import estimate_cost, image_tokens, scaled_size, tile_grid
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -59,6 +59,7 @@ __all__ = [
     "setup",
     "show_images",
     "show_markdown",
+    "show_side_by_side",
     "tile_grid",
     "to_data_url",
 ]

@@ -84,9 +84,8 @@ def offline_server_url(port: int | None = None) -> str:
     ``port`` (from ``VISION_OFFLINE_PORT``, which may come from ``.env``; 0 = any free port) only matters for
     the first start in a process.
     """
-    from helpers.offline import (
-        ensure_server,  # lazy: the server (and OCR) load only when the offline provider runs
-    )
+    # lazy: the server (and OCR) load only when the offline provider runs
+    from helpers.offline import ensure_server
 
     return ensure_server(port).rstrip("/")
 
@@ -263,6 +262,17 @@ class AzureTarget:
     api_version: str
     simulated: bool
 
+    def http_endpoint(self, path: str = "chat/completions") -> HttpEndpoint:
+        """URL, ``api-key`` header and ``api-version`` query for a raw HTTP request to this deployment.
+
+        >>> e = azure_simulator("2024-02-15-preview").http_endpoint()        # doctest: +SKIP
+        >>> e.params                                                          # doctest: +SKIP
+        {'api-version': '2024-02-15-preview'}
+
+        Taught in notebooks/07_azure.ipynb.
+        """
+        return _azure_http(self.endpoint, self.deployment, self.api_version, self.client.api_key, path)
+
     def __repr__(self) -> str:
         where = "offline Azure simulator" if self.simulated else "your Azure resource"
         return (f"AzureTarget({where}: endpoint={host_of(self.endpoint)!r}, deployment={self.deployment!r}, "
@@ -336,12 +346,16 @@ def http_endpoint(path: str = "chat/completions", settings: Settings | None = No
     Taught in notebooks/02_local_images_base64.ipynb.
     """
     settings = settings if settings is not None else active_settings()
-    json_type = {"Content-Type": "application/json"}
     if settings.provider == "azure":
-        url = (f"{resolved_base_url(settings)}/openai/deployments/{quote(settings.azure_deployment or '', safe='')}"
-               f"/{path}")
-        return HttpEndpoint(url, {**json_type, "api-key": settings.api_key or ""},
-                            {"api-version": settings.azure_api_version or ""}, "azure")
+        return _azure_http(resolved_base_url(settings), settings.azure_deployment or "",
+                           settings.azure_api_version or "", settings.api_key or "", path)
     key = OFFLINE_API_KEY if settings.provider == "offline" else (settings.api_key or NO_KEY_PLACEHOLDER)
     return HttpEndpoint(f"{resolved_base_url(settings).rstrip('/')}/{path}",
-                        {**json_type, "Authorization": f"Bearer {key}"}, {}, settings.provider)
+                        {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}, {}, settings.provider)
+
+
+def _azure_http(endpoint: str, deployment: str, api_version: str, key: str, path: str) -> HttpEndpoint:
+    """Azure's deployment route: ``{endpoint}/openai/deployments/{deployment}/{path}?api-version=...``."""
+    url = f"{endpoint.rstrip('/')}/openai/deployments/{quote(deployment, safe='')}/{path}"
+    return HttpEndpoint(url, {"Content-Type": "application/json", "api-key": key}, {"api-version": api_version},
+                        "azure")

@@ -3,6 +3,7 @@
 Everything works both in Jupyter and in a plain Python process (tests, scripts):
 
 * text: :func:`show_markdown` renders Markdown in Jupyter and prints plain text elsewhere;
+  :func:`show_side_by_side` puts several answers next to each other the same way;
 * notices: :func:`notify` shows a Markdown blockquote in Jupyter and raises a Python warning elsewhere;
 * plots: :func:`show_images`, :func:`draw_tiles`, :func:`draw_polygons` build a matplotlib figure with the
   backend-independent API (``fig, ax = plt.subplots(...)``), close it in pyplot (so Jupyter does not draw it
@@ -16,6 +17,7 @@ Everything works both in Jupyter and in a plain Python process (tests, scripts):
 from __future__ import annotations
 
 import contextlib
+import html
 import io
 import math
 import os
@@ -60,6 +62,89 @@ def show_markdown(text: str) -> None:
         display_object(Markdown(text))
     else:
         print(text)
+
+
+def side_by_side_markdown(columns: Mapping[str, str]) -> str:
+    """The Markdown (with a little HTML) that :func:`show_side_by_side` renders: one table row of columns.
+
+    Each cell is its own Markdown block between blank lines, the CommonMark rule that lets Markdown live
+    inside an HTML table, so JupyterLab, VS Code and GitHub render bold text, lists and code blocks in each
+    column. Headings are escaped as HTML.
+
+    >>> print(side_by_side_markdown({"low": "A rocket.", "high": "A **Falcon 9** rocket."}))
+    <table>
+    <tr><th width="50%">low</th><th width="50%">high</th></tr>
+    <tr>
+    <td valign="top" width="50%">
+    <BLANKLINE>
+    A rocket.
+    <BLANKLINE>
+    </td>
+    <td valign="top" width="50%">
+    <BLANKLINE>
+    A **Falcon 9** rocket.
+    <BLANKLINE>
+    </td>
+    </tr>
+    </table>
+    """
+    items = _columns(columns)
+    width = f"{100 // len(items)}%"
+    head = "".join(f'<th width="{width}">{html.escape(title, quote=False)}</th>' for title, _ in items)
+    lines = ["<table>", f"<tr>{head}</tr>", "<tr>"]
+    for _, text in items:
+        # A line that opens with "</td" or "</table" would close the cell early: indent it by one space.
+        body = "\n".join(" " + line if line.lstrip().lower().startswith(("</td", "</tr", "</table")) else line
+                         for line in text.strip("\n").splitlines())
+        lines += [f'<td valign="top" width="{width}">', "", body, "", "</td>"]
+    lines += ["</tr>", "</table>"]
+    return "\n".join(lines)
+
+
+def side_by_side_text(columns: Mapping[str, str]) -> str:
+    """The plain-text form of :func:`show_side_by_side` (scripts, tests): each column under its title.
+
+    >>> print(side_by_side_text({"low": "A rocket.", "high": "A Falcon 9 rocket."}))
+    == low ==
+    A rocket.
+    <BLANKLINE>
+    == high ==
+    A Falcon 9 rocket.
+    """
+    return "\n\n".join(f"== {title} ==\n{text.strip()}" for title, text in _columns(columns))
+
+
+def _columns(columns: Mapping[str, str]) -> list[tuple[str, str]]:
+    if not isinstance(columns, Mapping):
+        raise TypeError(f"columns must be a mapping of title -> text, got {type(columns).__name__}.")
+    items = [(str(title), "" if text is None else str(text)) for title, text in columns.items()]
+    if not items:
+        raise ValueError("show_side_by_side needs at least one column.")
+    return items
+
+
+def show_side_by_side(columns: Mapping[str, str]) -> None:
+    """Show texts next to each other, one column per ``title: text`` item, each rendered as Markdown.
+
+    For comparing answers: the same question at ``detail="low"`` and ``"high"``, two models, two prompts.
+    In Jupyter the columns are a table whose cells render Markdown (:func:`side_by_side_markdown`);
+    elsewhere each column is printed under its title (:func:`side_by_side_text`).
+
+    >>> show_side_by_side({"low": "A rocket.", "high": "A Falcon 9 rocket."})
+    == low ==
+    A rocket.
+    <BLANKLINE>
+    == high ==
+    A Falcon 9 rocket.
+
+    Taught in notebooks/04_detail_levels.ipynb.
+    """
+    if in_jupyter():
+        from IPython.display import Markdown
+
+        display_object(Markdown(side_by_side_markdown(columns)))
+    else:
+        print(side_by_side_text(columns))
 
 
 # --- figures ------------------------------------------------------------------------------------

@@ -32,14 +32,16 @@ __all__ = ["ENV_VARS", "check_api_version", "check_deployment", "check_key_shape
 #: Every variable the course reads, with what it is for (``.env.example`` documents the same list).
 ENV_VARS: dict[str, str] = {
     "VISION_PROVIDER": "offline | openai | azure | compatible (unset: inferred from what is configured)",
-    "VISION_MODEL": "model name (defaults to the course default in helpers/models.py)",
+    "VISION_MODEL": "model name (default: the course default in helpers/models.py); on Azure, the model behind "
+                    "the deployment",
     "OPENAI_API_KEY": "OpenAI key (sk-...); optional for a compatible engine",
     "OPENAI_BASE_URL": "base URL of an OpenAI-compatible engine, e.g. http://localhost:11434/v1",
     "AZURE_OPENAI_ENDPOINT": "https://YOUR-RESOURCE.openai.azure.com",
     "AZURE_OPENAI_API_KEY": "key of that Azure OpenAI resource",
     "AZURE_OPENAI_API_VERSION": "Azure OpenAI REST API version, e.g. 2024-10-21",
     "AZURE_OPENAI_DEPLOYMENT": "name of your vision-capable deployment",
-    "COURSE_IMAGES_BASE_URL": "public http(s) copy of the course images/ folder (real providers only)",
+    "COURSE_IMAGES_BASE_URL": "optional: your public http(s) copy of images/, used instead of the public copies "
+                              "and data URLs of images/public_copies.json (real providers only)",
     "VISION_TIMEOUT": "seconds per request before giving up (default 60)",
     "VISION_MAX_RETRIES": "retries for 429, 5xx, timeouts and connection errors (default 2)",
     "VISION_OFFLINE_PORT": "port of the offline backend (0 = any free port, the default)",

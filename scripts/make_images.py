@@ -8,7 +8,8 @@ uses a fixed seed).
 Run from the repository root::
 
     python scripts/make_images.py            # writes images/*
-    python scripts/make_images.py --check    # also runs local OCR on the handwriting pages (CER)
+    python scripts/make_images.py --check    # also runs local OCR on the handwriting pages and the label (CER)
+    python scripts/make_images.py --only label   # just one group of images
 
 Authoring-only requirements (NOT in requirements.txt; the course itself does not need them):
 
@@ -569,6 +570,65 @@ def make_spot_difference() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# 6. a product label: big title, small print (what detail="low" loses, notebooks/04_detail_levels.ipynb)
+# --------------------------------------------------------------------------------------------------
+LABEL_SIZE = (1536, 1024)
+LABEL_SMALL_PX = 13  # the fine print's font size in pixels; chosen with --check, see make_label()
+LABEL_TITLE = "ALPINE OAT BAR"
+LABEL_SUBTITLE = "Honey & Almond · 6 bars × 40 g"
+LABEL_CLAIM = "Whole-grain oats · no palm oil · 182 kcal per bar"
+LABEL_SMALL_PRINT = [
+    "Ingredients: rolled oats (42%), honey (18%), almonds (12%), glucose syrup, sunflower oil, rice flour, sea salt, "
+    "natural flavouring,",
+    "antioxidant: vitamin E.",
+    "Allergens: contains almonds and oats (gluten). Made in a factory that also handles peanuts and sesame.",
+    "Nutrition per bar (40 g): energy 764 kJ / 182 kcal, fat 7.1 g (saturates 0.9 g), carbohydrate 24.6 g "
+    "(sugars 9.4 g), fibre 3.2 g,",
+    "protein 4.2 g, salt 0.12 g.",
+    "Store in a cool, dry place. Once opened, eat within 3 days.",
+    "Best before: 14 MAR 2027 · Lot: L2417B-06",
+    "A sample label made for the GPT Vision Course by scripts/make_images.py. Not a real product: every name and "
+    "number is invented.",
+]
+
+
+def make_label() -> None:
+    """An invented product label: a title, a subtitle and a claim large enough to read at any size, and eight
+    lines of small print (ingredients, allergens, nutrition, best-before date and lot number) that do not
+    survive being shrunk to fit 512x512, the version a tile model such as gpt-4o sees with detail="low".
+
+    The fine print's size was chosen by measurement (``--check`` prints it again): with local OCR
+    (``helpers.ocr``) on Lanczos-resized copies, 13-px print on the 1536x1024 label reads with a character
+    error rate of about 0.01 at gpt-4o's ``high`` size (1152x768) and about 0.8 at its ``low`` size
+    (512x341); at 16 px even the low copy was read (CER 0.05), at 10 px even the high copy failed (0.13).
+    Drawn with DejaVu Sans (bundled with matplotlib), saved as PNG: no randomness, byte-identical re-runs.
+    """
+    width, height = LABEL_SIZE
+    cream, brown, ink = (250, 246, 232), (150, 60, 40), (40, 40, 40)
+    img = Image.new("RGB", LABEL_SIZE, cream)
+    d = ImageDraw.Draw(img)
+
+    def font(bold: bool, px: int) -> ImageFont.FreeTypeFont:
+        return ImageFont.truetype(str(dejavu_sans(bold=bold)), px)
+
+    d.rectangle((24, 24, width - 25, height - 25), outline=brown, width=8)
+    d.rectangle((24, 24, width - 25, 300), fill=brown)
+    d.text((width // 2, 165), LABEL_TITLE, font=font(True, 128), fill=(255, 250, 235), anchor="mm")
+    d.text((width // 2, 390), LABEL_SUBTITLE, font=font(False, 60), fill=(60, 40, 30), anchor="mm")
+    d.text((width // 2, 500), LABEL_CLAIM, font=font(True, 40), fill=brown, anchor="mm")
+    d.line((80, 590, width - 80, 590), fill=brown, width=3)
+    small = font(False, LABEL_SMALL_PX)
+    y = 640
+    for line in LABEL_SMALL_PRINT:
+        d.text((80, y), line, font=small, fill=ink)
+        y += round(LABEL_SMALL_PX * 2.1)
+    save_png(img, IMAGES / "product_label.png")
+    truth = "\n".join([LABEL_TITLE, LABEL_SUBTITLE, LABEL_CLAIM, *LABEL_SMALL_PRINT]) + "\n"
+    (IMAGES / "product_label.txt").write_text(truth, encoding="utf-8")
+    print("wrote images/product_label.txt")
+
+
+# --------------------------------------------------------------------------------------------------
 # OCR check of the handwriting pages
 # --------------------------------------------------------------------------------------------------
 def _norm(text: str) -> str:
@@ -604,12 +664,31 @@ def check_ocr() -> None:
         if course_ocr is not None:
             text = course_ocr.transcribe(path)
             print(f"  helpers.ocr.character_error_rate: {course_ocr.character_error_rate(ref, text):.3f}")
+    if course_ocr is not None:
+        check_label(course_ocr)
+
+
+def check_label(course_ocr) -> None:
+    """OCR the product label at the sizes gpt-4o sees it with detail="low" and "high" (resized with Pillow's
+    Lanczos filter) and at full size, and print the character error rates against its transcript."""
+    from helpers.tokens import scaled_size
+
+    truth = (IMAGES / "product_label.txt").read_text(encoding="utf-8")
+    with Image.open(IMAGES / "product_label.png") as label:
+        label = label.convert("RGB")
+        sizes = {detail: scaled_size(*label.size, detail, "gpt-4o") for detail in ("low", "high")}
+        sizes["full"] = label.size
+        for name, size in sizes.items():
+            copy = label if size == label.size else label.resize(size, Image.Resampling.LANCZOS)
+            text = course_ocr.transcribe(copy)
+            print(f"product_label ({name}, {size[0]}x{size[1]}): CER "
+                  f"{course_ocr.character_error_rate(truth, text):.3f}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="OCR the handwriting pages and print the CER")
-    parser.add_argument("--only", choices=["photos", "handwriting", "chart", "exif", "spot"], nargs="*")
+    parser.add_argument("--check", action="store_true", help="OCR the handwriting pages and the label and print the CER")
+    parser.add_argument("--only", choices=["photos", "handwriting", "chart", "exif", "spot", "label"], nargs="*")
     args = parser.parse_args(argv)
     IMAGES.mkdir(exist_ok=True)
     steps = {
@@ -618,6 +697,7 @@ def main(argv: list[str] | None = None) -> None:
         "chart": make_gdp_chart,
         "exif": make_exif_photo,
         "spot": make_spot_difference,
+        "label": make_label,
     }
     for name, step in steps.items():
         if not args.only or name in args.only:

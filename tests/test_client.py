@@ -340,3 +340,34 @@ def test_translate_leaves_other_exceptions_alone():
     assert translate_error(course) is course
     sdk_config = translate_error(openai.OpenAIError("Missing credentials."))
     assert isinstance(sdk_config, errors.ConfigurationError)
+
+
+# --- raw HTTP and the Azure target (notebooks 02 and 07) ---------------------------------------------
+
+def test_http_endpoint_follows_the_provider(monkeypatch):
+    use(monkeypatch, VISION_PROVIDER="openai", OPENAI_API_KEY=KEY)
+    e = client.http_endpoint()
+    assert e.url == "https://api.openai.com/v1/chat/completions" and e.params == {}
+    assert e.headers["Authorization"] == f"Bearer {KEY}" and KEY not in repr(e)
+    use(monkeypatch, **AZURE_ENV)
+    e = client.http_endpoint()
+    assert e.url == "https://my-resource.openai.azure.com/openai/deployments/course-vision/chat/completions"
+    assert e.params == {"api-version": "2024-10-21"} and e.headers["api-key"] == AZURE_KEY
+    assert "Authorization" not in e.headers and AZURE_KEY not in repr(e)
+
+
+def test_azure_target_is_your_deployment_or_the_simulator(monkeypatch, fake):
+    monkeypatch.setattr(client, "offline_server_url", lambda port=None: fake.url)
+    use(monkeypatch, **AZURE_ENV)
+    mine = client.azure_target()
+    assert not mine.simulated and mine.deployment == "course-vision" and mine.api_version == "2024-10-21"
+    assert mine.http_endpoint().url == client.http_endpoint().url
+    assert mine.http_endpoint().headers == client.http_endpoint().headers
+    assert "your Azure resource" in repr(mine) and AZURE_KEY not in repr(mine)
+    use(monkeypatch, VISION_PROVIDER="openai", OPENAI_API_KEY=KEY)
+    simulator = client.azure_target()
+    assert simulator.simulated and "offline Azure simulator" in repr(simulator)
+    assert simulator.http_endpoint().headers["api-key"] == "offline"          # never the OpenAI key
+    legacy = client.azure_simulator("2024-02-15-preview").http_endpoint()
+    assert legacy.url == f"{fake.url}/openai/deployments/my-vision-deployment/chat/completions"
+    assert legacy.params == {"api-version": "2024-02-15-preview"}

@@ -27,6 +27,9 @@ from helpers.display import (  # noqa: E402
     notify,
     show_images,
     show_markdown,
+    show_side_by_side,
+    side_by_side_markdown,
+    side_by_side_text,
     truncation_message,
 )
 from helpers.errors import TruncatedAnswerWarning  # noqa: E402
@@ -71,6 +74,37 @@ def test_show_markdown_renders_markdown_in_jupyter(jupyter, capsys):
     assert capsys.readouterr().out == ""
     [shown] = jupyter
     assert isinstance(shown, Markdown) and shown.data == "**bold**"
+
+
+def test_show_side_by_side_prints_each_column_outside_jupyter(capsys):
+    show_side_by_side({"detail='low'": "A rocket.", "detail='high'": "A **Falcon 9** rocket, lot L2417B."})
+    out = capsys.readouterr().out
+    assert out == ("== detail='low' ==\nA rocket.\n\n== detail='high' ==\nA **Falcon 9** rocket, lot L2417B.\n")
+
+
+def test_show_side_by_side_renders_one_markdown_table_in_jupyter(jupyter, capsys):
+    show_side_by_side({"low": "- one\n- two", "high": "```text\nr << d\n```"})
+    assert capsys.readouterr().out == ""
+    assert len(jupyter) == 1 and isinstance(jupyter[0], Markdown)
+    source = jupyter[0].data
+    assert source.startswith("<table>") and source.endswith("</table>")
+    assert source.count("<td ") == 2 and 'width="50%"' in source
+    # Each cell's Markdown sits between blank lines, so CommonMark renders it inside the HTML cell.
+    assert "\n\n- one\n- two\n\n</td>" in source
+    assert "\n\n```text\nr << d\n```\n\n</td>" in source
+
+
+def test_side_by_side_escapes_titles_and_keeps_cells_closed():
+    source = side_by_side_markdown({"<b>x</b>": "text\n</td>\nmore", "b": "", "c": "three"})
+    assert "<th width=\"33%\">&lt;b&gt;x&lt;/b&gt;</th>" in source
+    assert "\n </td>\nmore" in source            # a line that would close the cell early is indented
+    assert source.count("\n</td>") == 3
+
+
+@pytest.mark.parametrize("bad, error", [({}, ValueError), (["low", "high"], TypeError)])
+def test_side_by_side_rejects_empty_or_non_mapping(bad, error):
+    with pytest.raises(error):
+        side_by_side_text(bad)
 
 
 def test_notify_warns_outside_jupyter():
@@ -219,3 +253,9 @@ def test_returned_figures_render_as_png_in_a_jupyter_shell(monkeypatch):
     finally:
         monkeypatch.undo()
         InteractiveShell.clear_instance()
+
+
+def test_docstring_examples():
+    import doctest
+
+    assert doctest.testmod(display).failed == 0
