@@ -17,6 +17,7 @@ from helpers.local import IMAGES_DIR
 from helpers.models import DEFAULT_MODEL
 from helpers.offline.server import OfflineServer
 
+
 def example_curl(base_url: str, model: str, image_url: str | None) -> str:
     """A curl command that asks the server about an image (or says hello without one).
 

@@ -35,9 +35,9 @@ import imagehash
 from PIL import Image
 
 from helpers.images import sniff_mime
-from helpers.offline.pixels import changed_regions, colour_name, detect_faces, dominant_colours
 from helpers.ocr import OcrLine, lines_to_text, load_rgb, normalise_text, ocr_lines
 from helpers.ocr import warm_up as ocr_warm_up
+from helpers.offline.pixels import changed_regions, colour_name, detect_faces, dominant_colours
 
 __all__ = [
     "CACHE_SIZE",

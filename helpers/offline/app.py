@@ -45,8 +45,14 @@ from helpers.local import is_loopback
 from helpers.offline.backend import ChatBackend
 from helpers.offline.faults import FaultBook, fault_error, hold_seconds, requested_fault
 from helpers.offline.fetch import Cancelled, safe_image_path
-from helpers.offline.protocol import (ApiError, ChatRequest, Route, check_api_version, parse_chat_request,
-                                     parse_json_body)
+from helpers.offline.protocol import (
+    ApiError,
+    ChatRequest,
+    Route,
+    check_api_version,
+    parse_chat_request,
+    parse_json_body,
+)
 from helpers.offline.responses import Completion, json_bytes
 
 log = logging.getLogger("helpers.offline")

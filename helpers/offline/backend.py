@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin, GifImagePlugin
+from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from helpers import images, tokens
 from helpers.errors import CourseError, ImageError, ImageTooLargeError

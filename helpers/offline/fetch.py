@@ -232,7 +232,7 @@ def fetch_url(url: str, policy: DownloadPolicy, budget: Budget) -> bytes:
             data, current = _hop(current, url, policy, budget, deadline, limit)  # type: ignore[assignment]
             if data is not None:
                 return data
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise _failed(url, timeout=True) from None
     except (OSError, ValueError, http.client.HTTPException):
         raise _failed(url) from None

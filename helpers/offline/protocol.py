@@ -22,8 +22,19 @@ from typing import Any, get_args
 from openai.types.chat import ChatCompletionMessageParam, completion_create_params
 
 from helpers import models, tokens
-from helpers.offline.schema import (ApiError, arms, discriminator, is_sequence, check_fields, check_value, fields,
-                                    invalid_type, invalid_value, json_type, missing)
+from helpers.offline.schema import (
+    ApiError,
+    arms,
+    check_fields,
+    check_value,
+    discriminator,
+    fields,
+    invalid_type,
+    invalid_value,
+    is_sequence,
+    json_type,
+    missing,
+)
 
 __all__ = ["ApiError", "ChatRequest", "ImagePart", "Route", "parse_chat_request", "parse_json_body"]
 

@@ -94,7 +94,7 @@ def _is_union(annotation: Any) -> bool:
 
 
 def is_sequence(annotation: Any) -> bool:
-    return get_origin(annotation) in (list, Iterable, Sequence, typing.Iterable, typing.Sequence, typing.List)
+    return get_origin(annotation) in (list, Iterable, Sequence, typing.Iterable, typing.Sequence, list)
 
 
 def _describe(annotation: Any) -> str:
@@ -126,7 +126,7 @@ def _matches(value: Any, annotation: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if annotation is str:
         return isinstance(value, str)
-    if is_typeddict(annotation) or get_origin(annotation) in (dict, Mapping, typing.Dict):
+    if is_typeddict(annotation) or get_origin(annotation) in (dict, Mapping, dict):
         return isinstance(value, dict)
     return True
 
