@@ -21,7 +21,7 @@ from typing import Any
 from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from helpers import images, tokens
-from helpers.errors import CourseError, ImageError, ImageTooLargeError
+from helpers.errors import CourseError, ImageError, ImageTooLargeError, UnknownModelError
 from helpers.offline import analysis, answers
 from helpers.offline.enhancements import grounding_from_report, ocr_from_report
 from helpers.offline.fetch import Budget, Cancelled, DownloadPolicy, fetch_url
@@ -110,6 +110,29 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+def as_seen(image: LoadedImage, model: str) -> bytes:
+    """The image as the model looks at it with ``detail="low"``: a tile-family model (gpt-4o, gpt-4.1) gets a
+    version that fits in 512 x 512, so small print it cannot read is not read here either (notebook 04).
+
+    ``high`` and ``auto`` are analysed at full size (the offline answers describe the picture), and so is ``low``
+    where it changes nothing (patch-family models, or an image that already fits). A model the cost tables do
+    not know is sized by the tile rules, as :mod:`helpers.tokens` does.
+    """
+    if image.part.detail != "low":
+        return image.data
+    try:
+        width, height = tokens.scaled_size(image.width, image.height, "low", model)
+    except UnknownModelError:
+        width, height = tokens.scaled_size(image.width, image.height, "low", "gpt-4o")
+    if (width, height) == (image.width, image.height):
+        return image.data
+    with Image.open(io.BytesIO(image.data)) as picture:
+        small = picture.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    small.save(out, format="PNG")
+    return out.getvalue()
+
+
 class ChatBackend:
     """Turns a validated request into a :class:`Completion`. Thread-safe; shared by all requests of a server."""
 
@@ -178,7 +201,7 @@ class ChatBackend:
         reports = []
         for image in turn_images:
             budget.check()
-            reports.append(self._analyze(image))
+            reports.append(self._analyze(image, request.model))
         text = answers.compose(question, reports, [img.data for img in turn_images])
         finish = "stop"
         if request.max_tokens is not None:
@@ -193,9 +216,9 @@ class ChatBackend:
                           enhancements=enhancements)
 
     @staticmethod
-    def _analyze(image: LoadedImage) -> Any:
+    def _analyze(image: LoadedImage, model: str) -> Any:
         try:
-            return analysis.analyze(image.data)
+            return analysis.analyze(as_seen(image, model))
         except ImageTooLargeError as err:
             raise ApiError(400, err.problem, param=image.part.param, code="image_too_large") from None
         except ImageError:

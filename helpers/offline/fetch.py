@@ -7,8 +7,11 @@ runs on a learner's computer, a URL must not become a way into that computer or 
 * every host name is resolved first and each of its addresses must be public (not loopback, private,
   link-local, ``0.0.0.0``, multicast or reserved; decimal and hex spellings resolve to what they mean), and the
   connection goes to the address that was checked (no second DNS answer can swap it);
-* the one local exception is the server's own ``/images/`` folder, read from disk (its URLs are what the URL
-  lesson sends); ``trusted_origins`` (tests only) names other ``host:port`` origins that may be local;
+* the local exceptions are the server's own ``/images/`` folder, read from disk (its URLs are what the URL
+  lesson sends offline), and the public copies of the course images (``images/public_copies.json``: what
+  ``course_image_url`` sends a real provider), answered from the local file each was made from, like a cache,
+  so the course's own server can stand in for a remote provider with no internet;
+  ``trusted_origins`` (tests only) names other ``host:port`` origins that may be local;
 * ``VISION_OFFLINE_DOWNLOADS=off`` refuses every other download, redirects included (the test session sets it);
 * a total deadline per download and per request, a per-read timeout, and a byte cap per image and per request.
 
@@ -32,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from helpers import images
+from helpers import course_images, images
 from helpers.local import IMAGES_DIR, is_loopback
 from helpers.offline.protocol import ApiError
 
@@ -179,6 +182,8 @@ def _hop(current: str, url: str, policy: DownloadPolicy, budget: Budget, deadlin
     if scheme not in ("http", "https") or not host or len(host) > 253:
         raise _failed(url)
     own = _read_own_image(parts, policy, url)
+    if own is None and (copy := course_images.local_copy_of(current)) is not None:
+        own = copy.read_bytes()                     # a course image's public copy: the file it was made from
     if own is not None:
         return own, None
     trusted = f"{host}:{port}" in policy.trusted_origins
