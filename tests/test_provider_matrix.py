@@ -77,9 +77,14 @@ def test_the_key_never_appears_in_an_output(report: dict[str, Any], configuratio
 
 @pytest.mark.providers
 def test_every_notebook_reaches_the_remote_service(report: dict[str, Any]) -> None:
-    """Not one silent fallback to an offline server of the kernel's own: each notebook calls the remote."""
+    """Not one silent fallback to an offline server of the kernel's own: each notebook calls the remote.
+
+    One exception, by design: notebook 07 is about Azure, so with another provider its requests go to the
+    course's Azure simulator (it says so in its output), and with Azure to the learner's deployment.
+    """
     silent = [f"{r['configuration']}:{r['notebook']}" for r in report["results"]
-              if r["requests"] is not None and r["requests"] == 0]
+              if r["requests"] is not None and r["requests"] == 0
+              and not (r["notebook"].startswith("07") and r["configuration"] != "azure")]
     if all(r["requests"] is None for r in report["results"]):
         pytest.skip("the stand-in server does not log requests (no --verbose)")
     assert not silent, "these notebooks sent no request to the configured provider: " + ", ".join(silent)
