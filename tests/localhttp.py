@@ -156,3 +156,14 @@ class FakeAPI:
 
     def close(self) -> None:
         stop(self.server)
+
+
+def as_compatible_provider(monkeypatch, fake: FakeAPI, key: str, *, retries: int = 2, timeout: float = 5) -> None:
+    """Point the course at ``fake`` as the ``compatible`` provider (with ``key``), and resolve the settings anew."""
+    from helpers import client
+
+    for name, value in {"VISION_PROVIDER": "compatible", "OPENAI_BASE_URL": fake.url + "/v1",
+                        "OPENAI_API_KEY": key, "VISION_MAX_RETRIES": str(retries),
+                        "VISION_TIMEOUT": str(timeout)}.items():
+        monkeypatch.setenv(name, value)
+    client.clear_clients()

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from localhttp import FakeAPI, Reply  # tests/localhttp.py
+from localhttp import FakeAPI, Reply, as_compatible_provider  # tests/localhttp.py
 from PIL import Image
 
 from helpers import chat, client, conversation_file, models, setup
@@ -42,11 +42,7 @@ KEY = "sk-" + "test-" + "Zq9" * 12 + "k3y9"  # built at run time: no key-shaped 
 def api(monkeypatch):
     """A fresh FakeAPI, configured as the 'compatible' provider with a key, fast retries and a short timeout."""
     fake = FakeAPI()
-    monkeypatch.setenv("VISION_PROVIDER", "compatible")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.url + "/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("VISION_MAX_RETRIES", "2")
-    monkeypatch.setenv("VISION_TIMEOUT", "5")
+    as_compatible_provider(monkeypatch, fake, KEY, retries=2)
     yield fake
     client.clear_clients()
     fake.close()

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from localhttp import FakeAPI, QuietHandler, Reply, serve, stop
+from localhttp import FakeAPI, QuietHandler, Reply, as_compatible_provider, serve, stop
 from PIL import Image
 
 from helpers import Conversation, client
@@ -231,12 +231,7 @@ def image_server():
 def api(monkeypatch):
     """A scripted provider (compatible engine) that records what it receives."""
     fake = FakeAPI()
-    monkeypatch.setenv("VISION_PROVIDER", "compatible")
-    monkeypatch.setenv("OPENAI_BASE_URL", fake.url + "/v1")
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("VISION_MAX_RETRIES", "0")
-    monkeypatch.setenv("VISION_TIMEOUT", "5")
-    client.clear_clients()
+    as_compatible_provider(monkeypatch, fake, KEY, retries=0)
     yield fake
     client.clear_clients()
     fake.close()
