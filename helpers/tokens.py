@@ -27,13 +27,14 @@ Taught in notebooks/04_detail_levels.ipynb and notebooks/06_cost_math.ipynb.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
-import unicodedata
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
+from helpers import models
 from helpers.errors import InvalidDetailError
 from helpers.model_costs import (
     CHECKED,
@@ -277,52 +278,59 @@ def tile_grid(width: int, height: int, detail: str = "high", model: str | None =
 
 # --- text ---------------------------------------------------------------------------------------
 
-_CJK_RANGES = (
-    (0x1100, 0x11FF), (0x2E80, 0x2FDF), (0x3000, 0x30FF), (0x3100, 0x31FF), (0x3200, 0x33FF),
-    (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xA960, 0xA97F), (0xAC00, 0xD7FF), (0xF900, 0xFAFF),
-    (0xFE30, 0xFE4F), (0xFF00, 0xFFEF), (0x20000, 0x2FA1F),
-)
-_CJK = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CJK_RANGES) + "]")
-_WORD = re.compile(r"[^\W\d_]+|\d+|[^\w\s]|_+", re.UNICODE)
-# The same pieces, with letters cut in fives and digits in threes: one match per token of the estimate.
-_TOKEN = re.compile(r"[^\W\d_]{1,5}|\d{1,3}|[^\w\s]|_+", re.UNICODE)
+#: Models on the older cl100k_base vocabulary; every other model (gpt-4o and later) uses o200k_base.
+_CL100K = re.compile(r"^(?:gpt-4(?:-\d{4}|-32k|-turbo|-vision|-1106|-0125)?(?:-|$)|gpt-3\.5)")
+# bpe-openai encodes at most 1,000,000 characters (and 200,000 tokens) per call: longer text is cut into
+# pieces at whitespace, where BPE never joins across anyway (a word takes its leading space with it).
+_PIECE = 100_000
 
 
-def _odd_alnum(char: str) -> bool:
-    """A word character that is neither a letter nor a decimal digit (``²``, ``½``, ``Ⅻ``): the estimate counts a
-    run that starts with one by that first character's kind, which the fast path below cannot see."""
-    return char.isalnum() and not char.isalpha() and not char.isdecimal()
+def encoding_name(model: str | None = None) -> str:
+    """The tokenizer vocabulary of ``model``: ``cl100k_base`` for gpt-4/gpt-4-turbo/gpt-3.5, else ``o200k_base``.
+
+    >>> encoding_name("gpt-4o"), encoding_name("gpt-4-turbo"), encoding_name(None)
+    ('o200k_base', 'cl100k_base', 'o200k_base')
+    """
+    if model is None:
+        return "o200k_base"
+    return "cl100k_base" if _CL100K.match(models.hyphenated(model)) else "o200k_base"
 
 
-def text_tokens(text: str) -> int:
-    """An offline ESTIMATE of the tokens in ``text`` (not the real tokenizer; expect +-20% on prose).
+@functools.cache
+def _encoding(name: str) -> Any:
+    import bpe_openai  # the vocabularies ship inside the wheel: nothing is downloaded
 
-    Real counts need the model's BPE tokenizer (tiktoken), which downloads its vocabulary files at run
-    time: not possible offline. The estimate: each CJK character (Chinese, Japanese kana, Korean) is one
-    token; a run of letters is one token per started 5 characters (a 4-letter word is one token, a long word
-    several); digits one token per 3; every punctuation mark one token. English prose comes out near the
-    usual "about 4 characters per token". Linear time, in the regular-expression engine (8 MB of prose in
-    under 2 s).
+    return bpe_openai.get_encoding(name)
+
+
+def _pieces(text: str) -> list[str]:
+    out, start = [], 0
+    while len(text) - start > _PIECE:
+        cut = text.rfind(" ", start + _PIECE // 2, start + _PIECE)
+        cut = cut if cut > start else start + _PIECE
+        out.append(text[start:cut])
+        start = cut
+    out.append(text[start:])
+    return out
+
+
+def text_tokens(text: str, model: str | None = None) -> int:
+    """The number of tokens in ``text``, with the model's own BPE vocabulary (exact, offline).
+
+    ``o200k_base`` (gpt-4o and later, the default) or ``cl100k_base`` (gpt-4, gpt-4-turbo, gpt-3.5), from the
+    ``bpe-openai`` wheel, which carries both vocabularies and gives the same ids as OpenAI's tiktoken
+    (checked 2026-12-02 on published examples; ``tests/test_tokens.py``). Text is counted as plain text:
+    special-token spellings such as ``<|endoftext|>`` count as the characters they are. A chat request adds a
+    few tokens per message around the text (``helpers.offline.responses``).
 
     >>> text_tokens("What's in this image?")
-    7
+    5
     >>> text_tokens("这张图片里有什么?")
-    9
+    6
 
     Taught in notebooks/06_cost_math.ipynb.
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}.")
-    text = unicodedata.normalize("NFC", text)
-    text, cjk = _CJK.subn(" ", text)
-    if text.isascii() or not any(_odd_alnum(c) for c in set(text) if not c.isascii()):
-        return cjk + len(_TOKEN.findall(text))
-    tokens = cjk
-    for piece in _WORD.findall(text):
-        if piece[0].isdigit():
-            tokens += math.ceil(len(piece) / 3)
-        elif piece[0].isalpha():
-            tokens += math.ceil(len(piece) / 5)
-        else:
-            tokens += 1
-    return tokens
+    encoding = _encoding(encoding_name(model))
+    return sum(len(encoding.encode_ordinary(piece)) for piece in _pieces(text) if piece)

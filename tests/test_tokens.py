@@ -337,19 +337,38 @@ def test_text_tokens_english_is_about_four_characters_per_token():
     assert 3.5 <= ratio <= 5.0
 
 
-def test_text_tokens_cjk_is_about_one_token_per_character():
+def test_text_tokens_cjk_takes_fewer_tokens_than_characters_on_o200k():
     chinese = "图像输入和文本输入一样按令牌计量和收费。"
-    assert abs(text_tokens(chinese) - len(chinese)) <= 2
-    assert text_tokens("日本語のテキスト") == 8
+    assert text_tokens(chinese) < len(chinese)                      # o200k has many multi-character CJK tokens
+    assert text_tokens(chinese, "gpt-4") > text_tokens(chinese)    # cl100k has far fewer
+
+
+def test_text_tokens_are_the_published_tiktoken_counts():
+    """Issue 10: exact, offline. Ids published from OpenAI's tiktoken (checked 2026-12-02): o200k_base
+    "I can do this all day" -> [40, 665, 621, 495, 722, 2163] (github.com/shibaprasadjena12/gen-ai-training,
+    tokenization.py); cl100k_base "tiktoken is great!" -> [83, 1609, 5963, 374, 2294, 0] (OpenAI Cookbook, "How
+    to count tokens with tiktoken"); "hello world" -> [24912, 2375] (o200k) and [15339, 1917] (cl100k)."""
+    from helpers.tokens import _encoding
+
+    assert _encoding("o200k_base").encode_ordinary("I can do this all day") == [40, 665, 621, 495, 722, 2163]
+    assert _encoding("cl100k_base").encode_ordinary("tiktoken is great!") == [83, 1609, 5963, 374, 2294, 0]
+    assert text_tokens("hello world", "gpt-4o") == text_tokens("hello world", "gpt-4-turbo") == 2
+    assert text_tokens("tiktoken is great!", "gpt-4") == 6
 
 
 def test_text_tokens_basics():
     assert text_tokens("") == 0
     assert text_tokens("cat") == 1
-    assert text_tokens("cat " * 50) == 50
+    assert text_tokens(" cat" * 50) == 50
     assert text_tokens(ENGLISH + " " + ENGLISH) == 2 * text_tokens(ENGLISH)
     with pytest.raises(TypeError):
         text_tokens(b"bytes")  # type: ignore[arg-type]
+
+
+def test_text_tokens_of_long_text_are_counted_in_pieces_without_loss():
+    """bpe-openai encodes at most 1,000,000 characters a call; 3 MB of prose is cut at spaces and adds up."""
+    sentence = " The quick brown fox jumps over the lazy dog."        # a word takes its leading space along
+    assert text_tokens(sentence * 70_000) == 70_000 * text_tokens(sentence) == 700_000
 
 
 # --- the table the cost notebook shows ----------------------------------------------------------

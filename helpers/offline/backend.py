@@ -205,12 +205,13 @@ class ChatBackend:
         text = answers.compose(question, reports, [img.data for img in turn_images])
         finish = "stop"
         if request.max_tokens is not None:
-            text, cut = truncate_to_tokens(text, request.max_tokens)
+            text, cut = truncate_to_tokens(text, request.max_tokens, request.model)
             finish = "length" if cut else "stop"
         enhancements = self._enhancements(request, text, reports) if request.ocr or request.grounding else None
         digest = hashlib.sha256(f"{request.route.api}|{request.route.deployment}|".encode() + raw_body).hexdigest()
         sizes = {(i.part.message_index, i.part.part_index): (i.width, i.height, i.part.detail) for i in loaded}
-        usage = usage_block(prompt_tokens(request.messages, sizes, request.model), tokens.text_tokens(text))
+        usage = usage_block(prompt_tokens(request.messages, sizes, request.model),
+                            tokens.text_tokens(text, request.model))
         return Completion(id="chatcmpl-" + digest[:29], created=int(time.time()), model=request.echo_model,
                           content=text, finish_reason=finish, usage=usage, azure=request.route.api == "azure",
                           enhancements=enhancements)

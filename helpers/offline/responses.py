@@ -47,26 +47,26 @@ def prompt_tokens(messages: list[dict[str, Any]], image_sizes: dict[tuple[int, i
     """``usage.prompt_tokens`` of a request; ``image_sizes`` maps (message, part) to (width, height, detail)."""
     total = REPLY_PRIMING_TOKENS
     for i, message in enumerate(messages):
-        total += PER_MESSAGE_TOKENS + tokens.text_tokens(str(message["role"]))
+        total += PER_MESSAGE_TOKENS + tokens.text_tokens(str(message["role"]), model)
         if isinstance(message.get("name"), str):
-            total += PER_NAME_TOKENS + tokens.text_tokens(message["name"])
+            total += PER_NAME_TOKENS + tokens.text_tokens(message["name"], model)
         content = message.get("content")
         if isinstance(content, str):
-            total += tokens.text_tokens(content)
+            total += tokens.text_tokens(content, model)
         elif isinstance(content, list):
             for j, part in enumerate(content):
                 if part.get("type") in ("text", "refusal"):
-                    total += tokens.text_tokens(part[part["type"]])
+                    total += tokens.text_tokens(part[part["type"]], model)
                 elif part.get("type") == "image_url":
                     width, height, detail = image_sizes[(i, j)]
                     total += tokens.image_tokens(width, height, detail, model)
         for key in ("tool_calls", "function_call"):
             if message.get(key):
-                total += tokens.text_tokens(json.dumps(message[key], ensure_ascii=False))
+                total += tokens.text_tokens(json.dumps(message[key], ensure_ascii=False), model)
     return total
 
 
-def truncate_to_tokens(text: str, limit: int) -> tuple[str, bool]:
+def truncate_to_tokens(text: str, limit: int, model: str | None = None) -> tuple[str, bool]:
     """Cut ``text`` so that ``tokens.text_tokens`` of it is at most ``limit``: ``(text, was_cut)``.
 
     Cuts at the end of a word; if even the first word is too long, at a character.
@@ -74,13 +74,13 @@ def truncate_to_tokens(text: str, limit: int) -> tuple[str, bool]:
     >>> truncate_to_tokens("one two three four", 2)
     ('one two', True)
     """
-    if tokens.text_tokens(text) <= limit:
+    if tokens.text_tokens(text, model) <= limit:
         return text, False
     ends = [m.end() for m in re.finditer(r"\S+", text)]
     lo, hi, best = 0, len(ends) - 1, 0
     while lo <= hi:
         mid = (lo + hi) // 2
-        if tokens.text_tokens(text[:ends[mid]]) <= limit:
+        if tokens.text_tokens(text[:ends[mid]], model) <= limit:
             best, lo = ends[mid], mid + 1
         else:
             hi = mid - 1
@@ -88,7 +88,7 @@ def truncate_to_tokens(text: str, limit: int) -> tuple[str, bool]:
         lo, hi = 0, len(text)
         while lo < hi:
             mid = (lo + hi + 1) // 2
-            if tokens.text_tokens(text[:mid]) <= limit:
+            if tokens.text_tokens(text[:mid], model) <= limit:
                 lo = mid
             else:
                 hi = mid - 1
