@@ -30,6 +30,7 @@ from rapidfuzz.distance import Levenshtein
 
 from helpers.errors import ConfigurationError, UnsupportedImageError
 from helpers.images import load_image
+from helpers.writing import CJK_NO_SPACE
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from rapidocr_onnxruntime import RapidOCR
@@ -319,11 +320,7 @@ def transcribe(image: OcrImage, *, max_side: int = MAX_OCR_SIDE) -> str:
 
 _WHITESPACE = re.compile(r"\s+")
 # CJK ideographs, kana, Hangul and CJK punctuation: scripts written without spaces between words.
-_CJK = (
-    r"\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
-    r"\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
-)
-_SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{_CJK}]) (?=[{_CJK}])")
+_SPACE_BETWEEN_CJK = re.compile(rf"(?<=[{CJK_NO_SPACE}]) (?=[{CJK_NO_SPACE}])")
 
 
 def normalise_text(text: str) -> str:

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "helpers"
 
 #: Lowest first. A module may import modules of its own layer or below, never above. DESIGN.md draws the same.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "local", "redaction", "notices"),             # no course imports (but errors), nothing to decide
+    ("errors", "local", "redaction", "notices", "writing"),  # no course imports (but errors), nothing to decide
     ("models",),                                              # names: the default, aliases, reasoning, retirements
     ("model_costs",),                                         # per-model image-token constants and prices
     ("tokens",),                                              # image and text token maths

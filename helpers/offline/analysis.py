@@ -38,6 +38,7 @@ from helpers.images import sniff_mime
 from helpers.ocr import OcrLine, lines_to_text, load_rgb, normalise_text, ocr_lines
 from helpers.ocr import warm_up as ocr_warm_up
 from helpers.offline.pixels import changed_regions, colour_name, detect_faces, dominant_colours
+from helpers.writing import IDEOGRAPHS_AND_KANA
 
 __all__ = [
     "CACHE_SIZE",
@@ -237,7 +238,7 @@ def near_duplicates(reports: list[ImageReport] | tuple[ImageReport, ...],
     return pairs
 
 
-_TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]|[^\s\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_TOKEN = re.compile(rf"[{IDEOGRAPHS_AND_KANA}]|[^\s{IDEOGRAPHS_AND_KANA}]+")
 
 
 def _word_changes(a_text: str, b_text: str) -> tuple[list[str], list[str]]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 
 from helpers.offline.analysis import ImageReport, difference, hash_distance, near_duplicates
+from helpers.writing import IDEOGRAPHS
 
 __all__ = ["NOTICE", "NOTICE_PREFIX", "SWITCH_HINT", "compose", "detect_intent"]
 
@@ -44,7 +45,7 @@ OCR_CAVEAT = "Local OCR can misread handwriting, names and numbers: check them a
 DESCRIBE_TEXT_LINES = 3
 MAX_COMPARED_PAIRS = 8
 
-_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
+_CJK_CHAR = re.compile(rf"[{IDEOGRAPHS}]")   # Chinese characters in the question: answer in Chinese
 
 # Keywords by intent. English ones are matched as whole words (case-insensitive), Chinese ones as substrings.
 _COMPARE_EN = re.compile(
