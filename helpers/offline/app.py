@@ -16,6 +16,9 @@ over ``max_body_bytes`` is a 413 ``request_too_large``, counted while it streams
 a body that stalls is a 400 ``incomplete_body``. A request whose ``Host`` is not a name of this server is a 421
 ``invalid_host``: that is how a web page would reach it through DNS rebinding. The work of an answer runs in a
 worker thread and stops when the client disconnects. Streams are server-sent events ending in ``data: [DONE]``.
+A structured answer (``response_format`` json_object / json_schema, a forced tool call) carries the header
+``x-offline-fill: filled=path(source),...; empty=path,...``: which fields local analysis filled and which it left
+empty (:mod:`helpers.offline.fill`).
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ from helpers.offline.protocol import (
 from helpers.offline.responses import Completion, json_bytes
 
 log = logging.getLogger("helpers.offline")
+#: How a structured answer (``response_format`` or a forced tool call) was filled: ``filled=path(source),...;
+#: empty=path,...`` (see :mod:`helpers.offline.fill`).
+FILL_HEADER = "x-offline-fill"
 T = TypeVar("T")
 
 #: Largest request body accepted (413 above): our own cap, not a documented API number. 96 MiB is above the
@@ -199,9 +205,11 @@ async def chat(request: Request) -> Response:
 
         parsed, completion = await until_disconnect(request, work)
     stream, include_usage = parsed.stream, parsed.include_usage
+    headers = {"x-request-id": request_id}
+    if completion.fill is not None:
+        headers[FILL_HEADER] = completion.fill
     if not stream:
-        return Response(json_bytes(completion.body()), 200, {"x-request-id": request_id},
-                        media_type="application/json")
+        return Response(json_bytes(completion.body()), 200, headers, media_type="application/json")
 
     async def events() -> Any:
         for event in completion.events(include_usage):
@@ -209,7 +217,7 @@ async def chat(request: Request) -> Response:
             if state.stream_delay:
                 await asyncio.sleep(state.stream_delay)
 
-    return StreamingResponse(events(), headers={"Cache-Control": "no-cache", "x-request-id": request_id},
+    return StreamingResponse(events(), headers={"Cache-Control": "no-cache", **headers},
                              media_type="text/event-stream; charset=utf-8")
 
 
