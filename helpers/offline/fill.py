@@ -236,6 +236,8 @@ def _measured(key: str, schema: dict[str, Any], root: dict[str, Any], facts: Fac
             return box.image, "analysis"
         return None
     plural = "array" in kinds
+    if not facts.reports:                       # no image in the last user turn: nothing was measured
+        return None
     if plural and key in _LINES:
         return _located(facts.lines(), schema, root, path, log, "ocr", facts), "ocr"
     if plural and "face" in key:
@@ -270,8 +272,9 @@ def _measured(key: str, schema: dict[str, Any], root: dict[str, Any], facts: Fac
     if key in ("orientation", "aspect"):
         return first.orientation, "size"
     if key in ("format", "mimetype", "mediatype", "imageformat", "filetype"):
-        return (first.mime_type if "/" in str(schema.get("enum", ["/"])[0]) or key in ("mimetype", "mediatype")
-                else first.mime_type.split("/")[-1]), "analysis"
+        enum = schema.get("enum") or [""]
+        full = key in ("mimetype", "mediatype") or "/" in str(enum[0])
+        return (first.mime_type if full else first.mime_type.split("/")[-1]), "analysis"
     if ("colour" in key or "color" in key) and facts.colours():
         return facts.colours()[0][0], "colours"
     return None
