@@ -22,7 +22,9 @@ field name                                             filled with
 right, y down. An array of four numbers is ``[x_min, y_min, x_max, y_max]``; an array of points is the four
 corners clockwise from the top-left; an object takes ``x``/``left``/``x_min``, ``y``/``top``/``y_min``,
 ``x_max``/``right``/``x1``, ``y_max``/``bottom``/``y1``, ``width``/``w``, ``height``/``h`` (``x0, y0, x1, y1``
-is the top-left and bottom-right corner, as in Pillow).
+is the top-left and bottom-right corner, as in Pillow). When the list's or the item's schema says the coordinates
+are relative (its text mentions "fraction", "normalised", "relative" or "0-1"), they are fractions (0-1) of the
+image's width and height instead, as Azure's grounding polygons were.
 
 Nothing else is guessed: a receipt's total, a chart's values, a product's name stay empty even when OCR read the
 characters, because deciding which characters they are needs a model. :func:`fill` returns a log of what was
@@ -35,6 +37,7 @@ filled and what was left empty; the server sends it in the ``x-offline-fill`` re
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +53,7 @@ _TEXT = {"text", "fulltext", "rawtext", "ocrtext", "alltext", "extractedtext", "
 _LINES = {"lines", "textlines", "ocrlines", "words", "boxes", "textboxes", "regions", "textregions", "detections",
           "annotations", "blocks", "textblocks", "texts", "ocrresults", "lineboxes"}
 _FACES_COUNT = {"facecount", "faces", "numfaces", "numberoffaces", "facescount", "nfaces"}
+_RELATIVE = re.compile(r"(?i)fraction|normali[sz]|relative|proportion|\b0(\.0)?\s*(-|–|to)\s*1(\.0)?\b")
 _BOX = {"box", "bbox", "boundingbox", "rect", "rectangle", "polygon", "boundingpolygon", "points", "corners"}
 _EDGES = {"left": ("x", "left", "xmin", "x0", "minx"), "top": ("y", "top", "ymin", "y0", "miny"),
           "right": ("xmax", "right", "maxx", "x1", "x2"), "bottom": ("ymax", "bottom", "maxy", "y1", "y2"),
@@ -72,6 +76,15 @@ class Box:
     score: float | None
     image: int
     corners: tuple[tuple[float, float], ...] = ()
+    size: tuple[int, int] = (1, 1)          # the image's width and height
+    relative: bool = False                  # coordinates are fractions (0-1) of the width and height
+
+    def as_fractions(self) -> Box:
+        """The same box in fractions (0-1) of the image's width and height, to 4 decimals."""
+        w, h = self.size
+        return Box(self.text, round(self.left / w, 4), round(self.top / h, 4), round(self.right / w, 4),
+                   round(self.bottom / h, 4), self.score, self.image,
+                   tuple((round(x / w, 4), round(y / h, 4)) for x, y in self.corners), self.size, True)
 
     def edge(self, name: str) -> float:
         return {"left": self.left, "top": self.top, "right": self.right, "bottom": self.bottom,
@@ -89,11 +102,11 @@ class Facts:
 
     def lines(self) -> list[Box]:
         return [Box(line.text, line.left, line.top, line.right, line.bottom, round(line.score, 3), i + 1,
-                    tuple(line.box)) for i, r in enumerate(self.reports) for line in r.lines]
+                    tuple(line.box), (r.width, r.height)) for i, r in enumerate(self.reports) for line in r.lines]
 
     def faces(self) -> list[Box]:
-        return [Box("face", x, y, x + w, y + h, None, i + 1) for i, r in enumerate(self.reports)
-                for x, y, w, h in r.faces]
+        return [Box("face", x, y, x + w, y + h, None, i + 1, (), (r.width, r.height))
+                for i, r in enumerate(self.reports) for x, y, w, h in r.faces]
 
     def colours(self) -> list[tuple[str, float]]:
         return [c for r in self.reports[:1] for c in r.colours]
@@ -178,7 +191,7 @@ def _cast(value: Any, kinds: list[str], schema: dict[str, Any]) -> Any:
         if "integer" in kinds:
             return int(round(value))
         if "number" in kinds:
-            return round(float(value), 2)
+            return round(float(value), 4)
         return str(value) if "string" in kinds else None
     return value
 
@@ -191,10 +204,11 @@ def _box_value(box: Box, schema: dict[str, Any], root: dict[str, Any], path: str
         item_kinds, _ = _types(_resolve(main.get("items", {}), root), root)
         corners = box.corners or ((box.left, box.top), (box.right, box.top), (box.right, box.bottom),
                                   (box.left, box.bottom))
+        num = (lambda v: v) if box.relative else round
         if "array" in item_kinds:
-            return [[round(x), round(y)] for x, y in corners]
+            return [[num(x), num(y)] for x, y in corners]
         if "object" in item_kinds:
-            return [{"x": round(x), "y": round(y)} for x, y in corners]
+            return [{"x": num(x), "y": num(y)} for x, y in corners]
         return [_cast(v, item_kinds or ["number"], {}) for v in (box.left, box.top, box.right, box.bottom)]
     if "object" in kinds:
         return _object(main, root, path, log, box, facts)
@@ -207,6 +221,8 @@ def _located(boxes: list[Box], schema: dict[str, Any], root: dict[str, Any], pat
     main = arms[0] if arms else schema
     item = _resolve(main.get("items", {}), root)
     item_kinds, _ = _types(item, root)
+    if _RELATIVE.search(json.dumps([main.get("description", ""), item], ensure_ascii=False, default=str)):
+        boxes = [b.as_fractions() for b in boxes]
     if "object" in item_kinds:
         values = [_object(_types(item, root)[1][0], root, path + "[]", log, b, facts) for b in boxes]
     elif "string" in item_kinds:
