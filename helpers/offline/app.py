@@ -4,6 +4,7 @@
 method  path                                                                 auth
 ======  ===================================================================  =====================================
 POST    ``/v1/chat/completions``                                             ``Authorization: Bearer <any key>``
+POST    ``/v1/responses`` (:mod:`helpers.offline.responses_api`)              ``Authorization: Bearer <any key>``
 POST    ``/openai/deployments/{deployment}/chat/completions?api-version=``   ``api-key: <any key>`` (or Bearer)
 POST    ``/openai/deployments/{deployment}/extensions/chat/completions``     same (2023-12-01-preview spelling)
 GET     ``/v1/models``, ``/v1/models/{model}``                               ``Authorization: Bearer <any key>``
@@ -24,6 +25,7 @@ empty (:mod:`helpers.offline.fill`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import mimetypes
@@ -57,6 +59,8 @@ from helpers.offline.protocol import (
     parse_json_body,
 )
 from helpers.offline.responses import Completion, json_bytes
+from helpers.offline.responses_api import ResponseStore, response_body, to_chat_payload
+from helpers.offline.responses_api import events as response_events
 
 log = logging.getLogger("helpers.offline")
 #: How a structured answer (``response_format`` or a forced tool call) was filled: ``filled=path(source),...;
@@ -91,6 +95,7 @@ class ServerState:
     verbose: bool = False
     host_names: Callable[[str], bool] = is_loopback
     faults: FaultBook = field(default_factory=FaultBook)
+    responses: ResponseStore = field(default_factory=ResponseStore)
     stopping: threading.Event = field(default_factory=threading.Event)
 
 
@@ -221,6 +226,36 @@ async def chat(request: Request) -> Response:
                              media_type="text/event-stream; charset=utf-8")
 
 
+async def responses(request: Request) -> Response:
+    """``POST /v1/responses``: translated to Chat Completions (:mod:`helpers.offline.responses_api`)."""
+    state = _state(request)
+    body = await read_body(request, state)
+    if not _bearer_ok(request):
+        raise ApiError(401, _NO_KEY)
+    request_id = "req_" + hashlib.sha256(body).hexdigest()[:24]
+    request.state.request_id = request_id
+    payload = parse_json_body(body)
+    await _maybe_fault(request, state, Route("openai"), body)
+
+    def work(cancelled: Callable[[], bool]) -> dict[str, Any]:
+        chat_payload = to_chat_payload(payload, state.responses)
+        chat_payload.pop("stream", None)
+        checked = parse_chat_request(chat_payload, Route("openai"))
+        completion = state.backend.complete(checked, json_bytes(chat_payload), cancelled)
+        answer = response_body(payload, completion, chat_payload["messages"], state.responses)
+        return {"body": answer, "fill": completion.fill}
+
+    done = await until_disconnect(request, work)
+    headers = {"x-request-id": request_id}
+    if done["fill"] is not None:
+        headers[FILL_HEADER] = done["fill"]
+    if not payload.get("stream"):
+        return Response(json_bytes(done["body"]), 200, headers, media_type="application/json")
+    return StreamingResponse(iter(list(response_events(done["body"]))),
+                             headers={"Cache-Control": "no-cache", **headers},
+                             media_type="text/event-stream; charset=utf-8")
+
+
 async def _maybe_fault(request: Request, state: ServerState, route: Route, body: bytes) -> None:
     spec = requested_fault(request.headers.get("x-offline-fault"), state.fault, os.environ.get("VISION_OFFLINE_FAULT"))
     if spec is None or not state.faults.should_fail(spec):
@@ -232,10 +267,8 @@ async def _maybe_fault(request: Request, state: ServerState, route: Route, body:
         await abort(request)
     model = route.deployment or "the model"
     if route.api == "openai":
-        try:
+        with contextlib.suppress(ApiError):   # only for the message; the body may be bad
             model = str(parse_json_body(body).get("model") or model)
-        except ApiError:                      # only for the message; the body may be bad
-            pass
     raise fault_error(spec, route, model)
 
 
@@ -296,7 +329,7 @@ def _api(endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     if status == 405:
-        allowed = "POST" if request.url.path.endswith("completions") else "GET"
+        allowed = "POST" if request.url.path.endswith(("completions", "responses")) else "GET"
         return error_response(ApiError(405, f"Invalid method for URL ({request.method} {request.url.path})",
                                        headers={"Allow": allowed}))
     return error_response(ApiError(404, f"Invalid URL ({request.method} {request.url.path[:300]})"))
@@ -341,7 +374,8 @@ class HostCheck:
 def build_app(state: ServerState) -> ASGIApp:
     """The ASGI application of one offline server."""
     chat_route = _api(chat)
-    routes = [Path_("/v1/chat/completions", chat_route, methods=["POST"])]
+    routes = [Path_("/v1/chat/completions", chat_route, methods=["POST"]),
+              Path_("/v1/responses", _api(responses), methods=["POST"])]
     for prefix in ("/openai/deployments/{deployment}/", "/openai/deployments/{deployment}/extensions/"):
         routes += [Path_(prefix + "chat/completions", chat_route, methods=["POST"]),
                    Path_(prefix + "chat/completions/", chat_route, methods=["POST"])]
