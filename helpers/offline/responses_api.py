@@ -205,7 +205,7 @@ def response_body(payload: dict[str, Any], completion: Completion, messages: lis
             "usage": {"input_tokens": usage.prompt_tokens, "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
                       "output_tokens": usage.completion_tokens,
                       "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": usage.total_tokens}}
-    checked = Response.model_validate(body).model_dump(mode="json", exclude_unset=True)
+    checked = Response.model_validate(body).model_dump(mode="json", exclude_unset=True, by_alias=True)
     store.put(response_id, [*messages, said])
     return checked
 
@@ -219,7 +219,8 @@ def events(body: dict[str, Any]) -> Iterator[bytes]:
         number[0] += 1
         return b"event: " + kind.encode() + b"\ndata: " + json_bytes(item) + b"\n\n"
 
-    started = {**body, "status": "in_progress", "output": [], "usage": None, "incomplete_details": None}
+    started = {**{k: v for k, v in body.items() if k != "usage"}, "status": "in_progress", "output": [],
+               "incomplete_details": None}
     yield event("response.created", response=started)
     yield event("response.in_progress", response=started)
     for index, item in enumerate(body["output"]):
