@@ -106,8 +106,19 @@ def test_forced_function_call(client):
     assert after.output_text.startswith(NOTICE_PREFIX)
 
 
-def test_file_ids_are_refused_clearly(client):
+def test_file_upload_then_file_id(client):
+    uploaded = client.files.create(file=("label.png", (REPO / "images" / "product_label.png").read_bytes()),
+                                   purpose="vision")
+    assert uploaded.purpose == "vision" and uploaded.bytes == (REPO / "images" / "product_label.png").stat().st_size
+    assert client.files.retrieve(uploaded.id).filename == "label.png"
+    by_id = client.responses.create(model=MODEL, input=[{"role": "user", "content": [
+        {"type": "input_text", "text": "Transcribe it."}, {"type": "input_image", "file_id": uploaded.id,
+                                                           "detail": "low"}]}])
+    inline = client.responses.create(model=MODEL, input=user("Transcribe it."))
+    assert by_id.output_text == inline.output_text and by_id.usage.input_tokens == inline.usage.input_tokens
+    assert client.files.delete(uploaded.id).deleted
+    with pytest.raises(openai.NotFoundError):
+        client.files.retrieve(uploaded.id)
     with pytest.raises(openai.BadRequestError) as err:
-        client.responses.create(model=MODEL, input=[{"role": "user", "content": [
-            {"type": "input_image", "file_id": "file-123", "detail": "auto"}]}])
-    assert "file_id" in err.value.param
+        client.files.create(file=("x.png", b"x"), purpose="holiday")
+    assert err.value.param == "purpose"

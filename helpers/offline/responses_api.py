@@ -10,8 +10,8 @@ Responses                                   Chat Completions
 ``instructions``                            a ``system`` message first
 ``input`` (a string, or messages)           ``messages`` (a string is one user message)
 ``input_text`` / ``output_text``            ``text`` parts
-``input_image`` (``image_url``, ``detail``) ``image_url`` parts (a URL or a data URL; ``file_id`` is not served
-                                            offline: upload the image inline instead)
+``input_image`` (``image_url``, ``detail``) ``image_url`` parts (a URL or a data URL; a ``file_id`` uploaded to
+                                            ``/v1/files`` becomes a data URL of the file)
 ``max_output_tokens`` (>= 16)               ``max_completion_tokens``
 ``text.format`` json_schema / json_object   ``response_format``
 ``tools`` (flat ``function`` tools)         ``tools`` (``{"type": "function", "function": {...}}``)
@@ -27,6 +27,7 @@ runs. Streams are the SDK's typed events (``response.created`` ... ``response.ou
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections import OrderedDict
@@ -35,6 +36,8 @@ from typing import Any
 
 from openai.types.responses import Response, response_create_params
 
+from helpers import images
+from helpers.offline.files import FileStore
 from helpers.offline.responses import Completion, json_bytes, stream_pieces
 from helpers.offline.schema import ApiError, check_fields, invalid_type, missing
 
@@ -66,7 +69,7 @@ class ResponseStore:
             return self._items.get(response_id)
 
 
-def _content(content: Any, i: int) -> Any:
+def _content(content: Any, i: int, files: FileStore) -> Any:
     if isinstance(content, str):
         return content
     parts = []
@@ -76,9 +79,11 @@ def _content(content: Any, i: int) -> Any:
             parts.append({"type": "text", "text": part.get("text", "")})
         elif kind == "input_image":
             if part.get("file_id"):
-                raise ApiError(400, "The offline backend does not store files, so 'file_id' images cannot be read; "
-                                    "send the image as a data URL in 'image_url' instead.",
-                               param=f"input[{i}].content[{j}].file_id", code="unsupported_value")
+                data = files.data(part["file_id"])
+                mime = images.sniff_mime(data) or "application/octet-stream"
+                parts.append({"type": "image_url", "image_url": {"url": f"data:{mime};base64,{base64.b64encode(data).decode()}",
+                                                                 "detail": part.get("detail") or "auto"}})
+                continue
             if not part.get("image_url"):
                 raise missing(f"input[{i}].content[{j}].image_url")
             parts.append({"type": "image_url", "image_url": {"url": part["image_url"],
@@ -89,7 +94,7 @@ def _content(content: Any, i: int) -> Any:
     return parts
 
 
-def _messages(payload: dict[str, Any], store: ResponseStore) -> list[dict[str, Any]]:
+def _messages(payload: dict[str, Any], store: ResponseStore, files: FileStore) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     previous = payload.get("previous_response_id")
     if previous is not None:
@@ -112,7 +117,7 @@ def _messages(payload: dict[str, Any], store: ResponseStore) -> list[dict[str, A
             raise invalid_type(f"input[{i}]", "an object", item)
         kind = item.get("type", "message")
         if kind == "message" and "role" in item:
-            messages.append({"role": item["role"], "content": _content(item.get("content", ""), i)})
+            messages.append({"role": item["role"], "content": _content(item.get("content", ""), i, files)})
         elif kind == "function_call_output":
             messages.append({"role": "tool", "tool_call_id": item.get("call_id", ""),
                              "content": str(item.get("output", ""))})
@@ -126,7 +131,7 @@ def _messages(payload: dict[str, Any], store: ResponseStore) -> list[dict[str, A
     return messages
 
 
-def to_chat_payload(payload: dict[str, Any], store: ResponseStore) -> dict[str, Any]:
+def to_chat_payload(payload: dict[str, Any], store: ResponseStore, files: FileStore) -> dict[str, Any]:
     """The Chat Completions body a Responses body means (after checking it against the SDK's types)."""
     if payload.get("model") is None:
         raise ApiError(400, "Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
@@ -143,7 +148,7 @@ def to_chat_payload(payload: dict[str, Any], store: ResponseStore) -> dict[str, 
         raise ApiError(400, f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= "
                             f"{MIN_OUTPUT_TOKENS}, but got {limit} instead.", param="max_output_tokens",
                        code="integer_below_min_value")
-    chat: dict[str, Any] = {"model": payload["model"], "messages": _messages(payload, store)}
+    chat: dict[str, Any] = {"model": payload["model"], "messages": _messages(payload, store, files)}
     if limit is not None:
         chat["max_completion_tokens"] = limit
     for name in ("temperature", "top_p", "stream"):
