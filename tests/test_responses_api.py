@@ -122,3 +122,10 @@ def test_file_upload_then_file_id(client):
     with pytest.raises(openai.BadRequestError) as err:
         client.files.create(file=("x.png", b"x"), purpose="holiday")
     assert err.value.param == "purpose"
+
+
+def test_azure_responses_route_takes_a_deployment(server):
+    azure = openai.AzureOpenAI(azure_endpoint=server.base_url, api_key="offline", api_version="2025-04-01-preview",
+                               max_retries=0)
+    response = azure.responses.create(model="my-vision", input=user("Transcribe it."))
+    assert response.model == models.DEFAULT_MODEL and "ALPINE OAT BAR" in response.output_text

@@ -166,20 +166,26 @@ async def chat(request: Request) -> Response:
 
 
 async def responses(request: Request) -> Response:
-    """``POST /v1/responses``: translated to Chat Completions (:mod:`helpers.offline.responses_api`)."""
+    """``POST /v1/responses`` (and Azure's ``/openai/responses?api-version=``, whose ``model`` is a deployment):
+    translated to Chat Completions (:mod:`helpers.offline.responses_api`)."""
     state = _state(request)
+    azure = request.url.path.startswith("/openai/")
+    version = check_api_version(request.query_params.get("api-version")) if azure else None
     body = await read_body(request, state)
-    if not _bearer_ok(request):
+    if azure and not (request.headers.get("api-key", "").strip() or _bearer_ok(request)):
+        raise ApiError(401, _AZURE_NO_KEY, type=None, code="401")
+    if not azure and not _bearer_ok(request):
         raise ApiError(401, _NO_KEY)
     request_id = "req_" + hashlib.sha256(body).hexdigest()[:24]
     request.state.request_id = request_id
     payload = parse_json_body(body)
-    await _maybe_fault(request, state, Route("openai"), body)
+    route = Route("azure", str(payload.get("model") or ""), version) if azure else Route("openai")
+    await _maybe_fault(request, state, route, body)
 
     def work(cancelled: Callable[[], bool]) -> dict[str, Any]:
         chat_payload = to_chat_payload(payload, state.responses, state.files)
         chat_payload.pop("stream", None)
-        checked = parse_chat_request(chat_payload, Route("openai"))
+        checked = parse_chat_request(chat_payload, route)
         completion = state.backend.complete(checked, json_bytes(chat_payload), cancelled)
         answer = response_body(payload, completion, chat_payload["messages"], state.responses)
         return {"body": answer, "fill": completion.fill}
@@ -331,6 +337,7 @@ def build_app(state: ServerState) -> ASGIApp:
     chat_route = _api(chat)
     routes = [Path_("/v1/chat/completions", chat_route, methods=["POST"]),
               Path_("/v1/responses", _api(responses), methods=["POST"]),
+              Path_("/openai/responses", _api(responses), methods=["POST"]),
               Path_("/v1/files", _api(files), methods=["POST"]),
               Path_("/v1/files/{file_id}", _api(files), methods=["GET", "DELETE"])]
     for prefix in ("/openai/deployments/{deployment}/", "/openai/deployments/{deployment}/extensions/"):
