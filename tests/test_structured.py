@@ -211,3 +211,19 @@ def test_fill_without_images_leaves_everything_empty():
     assert value == {"product_name": None, "best_before": None, "text": "", "lines": [], "face_count": 0,
                      "colours": [], "width": 0, "height": 0}
     assert log.header() == ("filled=-; empty=product_name,best_before,text,lines,face_count,colours,width,height")
+
+
+def test_deep_schemas_fill_and_endless_ones_are_a_400(client):
+    deep: dict = {"type": "string"}
+    for _ in range(40):
+        deep = {"type": "object", "properties": {"a": deep}, "required": ["a"], "additionalProperties": False}
+    answer = client.chat.completions.create(model=MODEL, messages=ask("x"), response_format={
+        "type": "json_schema", "json_schema": {"name": "deep", "schema": deep, "strict": True}})
+    jsonschema.validate(json.loads(answer.choices[0].message.content), deep)
+    endless = {"type": "object", "$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}},
+                                                 "required": ["next"]}},
+               "properties": {"head": {"$ref": "#/$defs/N"}}, "required": ["head"]}
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model=MODEL, messages=ask("x"), response_format={
+            "type": "json_schema", "json_schema": {"name": "endless", "schema": endless}})
+    assert err.value.code == "invalid_json_schema"

@@ -206,7 +206,12 @@ class ChatBackend:
         analysis (:mod:`helpers.offline.fill`) for ``response_format`` and forced tool calls."""
         facts = fill.Facts(tuple(reports))
         if output.kind in ("json_schema", "tool"):
-            value, log = fill.fill(output.schema or {}, facts)
+            try:
+                value, log = fill.fill(output.schema or {}, facts)
+            except RecursionError:
+                raise ApiError(400, "The schema nests too deeply (or refers to itself without a way to stop) for "
+                                    "the offline backend to fill it.", param="response_format",
+                               code="invalid_json_schema") from None
             return dumps(value), (output.name if output.kind == "tool" else None), log
         if output.kind == "json_object":
             value, log = fill.json_object(facts, answers.NOTICE if reports else answers.NOTICE_NO_IMAGE)

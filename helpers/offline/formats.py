@@ -115,7 +115,10 @@ def _json_schema(payload: dict[str, Any]) -> OutputSpec:
             raise ApiError(400, f"Invalid schema for response_format '{name}': schema must be a JSON Schema of "
                                 f"'type: \"object\"', got 'type: \"{schema.get('type')}\"'.",
                            param="response_format", code="invalid_json_schema")
-        problem = _strict_problem(schema)
+        try:
+            problem = _strict_problem(schema)
+        except RecursionError:
+            problem = "the schema nests too deeply."
         if problem:
             raise ApiError(400, f"Invalid schema for response_format '{name}': {problem}",
                            param="response_format", code="invalid_json_schema")
