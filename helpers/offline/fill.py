@@ -30,7 +30,10 @@ Nothing else is guessed: a receipt's total, a chart's values, a product's name s
 characters, because deciding which characters they are needs a model. :func:`fill` returns a log of what was
 filled and what was left empty; the server sends it in the ``x-offline-fill`` response header.
 
->>> value, log = fill({"type": "object", "properties": {"total": {"type": ["number", "null"]}}}, Facts(()))
+A property that is neither required nor measured is left out.
+
+>>> schema = {"type": "object", "properties": {"total": {"type": ["number", "null"]}}, "required": ["total"]}
+>>> value, log = fill(schema, Facts(()))
 >>> value, log.header()
 ({'total': None}, 'filled=-; empty=total')
 """
