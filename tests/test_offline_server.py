@@ -30,8 +30,7 @@ import requests
 from PIL import Image, ImageDraw, ImageFont
 
 from helpers import models, tokens
-from helpers.offline import ensure_server
-from helpers.offline import app, faults, fetch, protocol, responses
+from helpers.offline import app, ensure_server, faults, fetch, protocol, responses
 from helpers.offline.server import OfflineServer
 
 REPO = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from helpers import chat, client
 from helpers.display import draw_boxes
-from helpers.errors import BadRequestError, ServiceError
+from helpers.errors import BadRequestError, ServiceError, TruncatedAnswerWarning
 from helpers.structured import extract, extraction, response_format
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,7 +82,7 @@ def test_falls_back_to_json_object_when_the_schema_is_refused(api):
 
 def test_cut_or_invalid_answers_raise(api):
     api.push(Reply(content='{"text": "x", "li', finish_reason="length"))
-    with pytest.raises(ServiceError, match="token limit"):
+    with pytest.raises(ServiceError, match="token limit"), pytest.warns(TruncatedAnswerWarning):
         extract(Label, LABEL)
     api.push(Reply(content='{"text": 3}'))
     with pytest.raises(ServiceError, match="does not match Label"):
