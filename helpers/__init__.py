@@ -15,6 +15,7 @@ otherwise). The modules behind these names, one concept each:
 ``images``         load, sniff the real format, EXIF orientation, strip metadata, resize, data URLs
 ``chat``           ``query_image_description``, ``query_base64_image_description``, ``complete``
 ``conversation``   ``Conversation``: history, usage, drop old images, save/load
+``structured``     ``extract(Model, images)``: a pydantic model in, a validated instance out (lesson 10)
 ``display``        Markdown answers (alone or side by side), image grids, tile and polygon overlays
 ``ocr``            local OCR (RapidOCR) and the character error rate
 ``azure``          Azure request/response shapes, including the retired vision enhancements

@@ -367,3 +367,24 @@ def draw_polygons(image: Any, polygons: Iterable[Any], labels: Sequence[str] | N
     with _quiet_layout():
         fig.tight_layout()
     return _finish(fig)
+
+
+def draw_boxes(image: Any, boxes: Iterable[Sequence[float]], labels: Sequence[str] | None = None) -> Figure:
+    """Outline boxes given as ``[x_min, y_min, x_max, y_max]`` in pixels of ``image`` (origin top-left), the
+    convention of the course's structured answers (:mod:`helpers.structured`); boxes are clipped to the image.
+
+    >>> from PIL import Image
+    >>> len(draw_boxes(Image.new("RGB", (200, 100)), [[10, 10, 120, 60]], ["label"]).axes[0].patches)
+    1
+
+    Taught in notebooks/10_structured_output.ipynb.
+    """
+    picture = _to_pil(image)
+    width, height = picture.size
+    polygons = []
+    for box in boxes:
+        x0, y0, x1, y1 = (float(v) for v in box)
+        x0, x1 = sorted((min(max(x0 / width, 0.0), 1.0), min(max(x1 / width, 0.0), 1.0)))
+        y0, y1 = sorted((min(max(y0 / height, 0.0), 1.0), min(max(y1 / height, 0.0), 1.0)))
+        polygons.append([(x0, y0), (x1, y0), (x1, y1), (x0, y1)])
+    return draw_polygons(picture, polygons, labels)

@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("offline",),                                             # the embedded backend (helpers.offline.*)
     ("env", "config"),                                        # the environment, read once into Settings
     ("provider_errors", "client"),                            # the SDK client, raw endpoints, errors
-    ("chat_parts", "chat", "conversation_file", "conversation"),   # requests, history, save files
+    ("chat_parts", "chat", "structured", "conversation_file", "conversation"),   # requests, JSON, history, files
     ("display",),                                             # presentation: nothing below imports it
     ("course", "__init__"),                                   # the maintenance CLI and the public surface
 ]

@@ -30,8 +30,7 @@ import requests
 from PIL import Image, ImageDraw, ImageFont
 
 from helpers import models, tokens
-from helpers.offline import ensure_server
-from helpers.offline import app, faults, fetch, protocol, responses
+from helpers.offline import app, ensure_server, faults, fetch, protocol, responses
 from helpers.offline.server import OfflineServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -423,10 +422,12 @@ def test_unknown_detail_value(server):
     assert "'low', 'high', and 'auto'" in err.message
 
 
-def test_n_other_than_one(server):
-    body = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "n": 2}
+def test_n_choices_up_to_the_api_maximum(server):
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "n": 129}
     err = sdk_error(server, body, openai.BadRequestError)
-    assert (err.code, err.param) == ("unsupported_value", "n")
+    assert (err.code, err.param) == ("integer_above_max_value", "n")
+    two = client(server).chat.completions.create(model=MODEL, messages=body["messages"], n=2)
+    assert [c.index for c in two.choices] == [0, 1] and two.choices[0].message == two.choices[1].message
 
 
 def test_image_that_does_not_decode(server):

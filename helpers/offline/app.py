@@ -4,6 +4,8 @@
 method  path                                                                 auth
 ======  ===================================================================  =====================================
 POST    ``/v1/chat/completions``                                             ``Authorization: Bearer <any key>``
+POST    ``/v1/responses`` (:mod:`helpers.offline.responses_api`)              ``Authorization: Bearer <any key>``
+POST    ``/v1/files``; GET, DELETE ``/v1/files/{id}`` (in memory)               ``Authorization: Bearer <any key>``
 POST    ``/openai/deployments/{deployment}/chat/completions?api-version=``   ``api-key: <any key>`` (or Bearer)
 POST    ``/openai/deployments/{deployment}/extensions/chat/completions``     same (2023-12-01-preview spelling)
 GET     ``/v1/models``, ``/v1/models/{model}``                               ``Authorization: Bearer <any key>``
@@ -16,11 +18,15 @@ over ``max_body_bytes`` is a 413 ``request_too_large``, counted while it streams
 a body that stalls is a 400 ``incomplete_body``. A request whose ``Host`` is not a name of this server is a 421
 ``invalid_host``: that is how a web page would reach it through DNS rebinding. The work of an answer runs in a
 worker thread and stops when the client disconnects. Streams are server-sent events ending in ``data: [DONE]``.
+A structured answer (``response_format`` json_object / json_schema, a forced tool call) carries the header
+``x-offline-fill: filled=path(source),...; empty=path,...``: which fields local analysis filled and which it left
+empty (:mod:`helpers.offline.fill`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import mimetypes
@@ -45,6 +51,7 @@ from helpers.local import is_loopback
 from helpers.offline.backend import ChatBackend
 from helpers.offline.faults import FaultBook, fault_error, hold_seconds, requested_fault
 from helpers.offline.fetch import Cancelled, safe_image_path
+from helpers.offline.files import FileStore, parse_upload
 from helpers.offline.protocol import (
     ApiError,
     ChatRequest,
@@ -54,8 +61,14 @@ from helpers.offline.protocol import (
     parse_json_body,
 )
 from helpers.offline.responses import Completion, json_bytes
+from helpers.offline.responses_api import ResponseStore, response_body, to_chat_payload
+from helpers.offline.responses_api import events as response_events
+from helpers.offline.transport import abort, read_body, until_disconnect
 
 log = logging.getLogger("helpers.offline")
+#: How a structured answer (``response_format`` or a forced tool call) was filled: ``filled=path(source),...;
+#: empty=path,...`` (see :mod:`helpers.offline.fill`).
+FILL_HEADER = "x-offline-fill"
 T = TypeVar("T")
 
 #: Largest request body accepted (413 above): our own cap, not a documented API number. 96 MiB is above the
@@ -85,6 +98,8 @@ class ServerState:
     verbose: bool = False
     host_names: Callable[[str], bool] = is_loopback
     faults: FaultBook = field(default_factory=FaultBook)
+    responses: ResponseStore = field(default_factory=ResponseStore)
+    files: FileStore = field(default_factory=FileStore)
     stopping: threading.Event = field(default_factory=threading.Event)
 
 
@@ -99,71 +114,6 @@ def error_response(err: ApiError, request_id: str | None = None) -> Response:
 
 def _state(request: Request) -> ServerState:
     return request.app.state.offline
-
-
-# --- the body, the client, the worker thread -----------------------------------------------------------------
-
-async def read_body(request: Request, state: ServerState) -> bytes:
-    """The request body, counted against the cap as it arrives and bounded in time between pieces."""
-    declared = request.headers.get("content-length")
-    if declared is not None and int(declared) > state.max_body_bytes:   # h11 has checked it is digits
-        raise ApiError(413, f"Request body too large: {declared} bytes; the offline backend accepts at most "
-                            f"{state.max_body_bytes} bytes. Send fewer or smaller images (downscale them, or use "
-                            "URLs).", code="request_too_large")
-    pieces, total = [], 0
-    while True:
-        try:
-            with anyio.fail_after(state.read_timeout):            # no extra task per piece, unlike wait_for
-                message = await request.receive()
-        except TimeoutError:
-            raise ApiError(400, "The request body was incomplete: fewer bytes arrived than Content-Length or the "
-                                "chunked framing announced before the connection stalled.", code="incomplete_body",
-                           close=True) from None
-        if message["type"] == "http.disconnect":
-            raise Cancelled()
-        total += len(message.get("body", b""))
-        if total > state.max_body_bytes:
-            raise ApiError(413, f"Request body too large; the offline backend accepts at most "
-                                f"{state.max_body_bytes} bytes.", code="request_too_large")
-        pieces.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(pieces)
-
-
-async def until_disconnect(request: Request, work: Callable[[Callable[[], bool]], T]) -> T:
-    """Run ``work(cancelled)`` in a worker thread; if the client disconnects first, tell it to stop (it checks
-    ``cancelled()`` between steps), stop waiting for it, and raise :class:`Cancelled`."""
-    gone = threading.Event()
-    result: list[T] = []
-    failed: list[Exception] = []
-
-    async def watch(scope: anyio.CancelScope) -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-        gone.set()
-        scope.cancel()
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch, group.cancel_scope)
-        try:
-            result.append(await anyio.to_thread.run_sync(work, gone.is_set, abandon_on_cancel=True))
-        except Exception as err:  # noqa: BLE001 - re-raised below, outside the task group
-            failed.append(err)
-        group.cancel_scope.cancel()
-    if gone.is_set() or not (result or failed):
-        raise Cancelled()
-    if failed:
-        raise failed[0]
-    return result[0]
-
-
-async def abort(request: Request) -> None:
-    """Close the connection without an answer (the ``timeout`` fault's end)."""
-    close = request.scope.get("extensions", {}).get("offline.abort")
-    if close is not None:
-        close()
-        await asyncio.sleep(0)                 # let the server notice before this handler returns
-    raise Cancelled()
 
 
 # --- routes --------------------------------------------------------------------------------------------------
@@ -199,9 +149,11 @@ async def chat(request: Request) -> Response:
 
         parsed, completion = await until_disconnect(request, work)
     stream, include_usage = parsed.stream, parsed.include_usage
+    headers = {"x-request-id": request_id}
+    if completion.fill is not None:
+        headers[FILL_HEADER] = completion.fill
     if not stream:
-        return Response(json_bytes(completion.body()), 200, {"x-request-id": request_id},
-                        media_type="application/json")
+        return Response(json_bytes(completion.body()), 200, headers, media_type="application/json")
 
     async def events() -> Any:
         for event in completion.events(include_usage):
@@ -209,8 +161,60 @@ async def chat(request: Request) -> Response:
             if state.stream_delay:
                 await asyncio.sleep(state.stream_delay)
 
-    return StreamingResponse(events(), headers={"Cache-Control": "no-cache", "x-request-id": request_id},
+    return StreamingResponse(events(), headers={"Cache-Control": "no-cache", **headers},
                              media_type="text/event-stream; charset=utf-8")
+
+
+async def responses(request: Request) -> Response:
+    """``POST /v1/responses`` (and Azure's ``/openai/responses?api-version=``, whose ``model`` is a deployment):
+    translated to Chat Completions (:mod:`helpers.offline.responses_api`)."""
+    state = _state(request)
+    azure = request.url.path.startswith("/openai/")
+    version = check_api_version(request.query_params.get("api-version")) if azure else None
+    body = await read_body(request, state)
+    if azure and not (request.headers.get("api-key", "").strip() or _bearer_ok(request)):
+        raise ApiError(401, _AZURE_NO_KEY, type=None, code="401")
+    if not azure and not _bearer_ok(request):
+        raise ApiError(401, _NO_KEY)
+    request_id = "req_" + hashlib.sha256(body).hexdigest()[:24]
+    request.state.request_id = request_id
+    payload = parse_json_body(body)
+    route = Route("azure", str(payload.get("model") or ""), version) if azure else Route("openai")
+    await _maybe_fault(request, state, route, body)
+
+    def work(cancelled: Callable[[], bool]) -> dict[str, Any]:
+        chat_payload = to_chat_payload(payload, state.responses, state.files)
+        chat_payload.pop("stream", None)
+        checked = parse_chat_request(chat_payload, route)
+        completion = state.backend.complete(checked, json_bytes(chat_payload), cancelled)
+        answer = response_body(payload, completion, chat_payload["messages"], state.responses)
+        return {"body": answer, "fill": completion.fill}
+
+    done = await until_disconnect(request, work)
+    headers = {"x-request-id": request_id}
+    if done["fill"] is not None:
+        headers[FILL_HEADER] = done["fill"]
+    if not payload.get("stream"):
+        return Response(json_bytes(done["body"]), 200, headers, media_type="application/json")
+    return StreamingResponse(iter(list(response_events(done["body"]))),
+                             headers={"Cache-Control": "no-cache", **headers},
+                             media_type="text/event-stream; charset=utf-8")
+
+
+async def files(request: Request) -> Response:
+    """``POST /v1/files`` (upload), ``GET`` / ``DELETE /v1/files/{id}`` (:mod:`helpers.offline.files`)."""
+    state = _state(request)
+    body = await read_body(request, state) if request.method == "POST" else b""
+    if not _bearer_ok(request):
+        raise ApiError(401, _NO_KEY)
+    if request.method == "POST":
+        data, filename, purpose = parse_upload(body, request.headers.get("content-type", ""))
+        answer = state.files.add(data, filename, purpose)
+    elif request.method == "DELETE":
+        answer = state.files.delete(request.path_params["file_id"])
+    else:
+        answer = state.files.info(request.path_params["file_id"])
+    return Response(json_bytes(answer), 200, media_type="application/json")
 
 
 async def _maybe_fault(request: Request, state: ServerState, route: Route, body: bytes) -> None:
@@ -224,10 +228,8 @@ async def _maybe_fault(request: Request, state: ServerState, route: Route, body:
         await abort(request)
     model = route.deployment or "the model"
     if route.api == "openai":
-        try:
+        with contextlib.suppress(ApiError):   # only for the message; the body may be bad
             model = str(parse_json_body(body).get("model") or model)
-        except ApiError:                      # only for the message; the body may be bad
-            pass
     raise fault_error(spec, route, model)
 
 
@@ -288,7 +290,7 @@ def _api(endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     if status == 405:
-        allowed = "POST" if request.url.path.endswith("completions") else "GET"
+        allowed = "POST" if request.url.path.endswith(("completions", "responses", "files")) else "GET, DELETE"
         return error_response(ApiError(405, f"Invalid method for URL ({request.method} {request.url.path})",
                                        headers={"Allow": allowed}))
     return error_response(ApiError(404, f"Invalid URL ({request.method} {request.url.path[:300]})"))
@@ -333,7 +335,11 @@ class HostCheck:
 def build_app(state: ServerState) -> ASGIApp:
     """The ASGI application of one offline server."""
     chat_route = _api(chat)
-    routes = [Path_("/v1/chat/completions", chat_route, methods=["POST"])]
+    routes = [Path_("/v1/chat/completions", chat_route, methods=["POST"]),
+              Path_("/v1/responses", _api(responses), methods=["POST"]),
+              Path_("/openai/responses", _api(responses), methods=["POST"]),
+              Path_("/v1/files", _api(files), methods=["POST"]),
+              Path_("/v1/files/{file_id}", _api(files), methods=["GET", "DELETE"])]
     for prefix in ("/openai/deployments/{deployment}/", "/openai/deployments/{deployment}/extensions/"):
         routes += [Path_(prefix + "chat/completions", chat_route, methods=["POST"]),
                    Path_(prefix + "chat/completions/", chat_route, methods=["POST"])]

@@ -22,9 +22,10 @@ from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImag
 
 from helpers import images, tokens
 from helpers.errors import CourseError, ImageError, ImageTooLargeError, UnknownModelError
-from helpers.offline import analysis, answers
+from helpers.offline import analysis, answers, fill
 from helpers.offline.enhancements import grounding_from_report, ocr_from_report
 from helpers.offline.fetch import Budget, Cancelled, DownloadPolicy, fetch_url
+from helpers.offline.formats import OutputSpec, apply_stop, dumps
 from helpers.offline.protocol import ApiError, ChatRequest, ImagePart, Route
 from helpers.offline.responses import Completion, prompt_tokens, truncate_to_tokens, usage_block
 
@@ -202,19 +203,50 @@ class ChatBackend:
         for image in turn_images:
             budget.check()
             reports.append(self._analyze(image, request.model))
-        text = answers.compose(question, reports, [img.data for img in turn_images])
-        finish = "stop"
+        output = request.output
+        text, tool_call, log = self._shaped(output, question, reports, [img.data for img in turn_images])
+        text = apply_stop(text, output.stop)[0]
+        finish = "stop" if tool_call is None or output.forced_tool == "named" else "tool_calls"
         if request.max_tokens is not None:
             text, cut = truncate_to_tokens(text, request.max_tokens, request.model)
-            finish = "length" if cut else "stop"
+            finish = "length" if cut else finish
+        if tool_call is not None:
+            tool_call = (tool_call, text)
         enhancements = self._enhancements(request, text, reports) if request.ocr or request.grounding else None
         digest = hashlib.sha256(f"{request.route.api}|{request.route.deployment}|".encode() + raw_body).hexdigest()
         sizes = {(i.part.message_index, i.part.part_index): (i.width, i.height, i.part.detail) for i in loaded}
-        usage = usage_block(prompt_tokens(request.messages, sizes, request.model),
-                            tokens.text_tokens(text, request.model))
+        usage = usage_block(prompt_tokens(request.messages, sizes, request.model) + self._tool_tokens(request),
+                            tokens.text_tokens(text, request.model) * output.n)
         return Completion(id="chatcmpl-" + digest[:29], created=int(time.time()), model=request.echo_model,
                           content=text, finish_reason=finish, usage=usage, azure=request.route.api == "azure",
-                          enhancements=enhancements)
+                          enhancements=enhancements, tool_call=tool_call, n=output.n,
+                          fill=log.header() if log is not None else None)
+
+    @staticmethod
+    def _shaped(output: OutputSpec, question: str, reports: list[Any],
+                data: list[bytes]) -> tuple[str, str | None, fill.FillLog | None]:
+        """``(text, called function or None, fill log or None)``: the Markdown answer, or JSON filled from the
+        analysis (:mod:`helpers.offline.fill`) for ``response_format`` and forced tool calls."""
+        facts = fill.Facts(tuple(reports))
+        if output.kind in ("json_schema", "tool"):
+            try:
+                value, log = fill.fill(output.schema or {}, facts)
+            except RecursionError:
+                raise ApiError(400, "The schema nests too deeply (or refers to itself without a way to stop) for "
+                                    "the offline backend to fill it.", param="response_format",
+                               code="invalid_json_schema") from None
+            return dumps(value), (output.name if output.kind == "tool" else None), log
+        if output.kind == "json_object":
+            value, log = fill.json_object(facts, answers.NOTICE if reports else answers.NOTICE_NO_IMAGE)
+            return dumps(value), None, log
+        return answers.compose(question, reports, data), None, None
+
+    @staticmethod
+    def _tool_tokens(request: ChatRequest) -> int:
+        """Tokens of the tool definitions and of the response format's schema (they are part of the prompt)."""
+        payload = {"tools": list(request.output.tools), "schema": request.output.schema} \
+            if request.output.kind != "text" or request.output.tools else None
+        return tokens.text_tokens(dumps(payload), request.model) if payload else 0
 
     @staticmethod
     def _analyze(image: LoadedImage, model: str) -> Any:

@@ -4,8 +4,8 @@ The shape of a request is the SDK's: ``openai.types.chat.completion_create_param
 role and per content part). :func:`check_value` walks those annotations and turns the first mismatch into the
 API's error (``Invalid type for 'messages[0].content[1].text': expected a string, but got an integer instead.``,
 ``Missing required parameter: ...``, ``Invalid value: ...``) with the JSON path as ``param``. On top of the
-types come the rules the service adds (ranges, images only in user messages, ``n=1`` offline, limits) and the
-model check.
+types come the rules the service adds (ranges, images only in user messages, limits; ``response_format``, tools,
+``stop`` and ``n`` in :mod:`helpers.offline.formats`) and the model check.
 
 >>> req = parse_chat_request({"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}, Route("openai"))
 >>> req.model, req.stream
@@ -22,6 +22,7 @@ from typing import Any, get_args
 from openai.types.chat import ChatCompletionMessageParam, completion_create_params
 
 from helpers import models, tokens
+from helpers.offline.formats import OutputSpec, parse_output
 from helpers.offline.schema import (
     ApiError,
     arms,
@@ -92,6 +93,7 @@ class ChatRequest:
     include_usage: bool
     ocr: bool                  # Azure enhancements
     grounding: bool
+    output: OutputSpec = OutputSpec()   # response_format, a forced tool call, stop, n
 
 
 # --- messages ------------------------------------------------------------------------------------------------
@@ -235,10 +237,7 @@ def _check_options(payload: dict[str, Any]) -> tuple[int | None, bool, bool]:
                             f"{temperature} instead.", param="temperature",
                        code=f"decimal_{side}_{'min' if side == 'below' else 'max'}_value")
     check_fields(payload, _BASE, only=("n",))
-    if payload.get("n") not in (None, 1):
-        raise ApiError(400, f"The offline backend returns exactly one choice per request, but n={payload['n']} was "
-                            "requested. Omit n or use n=1 (a real model can return several).",
-                       param="n", code="unsupported_value")
+    _at_least_one(payload, "n")
     stream = payload.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise invalid_type("stream", "a boolean", stream)
@@ -347,6 +346,7 @@ def parse_chat_request(payload: dict[str, Any], route: Route) -> ChatRequest:
     image_parts = check_messages(payload)
     max_tokens, stream, include_usage = _check_options(payload)
     ocr, grounding = _enhancement_flags(payload, route, stream)
+    output = parse_output(payload)
     model, echo = resolve_model(payload, route)
     if payload.get("max_tokens") is not None and models.is_reasoning_model(model):
         # What the real service answers for o-series / gpt-5+ models (the 2023-2024 seeds used max_tokens).
@@ -360,4 +360,4 @@ def parse_chat_request(payload: dict[str, Any], route: Route) -> ChatRequest:
                        param="messages", code="too_many_images")
     return ChatRequest(route=route, model=model, echo_model=echo, messages=payload["messages"],
                        image_parts=image_parts, max_tokens=max_tokens, stream=stream,
-                       include_usage=include_usage, ocr=ocr, grounding=grounding)
+                       include_usage=include_usage, ocr=ocr, grounding=grounding, output=output)

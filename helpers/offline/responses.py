@@ -131,18 +131,32 @@ class Completion:
     usage: CompletionUsage
     azure: bool
     enhancements: dict[str, Any] | None
+    tool_call: tuple[str, str] | None = None    # (function name, JSON arguments) of a forced tool call
+    n: int = 1
+    fill: str | None = None                     # the x-offline-fill header of a structured answer
+
+    def _tool_calls(self) -> list[dict[str, Any]]:
+        name, arguments = self.tool_call or ("", "")
+        return [{"id": "call_" + self.id[-24:], "type": "function", "function": {"name": name, "arguments": arguments}}]
 
     def body(self) -> dict[str, Any]:
         """The ``chat.completion`` object (an SDK ``ChatCompletion``; Azure adds its filter results)."""
-        choice: dict[str, Any] = {
-            "index": 0, "message": {"role": "assistant", "content": self.content, "refusal": None, "annotations": []},
-            "logprobs": None, "finish_reason": self.finish_reason}
-        if self.azure:
-            choice["content_filter_results"] = content_filter_results()
-        if self.enhancements:
-            choice["enhancements"] = self.enhancements
+        choices = []
+        for index in range(self.n):
+            message: dict[str, Any] = {"role": "assistant", "content": self.content, "refusal": None,
+                                       "annotations": []}
+            if self.tool_call is not None:
+                message["content"] = None
+                message["tool_calls"] = self._tool_calls()
+            choice: dict[str, Any] = {"index": index, "message": message, "logprobs": None,
+                                      "finish_reason": self.finish_reason}
+            if self.azure:
+                choice["content_filter_results"] = content_filter_results()
+            if self.enhancements:
+                choice["enhancements"] = self.enhancements
+            choices.append(choice)
         body: dict[str, Any] = {"id": self.id, "object": "chat.completion", "created": self.created,
-                                "model": self.model, "choices": [choice], "usage": self.usage,
+                                "model": self.model, "choices": choices, "usage": self.usage,
                                 "system_fingerprint": "offline"}
         if self.azure:
             body["prompt_filter_results"] = prompt_filter_results()
@@ -150,19 +164,29 @@ class Completion:
 
     def chunks(self, include_usage: bool) -> Iterator[dict[str, Any]]:
         """The ``chat.completion.chunk`` objects of the stream (role, pieces, finish, optional usage)."""
-        def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
+        def chunk(delta: dict[str, Any], finish: str | None, index: int) -> dict[str, Any]:
             item: dict[str, Any] = {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
                                     "model": self.model, "system_fingerprint": "offline",
-                                    "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                    "choices": [{"index": index, "delta": delta, "logprobs": None,
                                                  "finish_reason": finish}]}
             if include_usage:
                 item["usage"] = None
             return _dump(ChatCompletionChunk.model_validate(item))
 
-        yield chunk({"role": "assistant", "content": "", "refusal": None}, None)
-        for piece in stream_pieces(self.content):
-            yield chunk({"content": piece}, None)
-        yield chunk({}, self.finish_reason)
+        for index in range(self.n):
+            if self.tool_call is not None:
+                call = self._tool_calls()[0]
+                yield chunk({"role": "assistant", "content": None, "refusal": None}, None, index)
+                yield chunk({"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
+                                             "function": {"name": call["function"]["name"], "arguments": ""}}]},
+                            None, index)
+                for piece in stream_pieces(call["function"]["arguments"]):
+                    yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, None, index)
+            else:
+                yield chunk({"role": "assistant", "content": "", "refusal": None}, None, index)
+                for piece in stream_pieces(self.content):
+                    yield chunk({"content": piece}, None, index)
+            yield chunk({}, self.finish_reason, index)
         if include_usage:
             yield _dump(ChatCompletionChunk.model_validate({
                 "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
