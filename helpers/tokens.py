@@ -7,8 +7,10 @@ OpenAI bills an image as input tokens, in one of two documented ways ("families"
   down), then cut into 512 x 512 tiles. Tokens = ``base + tile x tiles``. ``detail="low"`` costs ``base``
   whatever the size (the model sees a version that fits in 512 x 512).
 * **patch** (gpt-4.1-mini, gpt-4.1-nano, o4-mini, gpt-5-mini, gpt-5-nano, gpt-5.4-mini and newer): the
-  image is cut into 32 x 32 patches; if more than 1536 are needed it is scaled down with OpenAI's
-  documented shrink factor. Tokens = ``ceil(patches x multiplier)``; ``detail`` makes no difference.
+  image is cut into 32 x 32 patches. ``high`` allows up to 1536 patches *or* a maximum dimension of
+  2048 px, and the image is resized to fit the lesser of the two: first scaled so its longest side is at
+  most 2048 px, then, if more than 1536 patches are still needed, scaled down with OpenAI's documented
+  shrink factor. Tokens = ``ceil(patches x multiplier)``; ``detail`` makes no difference.
 
 Every constant carries its source and the date it was checked; :func:`constants_table` shows them, and
 each row says whether its numbers are documented by OpenAI, measured from billing, or an estimate.
@@ -52,7 +54,7 @@ from helpers.model_costs import (
     resolve_model,
 )
 
-__all__ = ["CHECKED", "DETAILS", "FAMILY_DEFAULTS", "PATCH_BUDGET", "PATCH_SIZE", "PRICING", "VISION_GUIDE",
+__all__ = ["CHECKED", "DETAILS", "FAMILY_DEFAULTS", "PATCH_BUDGET", "PATCH_MAX_SIDE", "PATCH_SIZE", "PRICING", "VISION_GUIDE",
            "ModelCost", "TileGrid", "check_detail", "constants_table", "estimate_cost", "image_tokens",
            "is_known_model", "known_models", "model_cost", "resolve_model", "scaled_size", "text_tokens",
            "tile_grid"]
@@ -66,6 +68,9 @@ TILE_FIT = 2048          # fit within 2048 x 2048 first
 TILE_SHORT_SIDE = 768    # then the shortest side is brought down to 768 (never up)
 TILE_SIZE = 512          # then count 512 x 512 tiles
 LOW_DETAIL_BOX = 512     # detail="low": the model sees a version that fits in 512 x 512
+# Patch family: the longest side is at most 2048 px as well as the patch budget (VISION_GUIDE, "high":
+# "up to 1,536 patches or a maximum dimension of 2048 px, resized to fit the lesser"; checked 2026-12-02).
+PATCH_MAX_SIDE = 2048
 
 # --- geometry -----------------------------------------------------------------------------------------
 
@@ -171,6 +176,8 @@ def scaled_size(width: int, height: int, detail: str = "high", model: str | None
     (768, 768)
     >>> scaled_size(4096, 8192, "low")
     (256, 512)
+    >>> scaled_size(4000, 1474, model="gpt-4.1-mini")  # patch family: longest side <= 2048, then the budget
+    (2048, 755)
 
     Taught in notebooks/04_detail_levels.ipynb.
     """
@@ -181,7 +188,7 @@ def scaled_size(width: int, height: int, detail: str = "high", model: str | None
         if level == "low":
             return _fit_box(width, height, LOW_DETAIL_BOX)
         return _tile_high(width, height)
-    return _patch_fit(width, height, cost.patch_budget)
+    return _patch_fit(*_fit_box(width, height, PATCH_MAX_SIDE), cost.patch_budget)
 
 
 def image_tokens(width: int, height: int, detail: str = "high", model: str | None = "gpt-4o",

@@ -659,3 +659,13 @@ def test_prepared_image_is_frozen():
     with warnings.catch_warnings():
         warnings.simplefilter("error")                             # a still image never warns
         prepare_image(photo(10, 10), model=MODEL)
+
+
+def test_patch_models_prepare_strips_to_the_2048_px_maximum_dimension():
+    # The guide (patch family, `high`: up to 1,536 patches or 2048 px, checked 2026-12-02): a 30000 x 10 strip is
+    # no longer uploaded 30000 px wide, and 4000 x 1474 is sent at the size that costs exactly 1536 patches.
+    strip = prepare_image(Image.new("RGB", (30000, 10), "white"), "high", "gpt-4.1-mini")
+    assert (strip.width, strip.height) == (2048, 1)
+    wide = prepare_image(Image.new("RGB", (4000, 1474), "white"), "high", "gpt-4.1-mini")
+    assert (wide.width, wide.height) == (2048, 755)
+    assert wide.tokens == tokens.image_tokens(4000, 1474, "high", "gpt-4.1-mini") == 2489  # ceil(1536 x 1.62)

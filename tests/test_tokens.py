@@ -89,7 +89,7 @@ def test_patch_models_apply_their_multiplier_and_round_up(model, small, large):
 
 def test_patch_multiplier_rounding_ignores_float_noise():
     # 1000 patches x 1.2 is 1200.0000000000002 in floating point; the bill is 1200, not 1201.
-    assert image_tokens(1000 * 32, 32, model="gpt-6-luna") == 1200
+    assert image_tokens(40 * 32, 25 * 32, model="gpt-6-luna") == 1200
 
 
 def test_patch_models_ignore_detail():
@@ -112,12 +112,33 @@ def test_extreme_strips_never_get_a_zero_side():
     assert scaled_size(30000, 10, "high", "gpt-4o") == (2048, 1)
     assert image_tokens(30000, 10, "high", "gpt-4o") == 85 + 4 * 170
     assert scaled_size(10, 30000, "low", "gpt-4o") == (1, 512)
-    # Patch family: 938 x 1 patches fit the budget untouched.
-    assert scaled_size(30000, 10, model="gpt-4.1-mini") == (30000, 10)
+    # Patch family: the 2048-px maximum dimension applies first (938 x 1 patches would fit the budget).
+    assert scaled_size(30000, 10, model="gpt-4.1-mini") == (2048, 1)
     # Where the documented shrink would round a side to zero patches, the strip keeps 1 px and the budget.
     w, h = scaled_size(200_000, 30, model="gpt-4.1-mini")
     assert h >= 1 and w <= 200_000
     assert math.ceil(w / 32) * math.ceil(h / 32) <= 1536
+
+
+# OpenAI's "Images and vision" guide (VISION_GUIDE), patch family, statements as quoted in issue 15, checked
+# 2026-12-02: `high` allows "up to 1,536 patches or a maximum dimension of 2048 px", and the image "is resized
+# to fit the lesser of the two".
+@pytest.mark.parametrize("width, height, model, patches", [
+    (4000, 1474, "gpt-4.1-mini", 1536),   # guide: fits to 1536 patches (2048 x 755: 64 x 24)
+    (100, 5000, "gpt-4.1-mini", 128),     # guide: 128 patches (41 x 2048: 2 x 64)
+])
+def test_patch_family_guide_examples_with_the_2048_px_maximum(width, height, model, patches):
+    grid = tile_grid(width, height, "high", model)
+    assert len(grid.tiles) == patches
+    assert max(grid.size) <= 2048
+    assert image_tokens(width, height, "high", model) == math.ceil(round(patches * model_cost(model).multiplier, 6))
+
+
+def test_patch_family_longest_side_never_exceeds_2048():
+    for model in PATCH_MODELS:
+        assert scaled_size(30000, 10, model=model) == (2048, 1)     # a strip is no longer sent 30000 px wide
+        assert scaled_size(4000, 1024, model=model) == (2048, 524)  # the widget's example: not 2375 x 608
+        assert scaled_size(1800, 2400, model=model) == (1056, 1408)  # the guide's budget example is unchanged
 
 
 def test_bigger_image_can_cost_fewer_tokens_as_documented():
