@@ -340,6 +340,18 @@ def _has_vision_source(payload: dict[str, Any]) -> bool:
     return False
 
 
+def _check_detail_for_model(part: ImagePart, model: str) -> None:
+    """``detail: "original"`` only where OpenAI's guide documents it (gpt-5.4, gpt-5.5, gpt-5.6; checked 2026-12-02).
+
+    What the real service answers for ``original`` on other models is not documented: we ASSUME its generic
+    invalid-value error, listing the levels that model takes (docs/FACTS.md, section 2).
+    """
+    takes = tokens.model_cost(model).details
+    if part.detail not in takes:
+        raise invalid_value(f"messages[{part.message_index}].content[{part.part_index}].image_url.detail",
+                            part.detail, takes)
+
+
 def parse_chat_request(payload: dict[str, Any], route: Route) -> ChatRequest:
     """Validate a chat completion body in the API's order; raise :class:`ApiError` on the first problem."""
     if route.api == "openai" and payload.get("model") is None:
@@ -352,6 +364,8 @@ def parse_chat_request(payload: dict[str, Any], route: Route) -> ChatRequest:
         # What the real service answers for o-series / gpt-5+ models (the 2023-2024 seeds used max_tokens).
         raise ApiError(400, "Unsupported parameter: 'max_tokens' is not supported with this model. "
                             "Use 'max_completion_tokens' instead.", param="max_tokens", code="unsupported_parameter")
+    for part in image_parts:
+        _check_detail_for_model(part, model)
     limit = MAX_IMAGES_AZURE if route.api == "azure" else MAX_IMAGES_OPENAI
     if len(image_parts) > limit:
         if route.api == "azure":
