@@ -504,7 +504,8 @@ def test_more_than_50_mb_of_images_in_one_request(tmp_path):
     with OfflineServer(images_dir=folder, warm_ocr=False) as local:
         urls = [f"{local.base_url}/images/big{i}.png" for i in range(3)]
         err = sdk_error(local, {"model": MODEL, "messages": [user_message("Hi", *urls)]}, openai.BadRequestError)
-    assert err.code == "images_too_large" and "50 MB" in err.message
+    assert err.code == "images_too_large" and "50 MB" in err.message and "offline backend's own limit" in err.message
+    assert "512 MB" in err.message                              # OpenAI's documented payload limit (2026-12-02)
 
 
 def test_openai_route_image_count_limit(server):
