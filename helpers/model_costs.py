@@ -134,11 +134,11 @@ _THIRD_PARTY_PRICE = "third-party listings quoting OpenAI's pricing table"
 
 # Prices: USD per 1M input / output tokens, standard tier, checked 2026-11-21.
 _MODELS: tuple[ModelCost, ...] = (
-    _tile("gpt-4o", 85, 170, 2.50, 10.00, note="The model of OpenAI's worked examples. Shuts down 2027-01-14."),
+    _tile("gpt-4o", 85, 170, 2.50, 10.00, note="The model of OpenAI's worked examples. Reported, unconfirmed, to shut down 2027-01-14 (third-party copies only)."),
     _tile("gpt-4o-mini", 2833, 5667, 0.15, 0.60,
           note="~33x gpt-4o's image tokens at ~1/17 of the price: an image costs about twice as much as on "
-               "gpt-4o. Shuts down 2027-01-14."),
-    _tile("gpt-4.1", 85, 170, 2.00, 8.00, note="Shuts down 2027-01-14."),
+               "gpt-4o. Reported, unconfirmed, to shut down 2027-01-14 (third-party copies only)."),
+    _tile("gpt-4.1", 85, 170, 2.00, 8.00, note="Reported, unconfirmed, to shut down 2027-01-14 (third-party copies only)."),
     _tile("gpt-4.5", 85, 170, 75.00, 150.00, aliases=("gpt-4.5-preview",), note=_RETIRED),
     _tile("gpt-4-turbo", 85, 170, 10.00, 30.00, aliases=("gpt-4-vision-preview", "gpt-4-1106-vision-preview"),
           note="Same constants and price as the retired gpt-4-vision-preview of the 2023 seeds. " + _RETIRED),
@@ -147,7 +147,7 @@ _MODELS: tuple[ModelCost, ...] = (
     _tile("gpt-5", 70, 140, 1.25, 10.00, aliases=("gpt-5-chat-latest",), note="Shuts down 2026-12-11."),
     _patch("gpt-4.1-mini", 1.62, 0.40, 1.60,
            note="Guide and billing agree (1800x2400: 2352.24 by formula, ~2362 billed with the prompt). "
-                "Shuts down 2027-01-14."),
+                "Reported, unconfirmed, to shut down 2027-01-14 (third-party copies only)."),
     _patch("gpt-4.1-nano", 2.46, 0.10, 0.40, note=_RETIRED),
     _patch("o4-mini", 1.72, 1.10, 4.40, note=_RETIRED),
     _patch("gpt-5-mini", 1.2, 0.25, 2.00, documented=1.62, evidence="measured", source=MEASURED_GPT5_MINI,
@@ -179,12 +179,12 @@ _MODELS: tuple[ModelCost, ...] = (
     _patch("gpt-5.6-terra", 1.2, 2.50, 15.00, evidence="estimate", source=ESTIMATE_GPT6, **_GPT56),
     _patch("gpt-5.6-luna", 1.2, 1.00, 6.00, evidence="estimate", source=ESTIMATE_GPT6, **_GPT56),
     _patch("gpt-6-sol", 1.2, 2.00, 10.00, evidence="estimate", source=ESTIMATE_GPT6,
-           prices_source=f"{PRICING} ({_THIRD_PARTY_PRICE})",
-           note="No OpenAI documentation of its image tokens found: estimate (32-px patches x1.2, 1536 budget)."),
+           prices_source=f"{PRICING} ({_THIRD_PARTY_PRICE}; reported, unconfirmed)",
+           note="Reported, unconfirmed (third-party copies only). No OpenAI documentation of its image tokens found: estimate (32-px patches x1.2, 1536 budget)."),
     _patch("gpt-6-luna", 1.2, 0.10, 0.50, evidence="estimate", source=ESTIMATE_GPT6,
-           prices_source=f"https://vercel.com/ai-gateway/models/gpt-6-luna ({_THIRD_PARTY_PRICE})",
-           note="Cheapest current vision model (released 2026-09-22) and OpenAI's replacement for gpt-4o and "
-                "gpt-4.1(-mini) (reported, unconfirmed: third-party copies only). No OpenAI documentation of its image tokens found: estimate (32-px patches "
+           prices_source=f"https://vercel.com/ai-gateway/models/gpt-6-luna ({_THIRD_PARTY_PRICE}; reported, unconfirmed)",
+           note="Reported, unconfirmed (third-party copies only): the cheapest current vision model (released "
+                "2026-09-22) and OpenAI's replacement for gpt-4o and gpt-4.1(-mini). No OpenAI documentation of its image tokens found: estimate (32-px patches "
                 "x1.2, 1536 budget)."),
 )
 

@@ -156,7 +156,7 @@ def test_content_filter_shapes():
 
 def test_retirement_note_agrees_with_the_catalog():
     note = azure.ENHANCEMENTS_RETIREMENT
-    assert note.retired_on == models.retired_model("gpt-4 vision-preview").retired_on == "2025-05-01"
+    assert note.retired_on == models.retired_model("gpt-4 vision-preview").retired_on == "2025-05-15"
     assert "learn.microsoft.com" in note.source and "checked 2026-11-21" in note.source
 
 
