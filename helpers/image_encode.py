@@ -192,7 +192,7 @@ def is_clean(data: bytes, decoded: Decoded) -> bool:
     try:
         with Image.open(io.BytesIO(data)) as check:
             check.load()
-            return (check.size == decoded.image.size and check.mode == decoded.image.mode
+            return (check.size == decoded.size and check.mode == decoded.image.mode
                     and not metadata_found(check, safe_exif(check)) and "icc_profile" not in check.info)
     except Exception:
         return False
@@ -275,7 +275,7 @@ def plan(src: Source, decoded: Decoded) -> Plan:
     icc = image.info.get("icc_profile") or None
     icc_action, icc_name, dropped = icc_plan(image, icc)
     removed = [*metadata_found(image, exif), *([dropped] if dropped else [])]
-    size = image.size if orientation < 5 else (image.height, image.width)
+    size = decoded.size if orientation < 5 else decoded.size[::-1]
     sixteen_bit = decoded.format == "PNG" and src.data is not None and src.data[24:25] == b"\x10"
     can_keep = (decoded.frames == 1 and orientation == 1 and icc_action != "convert" and not sixteen_bit
                 and image.mode in _SAFE_MODES.get(decoded.format or "", ()))
@@ -302,10 +302,12 @@ def reencode(decoded: Decoded, plan: Plan, target: tuple[int, int], model: str, 
     elif plan.sixteen_bit:
         notes.append("converted 16-bit PNG pixels to 8 bits")
     if image.size != target:
-        before = image.size
+        before = plan.size          # as displayed; a draft decode (JPEG at 1/2, 1/4, 1/8) already did part of it
+        draft = (f", JPEG decoded at 1/{decoded.size[0] // decoded.image.width} scale"
+                 if decoded.stored_size else "")
         image = image.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
         notes.append(f"resized {before[0]}×{before[1]} → {target[0]}×{target[1]} "
-                     f"(what {model} looks at with detail={detail!r})")
+                     f"(what {model} looks at with detail={detail!r}{draft})")
     elif image is decoded.image:
         image = image.copy()        # _encode clears .info: never on the decoded original
     fmt = output_format(decoded.format, image.mode)
