@@ -74,13 +74,10 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     return float(value[3:-3, 3:-3].mean())
 
 
-def best_of(function, rounds: int = ROUNDS) -> float:
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def timed(function, *args) -> float:
+    start = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -105,8 +102,8 @@ def main() -> None:
                     == tokens.image_tokens(*shown, detail, model)
                 naive_s = course_s = float("inf")
                 for _ in range(ROUNDS):                                  # interleaved: fair to both
-                    naive_s = min(naive_s, best_of(lambda: naive(path, target), 1))
-                    course_s = min(course_s, best_of(lambda: prepare_image(path, detail, model), 1))
+                    naive_s = min(naive_s, timed(naive, path, target))
+                    course_s = min(course_s, timed(prepare_image, path, detail, model))
                 ref = reference(path, target)
                 got_naive, got_course = luminance(naive_data), luminance(prepared.data)
                 print(f"{model:<14}{detail:<7}{f'{target[0]}×{target[1]}':<11}{prepared.tokens:>7,}"
