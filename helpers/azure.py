@@ -44,16 +44,17 @@ class Retirement:
 
 #: Vision enhancements worked only with the ``gpt-4`` ``vision-preview`` model version ("Vision enhancements are
 #: not supported by the GPT-4 Turbo GA model. They are only available with the preview models." - the how-to
-#: above). Azure retired ``vision-preview`` on 2025-05-01 (deployments were upgraded to ``gpt-4o`` 2024-11-20
-#: from 2025-04-17), and with it the enhancements.
+#: above). Azure retired ``vision-preview`` on 2025-05-15 (moved from 2025-05-01 in April 2025; deployments were
+#: upgraded to ``gpt-4o`` 2024-11-20 from 2025-04-17), and with it the enhancements.
 ENHANCEMENTS_RETIREMENT = Retirement(
     feature="Azure OpenAI vision enhancements (OCR, object grounding, video prompts) of gpt-4 vision-preview",
-    retired_on="2025-05-01",
+    retired_on="2025-05-15",
     replacement=("gpt-4o (or gpt-4.1) reads text in images on its own; for boxes and word positions call "
                  "Azure AI Vision Image Analysis 4.0 'read' (or Document Intelligence) yourself"),
     source=("https://learn.microsoft.com/azure/ai-services/openai/concepts/model-retirements "
-            "(gpt-4 vision-preview: 'Retirement date: May 1, 2025', upgrade to gpt-4o 2024-11-20; checked "
-            "2026-11-21) and https://learn.microsoft.com/azure/ai-services/openai/how-to/gpt-with-vision "
+            "(gpt-4 vision-preview: retirement moved from May 1 to May 15, 2025 in April 2025; the 1106/0125 "
+            "previews stayed on May 1; upgrade to gpt-4o 2024-11-20; checked 2026-11-21, date re-checked "
+            "2026-12-02) and https://learn.microsoft.com/azure/ai-services/openai/how-to/gpt-with-vision "
             "(enhancements only with the preview models; checked 2026-11-21)"),
     note="A request with 'enhancements' to a current deployment fails; the offline backend still answers it.",
 )

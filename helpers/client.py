@@ -198,7 +198,9 @@ def shutdown_notice(model: str) -> str | None:
     record = models.scheduled_shutdown(model)
     if record is None:
         return None
-    return (f"{model} is scheduled to shut down on {record.retired_on}: plan to switch to {record.replacement} "
+    announced = (f"is {models.REPORTED} to shut down on" if models.REPORTED in record.source
+                 else "is scheduled to shut down on")
+    return (f"{model} {announced} {record.retired_on}: plan to switch to {record.replacement} "
             f"(set VISION_MODEL). Source: {record.source}.")
 
 

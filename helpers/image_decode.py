@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,12 @@ class Decoded:
     jpeg_qtables: Any = None           # a JPEG source's quantization tables, for re-encoding
     jpeg_sampling: int = -1            # a JPEG source's chroma subsampling (Pillow's code), -1 if unknown
     lossless_webp: bool = False        # a WEBP source stored losslessly (VP8L)
+    stored_size: tuple[int, int] | None = None   # the file's size when ``image`` was decoded reduced (JPEG draft)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The size stored in the file (not the reduced size of a draft decode)."""
+        return self.stored_size or self.image.size
 
 
 def _allowed_formats() -> tuple[str, ...]:
@@ -80,8 +87,13 @@ def _webp_is_lossless(data: bytes) -> bool:
 
 
 
-def decode(src: Source) -> Decoded:
+def decode(src: Source, fit: Callable[[int, int], tuple[int, int]] | None = None) -> Decoded:
     """Open and fully decode the first frame; every failure becomes a course error naming the source.
+
+    ``fit(width, height)`` (as displayed, after EXIF orientation) gives the size the image will be resized to. A
+    JPEG at least twice that size on both sides is then decoded directly at 1/2, 1/4 or 1/8 scale (Pillow's
+    ``draft``: the DCT skips most of the work), never below the target, so resizing still ends at exactly the
+    same size; ``Decoded.size`` keeps the stored size. benchmarks/prepare_photo.py measures the gain.
 
     >>> decode(Source("empty.png", "empty.png", data=b""))
     Traceback (most recent call last):
@@ -103,6 +115,9 @@ def decode(src: Source) -> Decoded:
     try:
         image = Image.open(io.BytesIO(data), formats=_allowed_formats())
         frames = _frame_count(image)
+        stored = image.size
+        if fit is not None and image.format == "JPEG" and frames == 1:
+            _draft(image, fit)
         image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
         raise _bomb_error(src, err) from err
@@ -118,7 +133,19 @@ def decode(src: Source) -> Decoded:
                                     fix=("re-download or re-export the image; an interrupted download or copy "
                                          "often causes this. " + src.hint).strip()) from err
     tables, sampling = _jpeg_facts(image)
-    return Decoded(image, image.format, frames, tables, sampling, _webp_is_lossless(data))
+    return Decoded(image, image.format, frames, tables, sampling, _webp_is_lossless(data),
+                   stored if image.size != stored else None)
+
+
+def _draft(image: Image.Image, fit: Callable[[int, int], tuple[int, int]]) -> None:
+    """Ask libjpeg for a reduced decode (1/2, 1/4, 1/8) no smaller than the target, when that helps."""
+    width, height = image.size
+    turned = image.getexif().get(0x0112, 1) in (5, 6, 7, 8)        # EXIF orientation: stored sideways
+    target_w, target_h = fit(height, width) if turned else fit(width, height)
+    if turned:
+        target_w, target_h = target_h, target_w
+    if 2 * target_w <= width and 2 * target_h <= height:
+        image.draft(image.mode, (target_w, target_h))
 
 
 def _decode_pillow(src: Source) -> Decoded:

@@ -39,9 +39,10 @@ __all__ = [
 # --- facts and limits --------------------------------------------------------------------------------------
 # OpenAI "Images and vision" guide, section "Image input requirements"
 # (https://developers.openai.com/api/docs/guides/images-vision, formerly platform.openai.com/docs/guides/
-# images-vision; checked 2026-11-21):
-# file types PNG, JPEG, WEBP and non-animated GIF; "Up to 20MB per image"; up to 50 MB of image bytes and
-# 500 images per request.
+# images-vision): file types PNG, JPEG, WEBP and non-animated GIF. The 2023-2025 guide said "Up to 20MB per
+# image" (and 50 MB / 500 images per request); the guide checked 2026-12-02 gives no per-image byte limit, only
+# 512 MB of payload and 1,500 images per request. Azure's vision how-to still says 20 MB per image (checked
+# 2026-12-02), so the course keeps 20 MB per image: right on Azure, conservative on OpenAI (docs/FACTS.md §5).
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 SUPPORTED_MIME = ("image/png", "image/jpeg", "image/webp", "image/gif")
 

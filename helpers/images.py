@@ -206,8 +206,9 @@ def prepare_image(source: ImageSource, detail: str = "auto", model: str | None =
     _check_detail(detail)
     notes: list[str] = []
     model, family = _resolve_model(model, family, notes)
+    tokens.check_detail(detail, model, family)      # e.g. 'original' on a model without it: before any work
     src = read_source(source, timeout)
-    decoded = decode(src)
+    decoded = decode(src, fit=lambda w, h: tokens.scaled_size(w, h, detail, model, family))   # JPEG: draft decode
     animated = warn_if_animated(src, decoded)
     if animated:
         notes.append(animated)

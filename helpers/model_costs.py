@@ -27,6 +27,10 @@ Family = Literal["tile", "patch"]
 CHECKED = "2026-11-21"
 #: OpenAI's "Images and vision" guide, section "Calculating costs" (tile and patch algorithms, constants).
 VISION_GUIDE = "https://developers.openai.com/api/docs/guides/images-vision#calculating-costs"
+#: The guide's "Model sizing behavior" table (per model: detail levels, patch budget, maximum dimension, what
+#: ``auto`` means), read in the stored markdown copy of the guide (images-vision.md), checked 2026-12-02.
+SIZING_GUIDE = "https://developers.openai.com/api/docs/guides/images-vision#model-sizing-behavior"
+SIZING_CHECKED = "2026-12-02"
 #: OpenAI's pricing page (USD per 1M tokens, standard tier). Its vision calculator is in the FAQ.
 PRICING = "https://developers.openai.com/api/docs/pricing"
 #: Community billing measurements (image tokens backed out of `usage`, Chat Completions and Responses).
@@ -37,9 +41,14 @@ MEASURED_GPT54_MINI = ("https://community.openai.com/t/introducing-gpt-5-4-mini-
 #: A third-party token calculator's profile for GPT-5.6/GPT-6 (32-px patches x 1.2); no OpenAI page found.
 ESTIMATE_GPT6 = "https://docs.rs/vision-squeezer/0.6.2/vision_squeezer/enum.VisionModel.html"
 
-# Patch family geometry (VISION_GUIDE, checked 2026-11-21).
+# Patch family geometry (VISION_GUIDE, checked 2026-11-21; the maximum dimension SIZING_GUIDE, checked 2026-12-02).
 PATCH_SIZE = 32
 PATCH_BUDGET = 1536
+PATCH_MAX_SIDE = 2048    # `high`: "up to 1,536 patches or a 2048-pixel maximum dimension", fit to the lesser
+#: Every ``detail`` value the API's types take (the SDK's ``ImageURL.detail``); which ones a model accepts is
+#: :attr:`ModelCost.details`.
+DETAILS: tuple[str, ...] = ("low", "high", "original", "auto")
+STANDARD_DETAILS: tuple[str, ...] = ("low", "high", "auto")
 
 Evidence = Literal["documented", "measured", "estimate"]
 
@@ -54,6 +63,9 @@ class ModelCost:
     ``evidence`` says where the used numbers come from: "documented" (OpenAI's guide), "measured" (billing
     measurements that contradict or go beyond the guide), or "estimate" (no OpenAI documentation found).
     Prices are USD per million tokens (standard tier); a retired model keeps its last list price.
+    Patch sizing: ``high`` fits ``patch_budget`` patches and ``max_side`` px (the lesser); ``original`` (only
+    where ``details`` lists it) fits ``original_budget`` and ``original_max_side`` (None = no limit); ``auto``
+    means ``auto_as`` (documented for gpt-5.4/5.5/5.6; elsewhere "high" is the course's assumption).
 
     >>> model_cost("gpt-4o").tile_tokens
     170
@@ -74,6 +86,11 @@ class ModelCost:
     note: str = ""
     prices_source: str = PRICING
     aliases: tuple[str, ...] = field(default=())
+    max_side: int = PATCH_MAX_SIDE
+    details: tuple[str, ...] = STANDARD_DETAILS
+    auto_as: str = "high"
+    original_budget: int | None = None
+    original_max_side: int | None = None
 
 
 def _tile(name: str, base: int, tile: int, inp: float | None, out: float | None, *, note: str = "",
@@ -84,11 +101,32 @@ def _tile(name: str, base: int, tile: int, inp: float | None, out: float | None,
 
 def _patch(name: str, multiplier: float, inp: float | None, out: float | None, *,
            documented: float | None = None, evidence: Evidence = "documented", source: str = VISION_GUIDE,
-           note: str = "", aliases: tuple[str, ...] = (), prices_source: str = PRICING) -> ModelCost:
+           note: str = "", aliases: tuple[str, ...] = (), prices_source: str = PRICING, budget: int = PATCH_BUDGET,
+           original: tuple[int | None, int | None] | None = None, auto_as: str = "high",
+           checked: str = CHECKED) -> ModelCost:
     if evidence == "documented":
         documented = multiplier
-    return ModelCost(name, "patch", 0, 0, multiplier, inp, out, source, CHECKED, PATCH_BUDGET, documented,
-                     evidence, note, prices_source, aliases)
+    details = DETAILS if original is not None else STANDARD_DETAILS
+    original_budget, original_max_side = original if original is not None else (None, None)
+    return ModelCost(name, "patch", 0, 0, multiplier, inp, out, source, checked, budget, documented,
+                     evidence, note, prices_source, aliases, PATCH_MAX_SIDE, details, auto_as, original_budget,
+                     original_max_side)
+
+
+# gpt-5.4 and gpt-5.5 (SIZING_GUIDE): `high` = 2,500 patches or 2048 px; `original` = 10,000 patches or 6000 px.
+_ORIGINAL_54 = (10_000, 6000)
+# GPT-5.6 family (SIZING_GUIDE): `original` "preserves the input dimensions" (no patch or pixel limit).
+_ORIGINAL_56 = (None, None)
+_GPT56 = dict(
+    original=_ORIGINAL_56, auto_as="original", checked=SIZING_CHECKED,
+    prices_source="https://benchr.org/pricing/gpt-5-6 (reported, unconfirmed: third-party reports of OpenAI's "
+                  "2026-06-26 preview announcement, Sol 5/30, Terra 2.50/15, Luna 1/6; not found on OpenAI's "
+                  "pricing page)",
+    note="Sizing documented (guide, GPT-5.6 family): original and auto keep the input dimensions (no patch "
+         "budget); high is an estimate (1536 patches or 2048 px). Multiplier x1.2: third-party estimate.")
+_NO_MULTIPLIER = ("The guide's multiplier table does not list this model: 1 token per patch is the course's "
+                  "assumption (OpenAI's Codex client counts `original` images the same way, openai/codex PR "
+                  "#19865, 2026-04-27).")
 
 
 _RETIRED = "Shut down (see helpers.models); kept so old notebooks and the seeds can be costed."
@@ -96,11 +134,11 @@ _THIRD_PARTY_PRICE = "third-party listings quoting OpenAI's pricing table"
 
 # Prices: USD per 1M input / output tokens, standard tier, checked 2026-11-21.
 _MODELS: tuple[ModelCost, ...] = (
-    _tile("gpt-4o", 85, 170, 2.50, 10.00, note="The model of OpenAI's worked examples. Shuts down 2027-01-14."),
+    _tile("gpt-4o", 85, 170, 2.50, 10.00, note="The model of OpenAI's worked examples. Reported, unconfirmed, to shut down 2027-01-14 (third-party copies only)."),
     _tile("gpt-4o-mini", 2833, 5667, 0.15, 0.60,
           note="~33x gpt-4o's image tokens at ~1/17 of the price: an image costs about twice as much as on "
-               "gpt-4o. Shuts down 2027-01-14."),
-    _tile("gpt-4.1", 85, 170, 2.00, 8.00, note="Shuts down 2027-01-14."),
+               "gpt-4o. Reported, unconfirmed, to shut down 2027-01-14 (third-party copies only)."),
+    _tile("gpt-4.1", 85, 170, 2.00, 8.00, note="Reported, unconfirmed, to shut down 2027-01-14 (third-party copies only)."),
     _tile("gpt-4.5", 85, 170, 75.00, 150.00, aliases=("gpt-4.5-preview",), note=_RETIRED),
     _tile("gpt-4-turbo", 85, 170, 10.00, 30.00, aliases=("gpt-4-vision-preview", "gpt-4-1106-vision-preview"),
           note="Same constants and price as the retired gpt-4-vision-preview of the 2023 seeds. " + _RETIRED),
@@ -109,7 +147,7 @@ _MODELS: tuple[ModelCost, ...] = (
     _tile("gpt-5", 70, 140, 1.25, 10.00, aliases=("gpt-5-chat-latest",), note="Shuts down 2026-12-11."),
     _patch("gpt-4.1-mini", 1.62, 0.40, 1.60,
            note="Guide and billing agree (1800x2400: 2352.24 by formula, ~2362 billed with the prompt). "
-                "Shuts down 2027-01-14."),
+                "Reported, unconfirmed, to shut down 2027-01-14 (third-party copies only)."),
     _patch("gpt-4.1-nano", 2.46, 0.10, 0.40, note=_RETIRED),
     _patch("o4-mini", 1.72, 1.10, 4.40, note=_RETIRED),
     _patch("gpt-5-mini", 1.2, 0.25, 2.00, documented=1.62, evidence="measured", source=MEASURED_GPT5_MINI,
@@ -123,26 +161,30 @@ _MODELS: tuple[ModelCost, ...] = (
            note="The course default. Listed in the guide's patch table (1536-patch budget, x1.62); billing "
                 "measurements give x1.2, which we use. Measurements of the budget disagree (1536 on Chat "
                 "Completions, up to 2500 reported on Responses); we keep the documented 1536."),
-    _patch("gpt-5.4-nano", 1.2, 0.20, 1.25, evidence="measured", source=MEASURED_GPT54_MINI,
-           prices_source=f"https://openrouter.ai/openai/gpt-5.4-nano ({_THIRD_PARTY_PRICE})",
-           note="Multiplier from billing measurements (x1.2); the guide's value for this model was not "
-                "confirmed. Budget: the documented 1536."),
-    _patch("gpt-5.6-sol", 1.2, 4.00, 20.00, evidence="estimate", source=ESTIMATE_GPT6,
-           prices_source=f"{PRICING} ({_THIRD_PARTY_PRICE}; launch price reported as 2.50/15.00)",
-           note="No OpenAI documentation of its image tokens found: estimate (32-px patches x1.2, 1536 budget)."),
-    _patch("gpt-5.6-terra", 1.2, 2.00, 12.00, evidence="estimate", source=ESTIMATE_GPT6,
+    _patch("gpt-5.4-nano", 1.2, 0.20, 1.25, documented=2.46, evidence="measured", source=MEASURED_GPT54_MINI,
            prices_source=f"{PRICING} ({_THIRD_PARTY_PRICE})",
-           note="No OpenAI documentation of its image tokens found: estimate (32-px patches x1.2, 1536 budget)."),
-    _patch("gpt-5.6-luna", 1.2, 0.20, 1.20, evidence="estimate", source=ESTIMATE_GPT6,
+           note="The guide lists x2.46 for this model (checked 2026-12-02); billing measurements give x1.2, which "
+                "we use. Budget: the documented 1536 patches or 2048 px."),
+    _patch("gpt-5.4", 1.0, 2.50, 15.00, evidence="estimate", source=SIZING_GUIDE, budget=2500,
+           original=_ORIGINAL_54, auto_as="high", checked=SIZING_CHECKED,
            prices_source=f"{PRICING} ({_THIRD_PARTY_PRICE})",
-           note="No OpenAI documentation of its image tokens found: estimate (32-px patches x1.2, 1536 budget)."),
+           note="Sizing documented: high = 2,500 patches or 2048 px; original = 10,000 patches or 6000 px; "
+                "auto = high. " + _NO_MULTIPLIER),
+    _patch("gpt-5.5", 1.0, 5.00, 30.00, evidence="estimate", source=SIZING_GUIDE, budget=2500,
+           original=_ORIGINAL_54, auto_as="original", checked=SIZING_CHECKED,
+           prices_source=f"{PRICING} ({_THIRD_PARTY_PRICE})",
+           note="Sizing documented: high = 2,500 patches or 2048 px; original = 10,000 patches or 6000 px; "
+                "auto = original. " + _NO_MULTIPLIER),
+    _patch("gpt-5.6-sol", 1.2, 5.00, 30.00, evidence="estimate", source=ESTIMATE_GPT6, **_GPT56),
+    _patch("gpt-5.6-terra", 1.2, 2.50, 15.00, evidence="estimate", source=ESTIMATE_GPT6, **_GPT56),
+    _patch("gpt-5.6-luna", 1.2, 1.00, 6.00, evidence="estimate", source=ESTIMATE_GPT6, **_GPT56),
     _patch("gpt-6-sol", 1.2, 2.00, 10.00, evidence="estimate", source=ESTIMATE_GPT6,
-           prices_source=f"{PRICING} ({_THIRD_PARTY_PRICE})",
-           note="No OpenAI documentation of its image tokens found: estimate (32-px patches x1.2, 1536 budget)."),
+           prices_source=f"{PRICING} ({_THIRD_PARTY_PRICE}; reported, unconfirmed)",
+           note="Reported, unconfirmed (third-party copies only). No OpenAI documentation of its image tokens found: estimate (32-px patches x1.2, 1536 budget)."),
     _patch("gpt-6-luna", 1.2, 0.10, 0.50, evidence="estimate", source=ESTIMATE_GPT6,
-           prices_source=f"https://vercel.com/ai-gateway/models/gpt-6-luna ({_THIRD_PARTY_PRICE})",
-           note="Cheapest current vision model (released 2026-09-22) and OpenAI's replacement for gpt-4o and "
-                "gpt-4.1(-mini). No OpenAI documentation of its image tokens found: estimate (32-px patches "
+           prices_source=f"https://vercel.com/ai-gateway/models/gpt-6-luna ({_THIRD_PARTY_PRICE}; reported, unconfirmed)",
+           note="Reported, unconfirmed (third-party copies only): the cheapest current vision model (released "
+                "2026-09-22) and OpenAI's replacement for gpt-4o and gpt-4.1(-mini). No OpenAI documentation of its image tokens found: estimate (32-px patches "
                 "x1.2, 1536 budget)."),
 )
 
@@ -283,6 +325,11 @@ def constants_table() -> list[dict]:
             "multiplier": row.multiplier if row.family == "patch" else None,
             "documented_multiplier": row.documented_multiplier if row.family == "patch" else None,
             "patch_budget": row.patch_budget if row.family == "patch" else None,
+            "max_side": row.max_side if row.family == "patch" else None,
+            "details": row.details,
+            "auto_as": row.auto_as,
+            "original_budget": row.original_budget,
+            "original_max_side": row.original_max_side,
             "evidence": row.evidence,
             "input_per_million": row.input_per_million,
             "output_per_million": row.output_per_million,

@@ -8,16 +8,18 @@ Why ``gpt-5.4-mini`` (checked 2026-11-21; the research, with every source, is in
 The criteria, in order: current (no announced shutdown), inexpensive, accepts images on Chat Completions,
 and has image-token accounting we can implement.
 
-* ``gpt-6-luna`` (released 2026-09-22, $0.10 in / $0.50 out per 1M tokens) is the cheapest current vision
-  model and OpenAI's named replacement for gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini. But we found no
-  OpenAI page that documents how it counts image tokens; only third parties describe it (32-px patches
-  x 1.2). So it is in the cost table as an *estimate*, and it is not the default.
+* ``gpt-6-luna`` (reported, unconfirmed: released 2026-09-22, $0.10 in / $0.50 out per 1M tokens, and named
+  by OpenAI as the replacement for gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini) would be the cheapest
+  current vision model. Every claim about it comes from third-party copies; we found no OpenAI page for it, nor
+  one that documents how it counts image tokens (third parties: 32-px patches x 1.2). So it is in the cost
+  table as an *estimate*, it is not the default, and no suggested replacement below depends on it.
 * ``gpt-5.4-mini`` (released 2026-03-17, $0.75 / $4.50) is current (no shutdown announced on OpenAI's
   deprecations page), takes images on Chat Completions, and is listed in the patch-family table of
   OpenAI's "Images and vision" guide (32-px patches, 1536-patch budget). That makes it the best-documented
   current model. Caveat: the guide's multiplier (1.62) and community billing measurements (1.2) disagree;
   the cost table uses the measured 1.2 and says so.
-* Not chosen: gpt-4.1-mini and gpt-4o-mini (documented, but shut down on 2027-01-14), gpt-5-mini and
+* Not chosen: gpt-4.1-mini and gpt-4o-mini (documented, but reported, unconfirmed, to shut down on
+  2027-01-14), gpt-5-mini and
   gpt-5-nano (shut down on 2026-12-11), gpt-4.1-nano and o4-mini (shut down on 2026-10-23).
 
 ``gpt-5.4-mini`` is a reasoning model: on Chat Completions it takes ``max_completion_tokens`` (not
@@ -32,7 +34,7 @@ both and compares with today's date, so ``gpt-5`` becomes "retired" by itself on
 been retired or scheduled too, we follow the provider's chain to its end and ``note`` says so.
 
 >>> retired_model("gpt-4-vision-preview").replacement
-'gpt-6-luna'
+'gpt-5.4-mini'
 >>> retired_model("gpt-4o-2024-08-06", on="2026-11-21") is None
 True
 
@@ -55,6 +57,11 @@ DEFAULT_MODEL = "gpt-5.4-mini"
 CHECKED = "2026-11-21"
 
 OPENAI_DEPRECATIONS = "https://developers.openai.com/api/docs/deprecations"
+#: Said of every fact known only from third-party copies (the gpt-6 models, the 2027-01-14 shutdowns).
+REPORTED = "reported, unconfirmed"
+#: Replacement suggested instead of gpt-6-luna, whose existence rests on third-party copies alone: the course
+#: default, documented in OpenAI's own vision guide and current.
+_CONFIRMED_SMALL = "gpt-5.4-mini"
 AZURE_RETIREMENTS = "https://learn.microsoft.com/azure/ai-foundry/openai/concepts/model-retirements"
 
 
@@ -83,19 +90,21 @@ def _records(names: tuple[str, ...], replacement: str, retired_on: str, source: 
     return {n: RetiredModel(n, replacement, retired_on, source, note, provider) for n in names}
 
 
-_VIA_GPT4O = ("OpenAI named gpt-4o as the replacement; gpt-4o itself shuts down on 2027-01-14 and OpenAI "
-              "names gpt-6-luna for it.")
+_GPT6 = (f"Third-party copies of OpenAI's 2026-10-14 notice name gpt-6-luna ({REPORTED}); we suggest "
+         f"{_CONFIRMED_SMALL}, which OpenAI's own pages document.")
+_VIA_GPT4O = (f"OpenAI named gpt-4o as the replacement; gpt-4o itself is {REPORTED} to shut down on 2027-01-14. "
+              + _GPT6)
 
 #: Names shut down on or before 2026-11-21. Keys are lower-case model names (Azure: "<model> <version>").
 RETIRED_MODELS: dict[str, RetiredModel] = {
     # The models of the 2023-2024 seed notebooks (OpenAI deprecation notice of 2024-06-06).
-    **_records(("gpt-4-vision-preview", "gpt-4-1106-vision-preview"), "gpt-6-luna", "2024-12-06",
+    **_records(("gpt-4-vision-preview", "gpt-4-1106-vision-preview"), _CONFIRMED_SMALL, "2024-12-06",
                _src(OPENAI_DEPRECATIONS, "2024-06-06 notice"), _VIA_GPT4O),
-    **_records(("gpt-4-32k", "gpt-4-32k-0613", "gpt-4-32k-0314"), "gpt-6-luna", "2025-06-06",
+    **_records(("gpt-4-32k", "gpt-4-32k-0613", "gpt-4-32k-0314"), _CONFIRMED_SMALL, "2025-06-06",
                _src(OPENAI_DEPRECATIONS, "2024-06-06 notice"), _VIA_GPT4O),
-    **_records(("gpt-4.5-preview", "gpt-4.5-preview-2025-02-27"), "gpt-6-luna", "2025-07-14",
+    **_records(("gpt-4.5-preview", "gpt-4.5-preview-2025-02-27"), _CONFIRMED_SMALL, "2025-07-14",
                _src(OPENAI_DEPRECATIONS, "2025-04-14 notice"),
-               "OpenAI named gpt-4.1; gpt-4.1 itself shuts down on 2027-01-14 with gpt-6-luna as its replacement."),
+               f"OpenAI named gpt-4.1; gpt-4.1 itself is {REPORTED} to shut down on 2027-01-14. " + _GPT6),
     **_records(("o1-preview", "o1-preview-2024-09-12"), "gpt-5.6-sol", "2025-07-28",
                _src(OPENAI_DEPRECATIONS, "2025-04-28 notice"),
                "OpenAI named o3; o3 itself shuts down on 2026-12-11 with gpt-5.6-sol as its replacement. "
@@ -120,12 +129,14 @@ RETIRED_MODELS: dict[str, RetiredModel] = {
                _src(OPENAI_DEPRECATIONS, "2026-04-22 notice; replacement from third-party copies")),
     **_records(("gpt-3.5-turbo", "gpt-3.5-turbo-0125"), "gpt-5.6-terra", "2026-10-23",
                _src(OPENAI_DEPRECATIONS, "2026-04-22 notice"),
-               "Text-only. The April 2026 copy of the notice named gpt-4.1-mini (itself shutting down on "
-               "2027-01-14); the October 2026 copies name gpt-5.6-terra."),
+               "Text-only. The April 2026 copy of the notice named gpt-4.1-mini (itself reported, unconfirmed, to "
+               "shut down on 2027-01-14); the October 2026 copies name gpt-5.6-terra."),
     # Azure OpenAI: GPT-4 Turbo with Vision, the model behind the retired "vision enhancements".
-    **_records(("vision-preview", "gpt-4 vision-preview"), "gpt-4o", "2025-05-01",
-               _src(AZURE_RETIREMENTS), "Azure deployments of gpt-4 version vision-preview were upgraded to "
-               "gpt-4o 2024-11-20 and the version retired on 2025-05-01 (the date moved from 2025-04-02). "
+    **_records(("vision-preview", "gpt-4 vision-preview"), "gpt-4o", "2025-05-15",
+               _src(AZURE_RETIREMENTS, "re-checked 2026-12-02"), "Azure deployments of gpt-4 version "
+               "vision-preview were upgraded to gpt-4o 2024-11-20 and the version retired on 2025-05-15 (moved from "
+               "2025-05-01 in April 2025, itself moved from 2025-04-02; the 1106-Preview and 0125-Preview versions "
+               "stayed on 2025-05-01). "
                "Its Azure vision enhancements (OCR, object grounding, video prompts) existed only for this "
                "version and went with it. Azure retires its gpt-4o versions 2024-08-06/2024-11-20 on "
                "2027-04-14 (third-party summary).", provider="azure"),
@@ -141,7 +152,9 @@ SCHEDULED_SHUTDOWNS: dict[str, RetiredModel] = {
                _src(OPENAI_DEPRECATIONS, "2026-06-11 notice")),
     **_records(("gpt-4o", "gpt-4o-2024-08-06", "gpt-4o-2024-11-20", "gpt-4o-mini", "gpt-4o-mini-2024-07-18",
                 "gpt-4.1", "gpt-4.1-2025-04-14", "gpt-4.1-mini", "gpt-4.1-mini-2025-04-14"),
-               "gpt-6-luna", "2027-01-14", _src(OPENAI_DEPRECATIONS, "2026-10-14 notice")),
+               _CONFIRMED_SMALL, "2027-01-14",
+               _src(OPENAI_DEPRECATIONS, f"2026-10-14 notice, {REPORTED}: known from third-party copies only"),
+               _GPT6),
 }
 
 

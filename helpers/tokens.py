@@ -7,8 +7,12 @@ OpenAI bills an image as input tokens, in one of two documented ways ("families"
   down), then cut into 512 x 512 tiles. Tokens = ``base + tile x tiles``. ``detail="low"`` costs ``base``
   whatever the size (the model sees a version that fits in 512 x 512).
 * **patch** (gpt-4.1-mini, gpt-4.1-nano, o4-mini, gpt-5-mini, gpt-5-nano, gpt-5.4-mini and newer): the
-  image is cut into 32 x 32 patches; if more than 1536 are needed it is scaled down with OpenAI's
-  documented shrink factor. Tokens = ``ceil(patches x multiplier)``; ``detail`` makes no difference.
+  image is cut into 32 x 32 patches. ``high`` allows up to 1536 patches *or* a maximum dimension of
+  2048 px, and the image is resized to fit the lesser of the two: first scaled so its longest side is at
+  most 2048 px, then, if more than 1536 patches are still needed, scaled down with OpenAI's documented
+  shrink factor. Tokens = ``ceil(patches x multiplier)``; ``low`` makes no difference. gpt-5.4 and gpt-5.5
+  allow 2,500 patches at ``high`` and take ``detail="original"`` (10,000 patches or 6000 px); the GPT-5.6
+  family's ``original`` keeps the input size. ``auto`` is ``original`` on gpt-5.5/5.6, ``high`` elsewhere.
 
 Every constant carries its source and the date it was checked; :func:`constants_table` shows them, and
 each row says whether its numbers are documented by OpenAI, measured from billing, or an estimate.
@@ -38,8 +42,10 @@ from helpers import models
 from helpers.errors import InvalidDetailError
 from helpers.model_costs import (
     CHECKED,
+    DETAILS,
     FAMILY_DEFAULTS,
     PATCH_BUDGET,
+    PATCH_MAX_SIDE,
     PATCH_SIZE,
     PRICING,
     VISION_GUIDE,
@@ -53,14 +59,12 @@ from helpers.model_costs import (
     resolve_model,
 )
 
-__all__ = ["CHECKED", "DETAILS", "FAMILY_DEFAULTS", "PATCH_BUDGET", "PATCH_SIZE", "PRICING", "VISION_GUIDE",
+__all__ = ["CHECKED", "DETAILS", "FAMILY_DEFAULTS", "PATCH_BUDGET", "PATCH_MAX_SIDE", "PATCH_SIZE", "PRICING", "VISION_GUIDE",
            "ModelCost", "TileGrid", "check_detail", "constants_table", "estimate_cost", "image_tokens",
            "is_known_model", "known_models", "model_cost", "resolve_model", "scaled_size", "text_tokens",
            "tile_grid"]
 
-Detail = Literal["low", "high", "auto"]
-
-DETAILS: tuple[str, ...] = ("low", "high", "auto")
+Detail = Literal["low", "high", "original", "auto"]
 
 # Tile family geometry (VISION_GUIDE, checked 2026-11-21).
 TILE_FIT = 2048          # fit within 2048 x 2048 first
@@ -77,25 +81,42 @@ def _check_size(width: int, height: int) -> tuple[int, int]:
     return width, height
 
 
-def check_detail(detail: object) -> str:
+def check_detail(detail: object, model: str | None = None, family: str | None = None) -> str:
     """``detail`` itself if it is a level the API takes, else :class:`~helpers.errors.InvalidDetailError`.
 
-    The one check of detail levels in the course (requests, image preparation, token maths).
+    The one check of detail levels in the course (requests, image preparation, token maths). Without ``model``
+    any value the API's types list is accepted; with it, only the levels the guide documents for that model
+    (``"original"``: gpt-5.4, gpt-5.5 and the GPT-5.6 family, guide checked 2026-12-02).
 
     >>> check_detail("low")
     'low'
+    >>> check_detail("original", "gpt-5.5")
+    'original'
     """
     if not isinstance(detail, str) or detail not in DETAILS:
         raise InvalidDetailError(f"detail must be one of {', '.join(DETAILS)}; got {detail!r}.",
                                  code="invalid_detail",
-                                 fix="use detail='low' (one small version), 'high' (full resolution) or 'auto'.")
+                                 fix="use detail='low' (one small version), 'high' (full resolution), 'auto', or "
+                                     "'original' on the models that take it (gpt-5.4, gpt-5.5, gpt-5.6).")
+    if model is not None or family is not None:
+        _check_model_takes(detail, model_cost(model, family))
     return detail
 
 
-def _check_detail(detail: object) -> str:
-    """The level that decides the size: ``auto`` counts as ``high``."""
+def _check_model_takes(detail: str, cost: ModelCost) -> None:
+    if detail not in cost.details:
+        takes = [m for m in known_models() if detail in model_cost(m).details]
+        raise InvalidDetailError(
+            f"{cost.name} does not take detail={detail!r} (OpenAI's guide documents it only for "
+            f"{', '.join(takes)}); it takes {', '.join(cost.details)}.", code="invalid_detail",
+            fix="use detail='high' (or 'auto') with this model, or choose a model that takes 'original'.")
+
+
+def _level(detail: object, cost: ModelCost) -> str:
+    """The level that decides the size: ``auto`` is the model's documented default (else ``high``)."""
     level = check_detail(detail)
-    return "high" if level == "auto" else level
+    _check_model_takes(level, cost)
+    return cost.auto_as if level == "auto" else level
 
 
 def _scale_exact(width: int, height: int, scale: Fraction) -> tuple[int, int]:
@@ -165,24 +186,33 @@ def scaled_size(width: int, height: int, detail: str = "high", model: str | None
 
     Resizing an image to this size before sending it changes neither what the model sees nor the token
     count (and saves upload bytes). Idempotent: ``scaled_size(*scaled_size(w, h)) == scaled_size(w, h)``.
-    ``detail="auto"`` is treated as ``"high"`` (an assumption: OpenAI picks per image and does not say how).
+    ``detail="auto"`` is the model's documented default (``"original"`` on gpt-5.5 and gpt-5.6, ``"high"`` on
+    gpt-5.4); elsewhere it is treated as ``"high"`` (an assumption: OpenAI does not say how it picks).
+    ``detail="original"`` (gpt-5.4/5.5: up to 10,000 patches or 6000 px; gpt-5.6: no resize) is refused on
+    models whose guide entry does not list it.
     The default ``model="gpt-4o"`` is the model of OpenAI's worked examples, not the course default.
 
     >>> scaled_size(1024, 1024)
     (768, 768)
     >>> scaled_size(4096, 8192, "low")
     (256, 512)
+    >>> scaled_size(4000, 1474, model="gpt-4.1-mini")  # patch family: longest side <= 2048, then the budget
+    (2048, 755)
 
     Taught in notebooks/04_detail_levels.ipynb.
     """
     width, height = _check_size(width, height)
-    level = _check_detail(detail)
     cost = model_cost(model, family)
+    level = _level(detail, cost)
     if cost.family == "tile":
         if level == "low":
             return _fit_box(width, height, LOW_DETAIL_BOX)
         return _tile_high(width, height)
-    return _patch_fit(width, height, cost.patch_budget)
+    budget, side = ((cost.original_budget, cost.original_max_side) if level == "original"
+                    else (cost.patch_budget, cost.max_side))
+    if side is not None:
+        width, height = _fit_box(width, height, side)
+    return (width, height) if budget is None else _patch_fit(width, height, budget)
 
 
 def image_tokens(width: int, height: int, detail: str = "high", model: str | None = "gpt-4o",
@@ -190,9 +220,10 @@ def image_tokens(width: int, height: int, detail: str = "high", model: str | Non
     """Input tokens one image costs, computed from :func:`scaled_size` (so pre-resizing changes nothing).
 
     Tile family: ``low`` = base; ``high`` = base + tile x 512-px tiles. Patch family: ``ceil(patches x
-    multiplier)``, whatever ``detail`` says (community measurements show detail has no effect on patch
-    models; OpenAI documents no low-detail rule for them). ``"auto"`` is treated as ``"high"``: an
-    assumption, since OpenAI chooses per image without saying how, and "high" is the upper bound.
+    multiplier)``; ``low`` counts like ``high`` (community measurements show it has no effect on patch models;
+    OpenAI documents no low-detail rule for them), while ``original`` (gpt-5.4, gpt-5.5, gpt-5.6) has its own,
+    larger limits. ``"auto"`` follows the model's documented default (see :func:`scaled_size`), else
+    ``"high"``: an assumption, since OpenAI does not say how it chooses, and "high" is the upper bound there.
 
     >>> image_tokens(2048, 4096)
     1105
@@ -200,11 +231,13 @@ def image_tokens(width: int, height: int, detail: str = "high", model: str | Non
     85
     >>> image_tokens(1024, 1024, model="gpt-4.1-mini")
     1659
+    >>> image_tokens(4000, 3000, "original", model="gpt-5.5"), image_tokens(4000, 3000, "high", model="gpt-5.5")
+    (9890, 2451)
 
     Taught in notebooks/04_detail_levels.ipynb.
     """
-    level = _check_detail(detail)
     cost = model_cost(model, family)
+    level = _level(detail, cost)
     w, h = scaled_size(width, height, detail, model, family)
     if cost.family == "tile":
         if level == "low":
@@ -262,8 +295,8 @@ def tile_grid(width: int, height: int, detail: str = "high", model: str | None =
 
     Taught in notebooks/04_detail_levels.ipynb (helpers.display draws it).
     """
-    level = _check_detail(detail)
     cost = model_cost(model, family)
+    level = _level(detail, cost)
     w, h = scaled_size(width, height, detail, model, family)
     step = TILE_SIZE if cost.family == "tile" else PATCH_SIZE
     tiles: tuple[tuple[int, int, int, int], ...] = ()

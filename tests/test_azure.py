@@ -16,8 +16,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from helpers import azure, models, tokens
 from helpers.offline import enhancements
-from helpers.offline.protocol import MAX_IMAGES_AZURE
 from helpers.offline.analysis import ImageReport, OcrLine
+from helpers.offline.protocol import MAX_IMAGES_AZURE, MAX_IMAGES_AZURE_HOWTO, azure_max_images
 from helpers.offline.server import OfflineServer
 
 API_VERSION = "2024-02-15-preview"      # the version of the enhancements documentation (seed 003)
@@ -156,7 +156,7 @@ def test_content_filter_shapes():
 
 def test_retirement_note_agrees_with_the_catalog():
     note = azure.ENHANCEMENTS_RETIREMENT
-    assert note.retired_on == models.retired_model("gpt-4 vision-preview").retired_on == "2025-05-01"
+    assert note.retired_on == models.retired_model("gpt-4 vision-preview").retired_on == "2025-05-15"
     assert "learn.microsoft.com" in note.source and "checked 2026-11-21" in note.source
 
 
@@ -211,15 +211,25 @@ def test_azure_malformed_api_version(server):
     assert caught.value.code == "BadRequest" and "API version not supported" in caught.value.message
 
 
-def test_azure_more_than_ten_images(server):
+@pytest.mark.parametrize("setting, limit", [
+    (None, 50),   # default: Azure's quotas page, "GPT-4o and GPT-4.1 max images per request": 50 (checked 2026-12-02)
+    ("10", 10),   # the GPT-4 Turbo with Vision how-to: "a limit of 10 images per chat request" (checked 2026-12-02)
+])
+def test_azure_images_per_request_is_a_documented_setting(server, monkeypatch, setting, limit):
+    if setting is None:
+        monkeypatch.delenv("VISION_OFFLINE_AZURE_MAX_IMAGES", raising=False)
+    else:
+        monkeypatch.setenv("VISION_OFFLINE_AZURE_MAX_IMAGES", setting)
+    assert azure_max_images() == limit and MAX_IMAGES_AZURE == 50 and MAX_IMAGES_AZURE_HOWTO == 10
     tiny = data_url(png(Image.new("RGB", (8, 8), "red")))
-    parts = [{"type": "text", "text": "Compare"}] + [{"type": "image_url", "image_url": {"url": tiny}}] * 11
+    parts = [{"type": "text", "text": "Compare"}] + [{"type": "image_url", "image_url": {"url": tiny}}] * (limit + 1)
     with pytest.raises(openai.BadRequestError) as caught:
         azure_client(server).chat.completions.create(model=DEPLOYMENT, messages=[{"role": "user", "content": parts}])
     assert caught.value.code == "BadRequest"
-    assert caught.value.body["message"] == "Too many images in request. Max is 10."
-    ten = [{"type": "text", "text": "Compare"}] + [{"type": "image_url", "image_url": {"url": tiny}}] * MAX_IMAGES_AZURE
-    assert azure_client(server).chat.completions.create(model=DEPLOYMENT, messages=[{"role": "user", "content": ten}])
+    assert caught.value.body["message"] == f"Too many images in request. Max is {limit}."
+    at_limit = parts[:limit + 1]
+    assert azure_client(server).chat.completions.create(model=DEPLOYMENT,
+                                                        messages=[{"role": "user", "content": at_limit}])
 
 
 def test_azure_deployment_of_a_retired_model(server):

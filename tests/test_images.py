@@ -21,7 +21,13 @@ from localhttp import QuietHandler, base_url, serve, stop
 from PIL import ExifTags, Image, ImageCms, PngImagePlugin, features
 
 from helpers import tokens
-from helpers.errors import ImageNotFoundError, ImageTooLargeError, NetworkError, UnsupportedImageError
+from helpers.errors import (
+    CourseError,
+    ImageNotFoundError,
+    ImageTooLargeError,
+    NetworkError,
+    UnsupportedImageError,
+)
 from helpers.images import (
     MAX_IMAGE_BYTES,
     SUPPORTED_MIME,
@@ -659,3 +665,25 @@ def test_prepared_image_is_frozen():
     with warnings.catch_warnings():
         warnings.simplefilter("error")                             # a still image never warns
         prepare_image(photo(10, 10), model=MODEL)
+
+
+def test_patch_models_prepare_strips_to_the_2048_px_maximum_dimension():
+    # The guide (patch family, `high`: up to 1,536 patches or 2048 px, checked 2026-12-02): a 30000 x 10 strip is
+    # no longer uploaded 30000 px wide, and 4000 x 1474 is sent at the size that costs exactly 1536 patches.
+    strip = prepare_image(Image.new("RGB", (30000, 10), "white"), "high", "gpt-4.1-mini")
+    assert (strip.width, strip.height) == (2048, 1)
+    wide = prepare_image(Image.new("RGB", (4000, 1474), "white"), "high", "gpt-4.1-mini")
+    assert (wide.width, wide.height) == (2048, 755)
+    assert wide.tokens == tokens.image_tokens(4000, 1474, "high", "gpt-4.1-mini") == 2489  # ceil(1536 x 1.62)
+
+
+def test_original_detail_prepares_to_the_documented_limits():
+    # Guide (checked 2026-12-02): gpt-5.5 `original` = up to 10,000 patches or 6000 px; `auto` means `original`
+    # there; models the guide does not list refuse `original` before anything is read.
+    wide = prepare_image(Image.new("RGB", (8000, 1000), "white"), "original", "gpt-5.5")
+    assert (wide.width, wide.height) == tokens.scaled_size(8000, 1000, "original", "gpt-5.5") == (6000, 750)
+    assert wide.tokens == tokens.image_tokens(8000, 1000, "auto", "gpt-5.5")
+    high = prepare_image(Image.new("RGB", (8000, 1000), "white"), "high", "gpt-5.5")
+    assert max(high.width, high.height) == 2048
+    with pytest.raises(CourseError, match="original"):
+        prepare_image(Image.new("RGB", (100, 100), "white"), "original", "gpt-4o")

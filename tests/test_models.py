@@ -61,10 +61,10 @@ def test_default_model_is_in_the_costs_table_with_prices_and_non_estimated_accou
     ("gpt-4.1-nano", "2026-10-23"),
     ("gpt-4.1-nano-2025-04-14", "2026-10-23"),
     ("gpt-4o-2024-05-13", "2026-10-23"),
-    ("vision-preview", "2025-05-01"),               # Azure: model gpt-4, version vision-preview
-    ("gpt-4 vision-preview", "2025-05-01"),
-    ("GPT-4  Vision-Preview", "2025-05-01"),
-    ("gpt-4:vision-preview", "2025-05-01"),
+    ("vision-preview", "2025-05-15"),               # Azure: model gpt-4, version vision-preview
+    ("gpt-4 vision-preview", "2025-05-15"),
+    ("GPT-4  Vision-Preview", "2025-05-15"),
+    ("gpt-4:vision-preview", "2025-05-15"),
     ("openai/o1", "2026-10-23"),
     ("  GPT-4-VISION-PREVIEW ", "2024-12-06"),
 ])
@@ -95,7 +95,7 @@ def test_scheduled_shutdowns_take_effect_on_their_date():
     assert retired_model("gpt-5", on="2026-12-11").replacement == "gpt-5.6-sol"
     assert retired_model("gpt-5-mini-2025-08-07", on=dt.date(2026, 12, 11)).replacement == "gpt-5.6-terra"
     assert retired_model("gpt-4o-2024-11-20", on="2027-01-13") is None
-    assert retired_model("gpt-4o-2024-11-20", on="2027-01-14").replacement == "gpt-6-luna"
+    assert retired_model("gpt-4o-2024-11-20", on="2027-01-14").replacement == "gpt-5.4-mini"
     assert scheduled_shutdown("gpt-4.1-mini").retired_on == "2027-01-14"
     assert scheduled_shutdown("gpt-4-vision-preview") is None      # already retired, not scheduled
 
@@ -114,6 +114,24 @@ def test_every_record_is_dated_sourced_and_points_to_a_current_costed_model(reco
     assert retired_model(record.replacement, on=CHECKED) is None, record.replacement
 
 
+def test_gpt6_claims_are_labelled_and_no_replacement_depends_on_them():
+    # Issue 15: every gpt-6 claim and the 2027-01-14 shutdowns rest on third-party copies (checked 2026-12-02).
+    for record in ALL_RECORDS:
+        assert not record.replacement.startswith("gpt-6"), record
+        if record.retired_on == "2027-01-14":
+            assert "reported, unconfirmed" in record.source
+        if "gpt-6" in record.note:
+            assert "reported, unconfirmed" in record.note
+    assert "reported, unconfirmed" in models.__doc__
+    from helpers.client import shutdown_notice
+    assert "reported, unconfirmed to shut down on 2027-01-14" in shutdown_notice("gpt-4o")
+
+
+def test_azure_vision_preview_retired_on_2025_05_15():
+    # Azure's model-retirements page (re-checked 2026-12-02): moved from 2025-05-01 in April 2025.
+    assert retired_model("gpt-4 vision-preview").retired_on == "2025-05-15"
+
+
 def test_keys_are_the_lower_case_names():
     for key, record in RETIRED_MODELS.items():
         assert key == record.name == key.lower().strip()
@@ -123,7 +141,7 @@ def test_a_record_builds_the_course_error_with_what_to_do():
     record = retired_model("gpt-4-vision-preview")
     err = RetiredModelError(record.name, replacement=record.replacement, retired_on=record.retired_on,
                             source=record.source)
-    assert "2024-12-06" in str(err) and "VISION_MODEL=gpt-6-luna" in str(err)
+    assert "2024-12-06" in str(err) and "VISION_MODEL=gpt-5.4-mini" in str(err)
     assert isinstance(err, ValueError)
 
 

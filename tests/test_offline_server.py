@@ -419,6 +419,31 @@ def test_unknown_detail_value(server):
     body = {"model": MODEL, "messages": [user_message("Hi", data_url(png_bytes()), detail="medium")]}
     err = sdk_error(server, body, openai.BadRequestError)
     assert err.code == "invalid_value" and err.param == "messages[0].content[1].image_url.detail"
+    assert "'low', 'high', 'original', and 'auto'" in err.message   # every value the SDK's ImageURL.detail lists
+
+
+def test_original_detail_is_counted_where_the_guide_documents_it(server):
+    # Guide, "Model sizing behavior" (checked 2026-12-02): gpt-5.4/gpt-5.5 `original` = up to 10,000 patches or
+    # 6000 px; `auto` = `high` on gpt-5.4 and `original` on gpt-5.5. usage follows helpers.tokens exactly.
+    sdk = client(server)
+    width, height = 3000, 2000
+    image = data_url(png_bytes(width, height))
+    text = "Describe this picture in one sentence."
+    base = sdk.chat.completions.create(model="gpt-5.4", messages=[{"role": "user", "content": text}]).usage
+    for model, detail in [("gpt-5.4", "original"), ("gpt-5.4", "auto"), ("gpt-5.5", "auto"), ("gpt-5.5", "high")]:
+        usage = sdk.chat.completions.create(model=model, messages=[user_message(text, image, detail=detail)]).usage
+        assert usage.prompt_tokens == base.prompt_tokens + tokens.image_tokens(width, height, detail, model)
+    assert tokens.image_tokens(width, height, "auto", "gpt-5.4") == tokens.image_tokens(width, height, "high", "gpt-5.4")
+    assert tokens.image_tokens(width, height, "auto", "gpt-5.5") == tokens.image_tokens(width, height, "original",
+                                                                                          "gpt-5.5")
+
+
+def test_original_detail_on_a_model_without_it_is_an_invalid_value(server):
+    # The guide lists `original` only for gpt-5.4, gpt-5.5 and GPT-5.6; what the real API answers for other models
+    # is not documented: the backend ASSUMES its generic invalid-value error, listing that model's levels.
+    body = {"model": "gpt-4o", "messages": [user_message("Hi", data_url(png_bytes()), detail="original")]}
+    err = sdk_error(server, body, openai.BadRequestError)
+    assert err.code == "invalid_value" and err.param == "messages[0].content[1].image_url.detail"
     assert "'low', 'high', and 'auto'" in err.message
 
 
@@ -481,7 +506,8 @@ def test_more_than_50_mb_of_images_in_one_request(tmp_path):
     with OfflineServer(images_dir=folder, warm_ocr=False) as local:
         urls = [f"{local.base_url}/images/big{i}.png" for i in range(3)]
         err = sdk_error(local, {"model": MODEL, "messages": [user_message("Hi", *urls)]}, openai.BadRequestError)
-    assert err.code == "images_too_large" and "50 MB" in err.message
+    assert err.code == "images_too_large" and "50 MB" in err.message and "offline backend's own limit" in err.message
+    assert "512 MB" in err.message                              # OpenAI's documented payload limit (2026-12-02)
 
 
 def test_openai_route_image_count_limit(server):

@@ -34,7 +34,8 @@ ALL_MODELS = known_models()
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 sides = st.integers(min_value=1, max_value=12_000)
 models = st.sampled_from(ALL_MODELS)
-details = st.sampled_from(DETAILS)
+details = st.sampled_from([d for d in DETAILS if d != "original"])    # what every model takes
+ORIGINAL_MODELS = [m for m in ALL_MODELS if "original" in model_cost(m).details]
 
 
 # --- OpenAI's worked examples ---------------------------------------------------------------------
@@ -89,7 +90,7 @@ def test_patch_models_apply_their_multiplier_and_round_up(model, small, large):
 
 def test_patch_multiplier_rounding_ignores_float_noise():
     # 1000 patches x 1.2 is 1200.0000000000002 in floating point; the bill is 1200, not 1201.
-    assert image_tokens(1000 * 32, 32, model="gpt-6-luna") == 1200
+    assert image_tokens(40 * 32, 25 * 32, model="gpt-6-luna") == 1200
 
 
 def test_patch_models_ignore_detail():
@@ -98,7 +99,7 @@ def test_patch_models_ignore_detail():
 
 
 def test_auto_is_treated_as_high():
-    for model in ALL_MODELS:
+    for model in [m for m in ALL_MODELS if model_cost(m).auto_as == "high"]:
         assert image_tokens(1234, 987, "auto", model) == image_tokens(1234, 987, "high", model)
         assert scaled_size(1234, 987, "auto", model) == scaled_size(1234, 987, "high", model)
 
@@ -112,12 +113,91 @@ def test_extreme_strips_never_get_a_zero_side():
     assert scaled_size(30000, 10, "high", "gpt-4o") == (2048, 1)
     assert image_tokens(30000, 10, "high", "gpt-4o") == 85 + 4 * 170
     assert scaled_size(10, 30000, "low", "gpt-4o") == (1, 512)
-    # Patch family: 938 x 1 patches fit the budget untouched.
-    assert scaled_size(30000, 10, model="gpt-4.1-mini") == (30000, 10)
+    # Patch family: the 2048-px maximum dimension applies first (938 x 1 patches would fit the budget).
+    assert scaled_size(30000, 10, model="gpt-4.1-mini") == (2048, 1)
     # Where the documented shrink would round a side to zero patches, the strip keeps 1 px and the budget.
     w, h = scaled_size(200_000, 30, model="gpt-4.1-mini")
     assert h >= 1 and w <= 200_000
     assert math.ceil(w / 32) * math.ceil(h / 32) <= 1536
+
+
+# OpenAI's "Images and vision" guide (VISION_GUIDE), patch family, statements as quoted in issue 15, checked
+# 2026-12-02: `high` allows "up to 1,536 patches or a maximum dimension of 2048 px", and the image "is resized
+# to fit the lesser of the two".
+@pytest.mark.parametrize("width, height, model, patches", [
+    (4000, 1474, "gpt-4.1-mini", 1536),   # guide: fits to 1536 patches (2048 x 755: 64 x 24)
+    (100, 5000, "gpt-4.1-mini", 128),     # guide: 128 patches (41 x 2048: 2 x 64)
+])
+def test_patch_family_guide_examples_with_the_2048_px_maximum(width, height, model, patches):
+    grid = tile_grid(width, height, "high", model)
+    assert len(grid.tiles) == patches
+    assert max(grid.size) <= 2048
+    assert image_tokens(width, height, "high", model) == math.ceil(round(patches * model_cost(model).multiplier, 6))
+
+
+def test_patch_family_longest_side_never_exceeds_2048():
+    for model in [m for m in PATCH_MODELS if model_cost(m).patch_budget == 1536]:
+        assert scaled_size(30000, 10, model=model) == (2048, 1)     # a strip is no longer sent 30000 px wide
+        assert scaled_size(4000, 1024, model=model) == (2048, 524)  # the widget's example: not 2375 x 608
+        assert scaled_size(1800, 2400, model=model) == (1056, 1408)  # the guide's budget example is unchanged
+
+
+# The guide's "Model sizing behavior" table (stored markdown copy of images-vision, checked 2026-12-02).
+def test_gpt54_and_gpt55_high_is_2500_patches_or_2048_px():
+    for model in ("gpt-5.4", "gpt-5.5"):
+        assert model_cost(model).patch_budget == 2500
+        assert scaled_size(1600, 1600, "high", model) == (1600, 1600)          # 50 x 50 = 2500: fits exactly
+        w, h = scaled_size(4000, 3000, "high", model)
+        assert max(w, h) <= 2048 and math.ceil(w / 32) * math.ceil(h / 32) <= 2500
+        assert scaled_size(30000, 10, "high", model) == (2048, 1)
+
+
+def test_gpt54_and_gpt55_original_is_10000_patches_or_6000_px():
+    for model in ("gpt-5.4", "gpt-5.5"):
+        assert scaled_size(3200, 3200, "original", model) == (3200, 3200)      # 100 x 100 = 10,000: fits
+        assert len(tile_grid(3200, 3200, "original", model).tiles) == 10_000
+        assert scaled_size(30000, 10, "original", model) == (6000, 2)           # the 6000-px maximum dimension
+        w, h = scaled_size(8000, 3000, "original", model)
+        assert max(w, h) <= 6000 and math.ceil(w / 32) * math.ceil(h / 32) <= 10_000
+        assert image_tokens(8000, 3000, "original", model) > image_tokens(8000, 3000, "high", model)
+
+
+def test_auto_is_high_on_gpt54_and_original_on_gpt55_and_gpt56():
+    assert scaled_size(5000, 4000, "auto", "gpt-5.4") == scaled_size(5000, 4000, "high", "gpt-5.4")
+    assert scaled_size(5000, 4000, "auto", "gpt-5.5") == scaled_size(5000, 4000, "original", "gpt-5.5")
+    # GPT-5.6: `original` (and so `auto`) "preserves the input dimensions".
+    assert scaled_size(5000, 4000, "auto", "gpt-5.6-luna") == (5000, 4000)
+    assert scaled_size(5000, 4000, "original", "gpt-5.6-sol") == (5000, 4000)
+
+
+def test_original_only_where_the_guide_documents_it():
+    takes = sorted(m for m in ALL_MODELS if "original" in model_cost(m).details)
+    assert takes == sorted(["gpt-5.4", "gpt-5.5", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna"])
+    for model in ("gpt-4o", "gpt-4.1-mini", "gpt-5.4-mini", "gpt-6-luna"):
+        with pytest.raises(CourseError, match="does not take detail='original'"):
+            image_tokens(1000, 1000, "original", model)
+        with pytest.raises(CourseError):
+            tokens.check_detail("original", model)
+    with pytest.raises(CourseError):
+        scaled_size(1000, 1000, "original", "my-llava", family="patch")
+    assert tokens.check_detail("original") == "original"      # a value the API's types take
+
+
+@PROPERTY
+@given(width=sides, height=sides, model=st.sampled_from(ORIGINAL_MODELS))
+def test_original_is_idempotent_never_upscales_and_costs_at_least_high(width, height, model):
+    w, h = scaled_size(width, height, "original", model)
+    assert 1 <= w <= width and 1 <= h <= height
+    assert scaled_size(w, h, "original", model) == (w, h)
+    assert image_tokens(w, h, "original", model) == image_tokens(width, height, "original", model)
+    assert image_tokens(width, height, "original", model) >= image_tokens(width, height, "high", model)
+
+
+def test_detail_values_are_the_sdks():
+    from typing import get_args, get_type_hints
+
+    from openai.types.chat.chat_completion_content_part_image_param import ImageURL
+    assert set(tokens.DETAILS) == set(get_args(get_type_hints(ImageURL)["detail"]))
 
 
 def test_bigger_image_can_cost_fewer_tokens_as_documented():
@@ -394,7 +474,7 @@ def test_every_constant_has_a_source_a_date_and_a_reason_when_not_documented():
         if row["evidence"] != "documented":
             assert row["note"], row
         if row["family"] == "patch":
-            assert row["multiplier"] > 0 and row["patch_budget"] == 1536
+            assert row["multiplier"] > 0 and row["patch_budget"] in (1536, 2500) and row["max_side"] == 2048
         else:
             assert row["base"] > 0 and row["tile"] > 0
 

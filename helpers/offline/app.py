@@ -71,8 +71,9 @@ log = logging.getLogger("helpers.offline")
 FILL_HEADER = "x-offline-fill"
 T = TypeVar("T")
 
-#: Largest request body accepted (413 above): our own cap, not a documented API number. 96 MiB is above the
-#: largest valid request (50 MB of images is ~67 MB of base64 plus JSON) and bounds the memory of one request.
+#: Largest request body accepted (413 above): our own cap, not a documented API number. 96 MiB bounds the memory
+#: of one request; it is BELOW OpenAI's documented 512 MB payload limit (guide, checked 2026-12-02), a known
+#: difference of the simulator (docs/FACTS.md section 5), and above 50 MB of images (~67 MB of base64 plus JSON).
 MAX_BODY_BYTES = 96 * 1024 * 1024
 DEFAULT_READ_TIMEOUT = 10.0      # seconds to wait for each piece of a request body
 SERVER_NAME = "vision-offline/1.0"

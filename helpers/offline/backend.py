@@ -29,9 +29,13 @@ from helpers.offline.formats import OutputSpec, apply_stop, dumps
 from helpers.offline.protocol import ApiError, ChatRequest, ImagePart, Route
 from helpers.offline.responses import Completion, prompt_tokens, truncate_to_tokens, usage_block
 
-#: Image bytes per request on the OpenAI route ("Up to 50 MB image bytes per request", OpenAI "Images and
-#: vision" guide, checked 2026-11-21; docs/FACTS.md section 5). The Azure route is bounded by its 10 images.
+#: The offline backend's OWN bound on image bytes per request on the OpenAI route (URL downloads included), not a
+#: documented OpenAI number any more: the 2024-2025 guide said "Up to 50 MB image bytes per request"; the guide
+#: checked 2026-12-02 says "Up to 512 MB total payload size per request" (:data:`OPENAI_MAX_PAYLOAD_BYTES`), which
+#: the simulator does not reach (its request bodies stop at helpers.offline.app.MAX_BODY_BYTES, 96 MiB, to bound
+#: its memory). docs/FACTS.md section 5. The Azure route is bounded by its images-per-request setting.
 MAX_IMAGE_BYTES_PER_REQUEST = 50 * 1024 * 1024
+OPENAI_MAX_PAYLOAD_BYTES = 512 * 1024 * 1024
 UNSUPPORTED_IMAGE = ("You uploaded an unsupported image. Please make sure your image is below 20 MB in size and "
                      "is of one the following formats: ['png', 'jpeg', 'gif', 'webp'].")
 INVALID_IMAGE = ("The image data you provided does not represent a valid image. Please check your input and try "
@@ -170,8 +174,9 @@ class ChatBackend:
             budget.bytes_left -= len(data)
             if budget.bytes_left < 0:
                 raise ApiError(400, f"The images of this request add up to more than "
-                                    f"{MAX_IMAGE_BYTES_PER_REQUEST // 2**20} MB; the API takes at most that much "
-                                    "image data per request. Send fewer images, or smaller ones.",
+                                    f"{MAX_IMAGE_BYTES_PER_REQUEST // 2**20} MB, the offline backend's own limit "
+                                    f"(OpenAI documents {OPENAI_MAX_PAYLOAD_BYTES // 2**20} MB of request payload). "
+                                    "Send fewer images, or smaller ones.",
                                param="messages", code="images_too_large")
             fetched.append((part, data))
         loaded = []

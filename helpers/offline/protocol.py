@@ -15,6 +15,7 @@ types come the rules the service adds (ranges, images only in user messages, lim
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, get_args
@@ -39,12 +40,16 @@ from helpers.offline.schema import (
 
 __all__ = ["ApiError", "ChatRequest", "ImagePart", "Route", "parse_chat_request", "parse_json_body"]
 
-#: Images per request on the OpenAI route ("Up to 500 individual images per request", OpenAI "Images and vision"
-#: guide, checked 2026-11-21; docs/FACTS.md section 5).
-MAX_IMAGES_OPENAI = 500
-#: Images per request on the Azure route ("a limit of 10 images per chat request", Azure OpenAI "Use GPT-4 Turbo
-#: with Vision", checked 2026-11-21; FACTS.md section 8): kept for every deployment.
-MAX_IMAGES_AZURE = 10
+#: Images per request on the OpenAI route ("Up to 1500 individual image inputs per request", OpenAI "Images and
+#: vision" guide, "Image input requirements", checked 2026-12-02; it was 500 in the 2024-2025 guide; FACTS section 5).
+MAX_IMAGES_OPENAI = 1500
+#: Images per request on the Azure route. Microsoft's pages disagree: the quotas page says 50 for "GPT-4o and
+#: GPT-4.1 max images per request" (learn.microsoft.com/azure/ai-foundry/openai/quotas-limits), the GPT-4 Turbo
+#: with Vision how-to "a limit of 10 images per chat request" (both checked 2026-12-02; FACTS section 5). The
+#: simulator's number is a setting: ``VISION_OFFLINE_AZURE_MAX_IMAGES`` (read per request, like the other
+#: ``VISION_OFFLINE_*`` switches), default the quotas page's 50; set 10 to imitate the how-to.
+MAX_IMAGES_AZURE = 50
+MAX_IMAGES_AZURE_HOWTO = 10
 #: The offline backend reads these part types; others get a clear ``unsupported_value``.
 READABLE_PARTS = ("text", "image_url", "refusal")
 
@@ -339,6 +344,34 @@ def _has_vision_source(payload: dict[str, Any]) -> bool:
     return False
 
 
+def azure_max_images() -> int:
+    """The Azure route's images-per-request limit: ``VISION_OFFLINE_AZURE_MAX_IMAGES``, else :data:`MAX_IMAGES_AZURE`.
+
+    >>> azure_max_images() in (MAX_IMAGES_AZURE, int(os.environ.get("VISION_OFFLINE_AZURE_MAX_IMAGES") or 0))
+    True
+    """
+    raw = os.environ.get("VISION_OFFLINE_AZURE_MAX_IMAGES", "").strip()
+    if not raw:
+        return MAX_IMAGES_AZURE
+    if not raw.isdigit() or int(raw) < 1:
+        raise ApiError(500, f"VISION_OFFLINE_AZURE_MAX_IMAGES={raw!r} is not a whole number >= 1 (the Azure "
+                            "route's images per request: 50 per Azure's quotas page, 10 per its how-to).",
+                       type="server_error", code="offline_setting")
+    return int(raw)
+
+
+def _check_detail_for_model(part: ImagePart, model: str) -> None:
+    """``detail: "original"`` only where OpenAI's guide documents it (gpt-5.4, gpt-5.5, gpt-5.6; checked 2026-12-02).
+
+    What the real service answers for ``original`` on other models is not documented: we ASSUME its generic
+    invalid-value error, listing the levels that model takes (docs/FACTS.md, section 2).
+    """
+    takes = tokens.model_cost(model).details
+    if part.detail not in takes:
+        raise invalid_value(f"messages[{part.message_index}].content[{part.part_index}].image_url.detail",
+                            part.detail, takes)
+
+
 def parse_chat_request(payload: dict[str, Any], route: Route) -> ChatRequest:
     """Validate a chat completion body in the API's order; raise :class:`ApiError` on the first problem."""
     if route.api == "openai" and payload.get("model") is None:
@@ -352,7 +385,9 @@ def parse_chat_request(payload: dict[str, Any], route: Route) -> ChatRequest:
         # What the real service answers for o-series / gpt-5+ models (the 2023-2024 seeds used max_tokens).
         raise ApiError(400, "Unsupported parameter: 'max_tokens' is not supported with this model. "
                             "Use 'max_completion_tokens' instead.", param="max_tokens", code="unsupported_parameter")
-    limit = MAX_IMAGES_AZURE if route.api == "azure" else MAX_IMAGES_OPENAI
+    for part in image_parts:
+        _check_detail_for_model(part, model)
+    limit = azure_max_images() if route.api == "azure" else MAX_IMAGES_OPENAI
     if len(image_parts) > limit:
         if route.api == "azure":
             raise ApiError(400, f"Too many images in request. Max is {limit}.", type=None, code="BadRequest")
