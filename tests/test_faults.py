@@ -32,9 +32,9 @@ import pytest
 from PIL import Image
 
 from helpers import client
-from helpers.models import DEFAULT_MODEL
 from helpers.conversation import Conversation
 from helpers.errors import NetworkError, RateLimitError, ServiceError
+from helpers.models import DEFAULT_MODEL
 from helpers.offline.backend import ChatBackend
 from helpers.offline.faults import FaultBook
 from helpers.offline.server import OfflineServer

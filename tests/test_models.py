@@ -10,6 +10,7 @@ import re
 import pytest
 
 from helpers import models
+from helpers.errors import RetiredModelError
 from helpers.models import (
     CHECKED,
     DEFAULT_MODEL,
@@ -21,7 +22,6 @@ from helpers.models import (
     scheduled_shutdown,
 )
 from helpers.tokens import model_cost, resolve_model
-from helpers.errors import RetiredModelError
 
 ALL_RECORDS = list(RETIRED_MODELS.values()) + list(SCHEDULED_SHUTDOWNS.values())
 

@@ -106,7 +106,7 @@ def write_dotenv(folder, values: dict[str, str], server: str) -> None:
     (folder / ".env").write_text("# written by the test, as a learner would\n" + "\n".join(lines) + "\n")
 
 
-@pytest.mark.filterwarnings("ignore:.*scheduled to shut down:FutureWarning")   # gpt-4o/gpt-4.1: said, not tested
+@pytest.mark.filterwarnings("ignore:.*to shut down on:FutureWarning")   # gpt-4o/gpt-4.1: said, not tested
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_settings_a_learner_writes(case: Case, learner, capsys):
     server = ensure_server()
@@ -151,7 +151,7 @@ def test_the_table_covers_each_provider_and_each_required_variable():
             "OPENAI_API_KEY", "VISION_PROVIDER"} <= named
 
 
-@pytest.mark.filterwarnings("ignore:.*scheduled to shut down:FutureWarning")
+@pytest.mark.filterwarnings("ignore:.*to shut down on:FutureWarning")
 def test_editing_dotenv_and_rerunning_setup_takes_effect(learner, capsys):
     """Settings are read once (not on every call) and again each time the setup cell runs."""
     server = ensure_server()

@@ -21,12 +21,12 @@ import warnings
 
 import pytest
 import requests
+from localhttp import QuietHandler, serve, stop  # tests/localhttp.py
 from PIL import Image
 
 from helpers.models import DEFAULT_MODEL
 from helpers.offline import analysis, fetch
 from helpers.offline.server import OfflineServer
-from localhttp import QuietHandler, serve, stop  # tests/localhttp.py
 
 HEAD = b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer offline\r\n"
 
