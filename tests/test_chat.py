@@ -494,15 +494,6 @@ def test_as_markdown_names_images_without_data_or_paths(api, tmp_path):
 
 # --- against the real offline backend (helpers.offline) ------------------------------------------------
 
-@pytest.fixture
-def offline(monkeypatch):
-    """The session's own provider: the embedded offline backend (started once per process)."""
-    monkeypatch.setenv("VISION_PROVIDER", "offline")
-    monkeypatch.delenv("VISION_OFFLINE_FAULT", raising=False)
-    yield
-    client.clear_clients()
-
-
 def test_offline_backend_answers_and_counts_image_tokens(offline, tmp_path):
     from helpers import tokens
 

@@ -17,7 +17,6 @@ from pydantic import BaseModel
 
 from helpers import models
 from helpers.offline.answers import NOTICE_PREFIX
-from helpers.offline.server import OfflineServer
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = models.DEFAULT_MODEL
@@ -25,14 +24,9 @@ LABEL = "data:image/png;base64," + base64.b64encode((REPO / "images" / "product_
 
 
 @pytest.fixture(scope="module")
-def server():
-    with OfflineServer(warm_ocr=False) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    return openai.OpenAI(base_url=server.base_url + "/v1", api_key="offline", max_retries=0, timeout=60)
+def client(api):
+    """The SDK pointed at this module's own offline server (tests/conftest.py)."""
+    return api
 
 
 def user(text: str, image: str = LABEL, detail: str = "low") -> list[dict]:

@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field
 from helpers import models
 from helpers.offline.answers import NOTICE_PREFIX
 from helpers.offline.fill import Facts, fill
-from helpers.offline.server import OfflineServer
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = models.DEFAULT_MODEL
@@ -37,14 +36,9 @@ def ask(text: str, name: str = "product_label.png") -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def server():
-    with OfflineServer(warm_ocr=False) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def client(server):
-    return openai.OpenAI(base_url=server.base_url + "/v1", api_key="offline", max_retries=0, timeout=60)
+def client(api):
+    """The SDK pointed at this module's own offline server (tests/conftest.py)."""
+    return api
 
 
 class TextLine(BaseModel):

@@ -31,14 +31,6 @@ class Label(BaseModel):
 
 
 @pytest.fixture
-def offline(monkeypatch):
-    monkeypatch.setenv("VISION_PROVIDER", "offline")
-    monkeypatch.delenv("VISION_OFFLINE_FAULT", raising=False)
-    yield
-    client.clear_clients()
-
-
-@pytest.fixture
 def api(monkeypatch):
     fake = FakeAPI()
     monkeypatch.setenv("VISION_PROVIDER", "compatible")

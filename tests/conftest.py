@@ -1,0 +1,31 @@
+"""Fixtures several test modules share (the session-wide set-up is in the repository's conftest.py)."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from helpers import client as course_client
+from helpers.offline.server import OfflineServer
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """The session's own provider: the embedded offline backend (started once per process), no fault injected."""
+    monkeypatch.setenv("VISION_PROVIDER", "offline")
+    monkeypatch.delenv("VISION_OFFLINE_FAULT", raising=False)
+    yield
+    course_client.clear_clients()
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A private offline server for one test module (no OCR warm-up: the first request loads OCR)."""
+    with OfflineServer(warm_ocr=False) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api(server):
+    """The official SDK pointed at :func:`server`, no retries (a failure shows at once)."""
+    return openai.OpenAI(base_url=server.base_url + "/v1", api_key="offline", max_retries=0, timeout=60)
