@@ -41,12 +41,15 @@ def masters() -> list[str]:
     return sorted(p.stem for p in MASTERS.glob("*.ipynb"))
 
 
-def autograder_zip(name: str) -> Path:
-    return BUILD / name / "autograder.zip"
+def autograder_zip(name: str, build_dir: Path = BUILD) -> Path:
+    return build_dir / name / "autograder.zip"
 
 
-def build(name: str) -> Path:
-    """Run ``otter assign`` on one master; return the autograder zip."""
+def build(name: str, dest: Path = HOMEWORK) -> Path:
+    """Run ``otter assign`` on one master into ``dest`` (student/, solutions/, build/); return the autograder zip.
+
+    ``dest`` is ``homework/`` itself unless a test builds elsewhere so the committed files stay untouched."""
+    student, solutions, build_dir = dest / "student", dest / "solutions", dest / "build"
     master = MASTERS / f"{name}.ipynb"
     if not master.is_file():
         raise SystemExit(f"no master {master}; masters: {', '.join(masters()) or 'none'}")
@@ -55,13 +58,13 @@ def build(name: str) -> Path:
         subprocess.run([sys.executable, "-m", "otter", "assign", str(master), str(out)],
                        check=True, env=grading_env(), cwd=MASTERS)
         (zip_path,) = (out / "autograder").glob("*.zip")
-        STUDENT.mkdir(exist_ok=True)
-        SOLUTIONS.mkdir(exist_ok=True)
-        (BUILD / name).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(out / "student" / f"{name}.ipynb", STUDENT / f"{name}.ipynb")
-        shutil.copyfile(out / "autograder" / f"{name}.ipynb", SOLUTIONS / f"{name}.ipynb")
-        shutil.copyfile(zip_path, autograder_zip(name))
-    return autograder_zip(name)
+        student.mkdir(parents=True, exist_ok=True)
+        solutions.mkdir(parents=True, exist_ok=True)
+        (build_dir / name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / "student" / f"{name}.ipynb", student / f"{name}.ipynb")
+        shutil.copyfile(out / "autograder" / f"{name}.ipynb", solutions / f"{name}.ipynb")
+        shutil.copyfile(zip_path, autograder_zip(name, build_dir))
+    return autograder_zip(name, build_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

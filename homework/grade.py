@@ -52,7 +52,7 @@ def questions(zip_path: Path) -> tuple[dict[str, float], dict[str, float]]:
                 if line.startswith(("name = ", "points = ")):
                     exec(line, namespace)  # two literal lines otter wrote: name and points
             auto[namespace["name"]] = float(namespace.get("points") or 0)
-    return auto, manual_questions(config.get("assignment_name", zip_path.parent.name))
+    return auto, manual_questions(config.get("assignment_name") or zip_path.parent.name)
 
 
 def manual_questions(assignment: str) -> dict[str, float]:
@@ -113,8 +113,9 @@ def grade_one(path: Path, zip_path: Path, timeout: float) -> Result:
     return result
 
 
-def grade(submissions: Path, assignment: str, out: Path, jobs: int = 1, timeout: float = 300) -> list[Result]:
-    zip_path = autograder_zip(assignment)
+def grade(submissions: Path, assignment: str, out: Path, jobs: int = 1, timeout: float = 300,
+          zip_path: Path | None = None) -> list[Result]:
+    zip_path = zip_path or autograder_zip(assignment)
     if not zip_path.is_file():
         raise SystemExit(f"{zip_path} is missing: run `python homework/build.py {assignment}` first")
     auto, manual = questions(zip_path)
