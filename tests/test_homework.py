@@ -32,9 +32,10 @@ HIDDEN_TESTS = ("test_png_and_round_trip", "test_content_not_name", "test_agains
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
-    """The master built into a scratch folder, so the committed student and solution files stay untouched."""
+    """Every master built into a scratch folder, so the committed student and solution files stay untouched."""
     dest = tmp_path_factory.mktemp("homework")
-    build.build(NAME, dest)
+    for name in build.masters():
+        build.build(name, dest)
     return dest
 
 
@@ -63,13 +64,14 @@ def test_student_version_has_blanks_and_no_hidden_tests(built):
     assert "grader.check(\"q1\")" in text
 
 
-def test_committed_versions_match_the_master(built):
+@pytest.mark.parametrize("name", ["hw01_images_base64", "hw02_conversation"])
+def test_committed_versions_match_the_master(built, name):
     """homework/student and homework/solutions are generated: the same cells as a fresh build."""
     for folder in ("student", "solutions"):
-        fresh = nbformat.read(built / folder / f"{NAME}.ipynb", as_version=4)
-        committed = nbformat.read(HOMEWORK / folder / f"{NAME}.ipynb", as_version=4)
+        fresh = nbformat.read(built / folder / f"{name}.ipynb", as_version=4)
+        committed = nbformat.read(HOMEWORK / folder / f"{name}.ipynb", as_version=4)
         assert [c.source for c in committed.cells] == [c.source for c in fresh.cells], (
-            f"homework/{folder} is stale: run `python homework/build.py {NAME}`")
+            f"homework/{folder} is stale: run `python homework/build.py {name}`")
 
 
 def test_autograder_holds_the_hidden_tests(built):
@@ -102,3 +104,20 @@ def test_bad_submissions_are_reported_not_fatal(report):
     assert report["broken"]["q1"] == ""
     summary = report["_summary"]["text"]
     assert "not graded: 2" in summary and "seconds per submission" in summary and "q4 (2)" in summary
+
+
+def test_conversation_homework(built, tmp_path):
+    """hw02: the solution scores 7/7, the untouched student version 0, mutating the history loses points."""
+    name = "hw02_conversation"
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    shutil.copy(built / "solutions" / f"{name}.ipynb", submissions / "solution.ipynb")
+    shutil.copy(built / "student" / f"{name}.ipynb", submissions / "untouched.ipynb")
+    shutil.copy(HOMEWORK / "fixtures" / name / "mutates.ipynb", submissions / "mutates.ipynb")
+    grade.grade(submissions, name, tmp_path / "report", jobs=3, zip_path=build.autograder_zip(name, built / "build"))
+    with open(tmp_path / "report" / "grades.csv", newline="") as f:
+        rows = {row["student"]: (row["status"], float(row["q1"]), float(row["q2"])) for row in csv.DictReader(f)}
+    assert rows["solution"] == ("graded", 3, 4)
+    assert rows["untouched"] == ("graded", 0, 0)
+    assert rows["mutates"] == make_fixtures.EXPECTED_HW02["mutates"]
+    assert "q3 (manual)" in (tmp_path / "report" / "grades.csv").read_text()
