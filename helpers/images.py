@@ -161,7 +161,6 @@ class PreparedImage:
 
 # --- preparing ---------------------------------------------------------------------------------------------
 
-_check_detail = check_detail
 
 
 def _resolve_model(model: str | None, family: str | None, notes: list[str]) -> tuple[str, str | None]:
@@ -203,7 +202,7 @@ def prepare_image(source: ImageSource, detail: str = "auto", model: str | None =
     Taught in notebooks/02_local_images_base64.ipynb.
     """
 
-    _check_detail(detail)
+    check_detail(detail)
     notes: list[str] = []
     model, family = _resolve_model(model, family, notes)
     tokens.check_detail(detail, model, family)      # e.g. 'original' on a model without it: before any work
@@ -281,7 +280,7 @@ def image_part(source: ImageSource | PreparedImage, detail: str = "auto", model:
 
     Taught in notebooks/02_local_images_base64.ipynb.
     """
-    _check_detail(detail)
+    check_detail(detail)
     if isinstance(source, PreparedImage):
         url = source.data_url
     elif isinstance(source, str) and is_http_url(source):

@@ -131,8 +131,15 @@ def as_seen(image: LoadedImage, model: str) -> bytes:
         width, height = tokens.scaled_size(image.width, image.height, "low", "gpt-4o")
     if (width, height) == (image.width, image.height):
         return image.data
-    with Image.open(io.BytesIO(image.data)) as picture:
-        small = picture.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+    return _downscaled(_Digest(image.data, image.mime_type), (width, height))
+
+
+@functools.lru_cache(maxsize=64)
+def _downscaled(key: _Digest, size: tuple[int, int]) -> bytes:
+    """The image resized to ``size`` as PNG, cached by content: a repeated low-detail request resizes once."""
+    data, key.data = key.data, b""
+    with Image.open(io.BytesIO(data)) as picture:
+        small = picture.convert("RGB").resize(size, Image.Resampling.LANCZOS)
     out = io.BytesIO()
     small.save(out, format="PNG")
     return out.getvalue()
