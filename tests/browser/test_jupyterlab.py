@@ -12,7 +12,7 @@ JupyterLab 4 renders long notebooks lazily, so the tests never count prompts in 
 printed) to see what really rendered.
 
 Needs Playwright and a Chromium (Debian's ``chromium``; Playwright's own browser download is not used), so plain
-``pytest`` leaves it out (marker ``browser``). Run it with::
+``pytest`` leaves it out (marker ``browser``); run on purpose, a missing one is a failure, not a skip. Run it with::
 
     apt-get install chromium && pip install playwright
     pytest -m browser tests/browser
@@ -38,9 +38,12 @@ import nbformat
 import pytest
 import requests
 
-sync_api = pytest.importorskip("playwright.sync_api")
+from helpers.tokens import image_tokens, scaled_size
 
-from helpers.tokens import image_tokens, scaled_size  # noqa: E402  (after the skip: plain pytest may lack playwright)
+try:
+    from playwright import sync_api
+except ImportError:                                        # plain `pytest` deselects these tests anyway
+    sync_api = None
 
 pytestmark = pytest.mark.browser
 
@@ -137,8 +140,11 @@ class Lab:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """``jupyter lab`` on a free port with a token, serving a temporary copy laid out like the repository."""
+    # Only ever run on purpose (`-m browser`), so a missing piece fails rather than skips.
+    if sync_api is None:
+        pytest.fail("Playwright is not installed: pip install playwright (its browser download is not needed)")
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM)")
+        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium, or set CHROMIUM to a Chromium binary")
     base = tmp_path_factory.mktemp("jupyterlab")
     root = base / "course"
     (root / "notebooks").mkdir(parents=True)
