@@ -262,12 +262,22 @@ def assert_ran_cleanly(state: dict[str, Any], path: str) -> None:
 
 
 def save_and_check_file(page: Any, lab: Lab, path: str) -> nbformat.NotebookNode:
-    """File → Save Notebook, then read the saved file: every code cell executed, no error output."""
+    """File → Save Notebook, then read the saved file: this run's outputs, every code cell executed, no error."""
+    before = (lab.root / path).stat().st_mtime_ns
     menu(page, "File", "Save Notebook")
     page.wait_for_function(js("return !coursePanel(path).context.model.dirty;"), arg=path)
+    assert (lab.root / path).stat().st_mtime_ns != before, f"{path}: File → Save Notebook did not write the file"
+    # The setup line names the offline backend's port, new on every run: the file holds what the page shows.
+    live = page.evaluate(js("""
+        const cells = coursePanel(path).content.model.cells;
+        for (let i = 0; i < cells.length; i++) {
+          if (cells.get(i).type === 'code') { return cells.get(i).outputs.toJSON(); }
+        }
+        return null;"""), path)
     saved = nbformat.read(lab.root / path, as_version=4)
     code = [cell for cell in saved.cells if cell.cell_type == "code"]
     assert code, f"{path}: no code cells in the saved notebook"
+    assert nbformat.from_dict(live) == code[0].outputs, f"{path}: the saved file is not what the page shows"
     assert [i for i, cell in enumerate(code) if cell.execution_count is None] == [], \
         f"{path}: saved with unexecuted code cells"
     errors = [f"{o.ename}: {o.evalue}" for cell in code for o in cell.outputs if o.output_type == "error"]
@@ -314,7 +324,10 @@ def test_lesson_06_runs_and_its_cost_widget_recomputes_when_the_width_changes(pa
         await notebook.scrollToItem(index, 'center');""", params="[path, index]", prefix="async "), [path, index])
     calculator = page.locator(".jp-OutputArea-output .widget-vbox").filter(
         has=page.locator(".widget-interact")).first
-    calculator.scroll_into_view_if_needed()
+    try:
+        calculator.scroll_into_view_if_needed(timeout=30_000)
+    except sync_api.TimeoutError:
+        pytest.fail("the cost calculator widget did not render in JupyterLab (is jupyterlab_widgets installed?)")
     width = calculator.locator(".widget-inline-hbox").filter(
         has=page.locator("label", has_text=re.compile(r"^width \(px\)$"))).locator("input")
     model = calculator.locator(".widget-inline-hbox").filter(
