@@ -1,7 +1,8 @@
 """The course in a real browser (issue 13): JupyterLab in headless Chromium, driven by Playwright.
 
 What a learner does, and what nbval cannot see: open a lesson in JupyterLab, clear it, Run → Run All Cells from the
-menu bar, and use the cost calculator widget (ipywidgets rendered by JupyterLab's widget manager, not by nbval).
+menu bar, look at its pictures (each must load in the page), and use the cost calculator widget (ipywidgets
+rendered by JupyterLab's widget manager, not by nbval).
 The lessons are copies in a temporary folder laid out like the repository (``notebooks/`` plus ``images/``), so the
 committed notebooks are never modified; the server runs the offline provider whatever ``.env`` says
 (``conftest.py``), with this repository first on ``PYTHONPATH``.
@@ -150,7 +151,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     (root / "notebooks").mkdir(parents=True)
     for name in ("01_image_urls.ipynb", "06_cost_math.ipynb"):
         shutil.copy(REPO / "notebooks" / name, root / "notebooks" / name)
-    (root / "images").symlink_to(REPO / "images")        # lessons show ../images/... pictures
+    # Lessons read ../images/...; a copy, not a symlink: Jupyter does not serve files through a link out of its root.
+    shutil.copytree(REPO / "images", root / "images")
     env = dict(os.environ)                                 # conftest.py forced the offline provider here
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     for variable, folder in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
@@ -285,6 +287,48 @@ def save_and_check_file(page: Any, lab: Lab, path: str) -> nbformat.NotebookNode
     return saved
 
 
+def assert_images_load(page: Any, path: str) -> int:
+    """Scroll to every cell that shows a picture (a Markdown image or an image output) and check that the page
+    shows it there and that it really loaded (a broken one has no natural width). Returns how many loaded."""
+    indices = page.evaluate(js("""
+        const cells = coursePanel(path).content.model.cells;
+        const found = [];
+        for (let i = 0; i < cells.length; i++) {
+          const cell = cells.get(i);
+          const source = cell.sharedModel.getSource();
+          let pictured = cell.type === 'markdown' && (source.includes('![') || source.includes('<img'));
+          if (cell.type === 'code') {
+            for (let j = 0; j < cell.outputs.length; j++) {
+              const data = cell.outputs.get(j).toJSON().data || {};
+              if (Object.keys(data).some((mime) => mime.startsWith('image/'))) { pictured = true; }
+            }
+          }
+          if (pictured) { found.push(i); }
+        }
+        return found;"""), path)
+    loaded, broken = 0, []
+    for index in indices:
+        page.evaluate(js("""
+            const notebook = coursePanel(path).content;
+            await notebook.scrollToItem(index, 'center');""", params="[path, index]", prefix="async "), [path, index])
+        try:
+            page.wait_for_function(js("""
+                const node = coursePanel(path).content.widgets[index].node;
+                const images = [...node.querySelectorAll('img')];
+                return images.length > 0 && images.every((img) => img.complete);""", params="[path, index]"),
+                arg=[path, index], timeout=30_000)
+        except sync_api.TimeoutError:
+            pytest.fail(f"{path}: cell {index} has a picture in the notebook but none finished loading in the page")
+        sizes = page.evaluate(js("""
+            return [...coursePanel(path).content.widgets[index].node.querySelectorAll('img')].map(
+              (img) => [img.getAttribute('src').slice(0, 80), img.naturalWidth]);""", params="[path, index]"),
+            [path, index])
+        loaded += sum(1 for _, width in sizes if width > 0)
+        broken += [f"cell {index}: {src}" for src, width in sizes if width == 0]
+    assert broken == [], f"{path}: pictures that did not load in the browser:\n" + "\n".join(broken)
+    return loaded
+
+
 def screenshot(page: Any, lab: Lab, name: str) -> None:
     target = lab.root.parent / f"{name}.png"
     page.screenshot(path=str(target))
@@ -299,6 +343,9 @@ def test_lesson_01_runs_all_cells_in_jupyterlab_without_errors(page: Any, lab: L
     saved = save_and_check_file(page, lab, path)
     first = "".join(o.get("text", "") for o in saved.cells[1].outputs)
     assert first.startswith("Provider: offline"), f"setup() did not pick the offline provider: {first[:200]!r}"
+    pictures = assert_images_load(page, path)
+    assert pictures >= 1, f"{path}: no picture shown (the lesson plots the photo it sends)"
+    print(f"{path}: {pictures} pictures loaded")
     screenshot(page, lab, "01_image_urls")
 
 
@@ -308,6 +355,7 @@ def test_lesson_06_runs_and_its_cost_widget_recomputes_when_the_width_changes(pa
     state = run_all(page, lab, path)
     assert_ran_cleanly(state, path)
     save_and_check_file(page, lab, path)
+    print(f"{path}: {assert_images_load(page, path)} pictures loaded")
 
     # The calculator: the cell whose output is the widget. Scroll the notebook to it (it may not be rendered yet).
     index = page.evaluate(js("""
