@@ -236,3 +236,21 @@ def test_a_full_queue_is_a_429_with_retry_after_for_that_learner_only(busy_analy
     assert int(refused[0].headers["Retry-After"]) >= 1
     assert "queues at most 1 per learner" in refused[0].json()["error"]["message"]
     json.dumps(refused[0].json())
+
+
+def test_a_learner_who_leaves_while_queued_or_running_gives_the_slot_back(room, busy_analysis):
+    """B gives up (client timeout) while waiting behind A, C while its 10-image request runs: the server stops
+    their work, the slot is not lost, and the next request is answered."""
+    with ThreadPoolExecutor(3) as pool:
+        a = pool.submit(post, room, body(*(png(i) for i in range(8))), TOKEN + ".a")
+        time.sleep(0.1)
+        for name, images in (("b", 1), ("c", 10)):
+            with pytest.raises(requests.exceptions.Timeout):
+                requests.post(room.base_url + "/v1/chat/completions", json=body(*(png(200 + i) for i in range(images))),
+                              headers={"Authorization": f"Bearer {TOKEN}.{name}"}, timeout=0.3)
+        assert a.result().status_code == 200
+    deadline = time.monotonic() + 5
+    while room.state.scheduler.snapshot() != {"free": 1, "waiting": {}, "running": {}} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert room.state.scheduler.snapshot() == {"free": 1, "waiting": {}, "running": {}}
+    assert post(room, body(png(777)), TOKEN + ".d").status_code == 200
