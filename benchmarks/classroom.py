@@ -115,6 +115,7 @@ class Result:
     errors: Counter[str] = field(default_factory=Counter)
     sent: int = 0
     answered: int = 0
+    flood: list[int] = field(default_factory=lambda: [0, 0, 0])     # the flooder's answered, 429, other errors
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -156,7 +157,8 @@ def run_lesson(client: openai.OpenAI, model: str, photos: Photos, result: Result
         result.lesson_seconds.append(time.perf_counter() - started)
 
 
-def run_class(base_url: str, model: str, photos: list[Photos], flood: int = 0) -> tuple[Result, float, float | None]:
+def run_class(base_url: str, model: str, photos: list[Photos], flood: int = 0,
+              flood_mode: str = "one") -> tuple[Result, float, float | None]:
     """Every learner at once (one thread and one client each); returns the result, the wall time, and the
     flooding learner's own latency (if any)."""
     result = Result()
@@ -170,29 +172,44 @@ def run_class(base_url: str, model: str, photos: list[Photos], flood: int = 0) -
                      for i in range(flood)]
             client = openai.OpenAI(base_url=base_url, api_key=f"{TOKEN}.flooder", max_retries=0, timeout=1800)
             began = time.perf_counter()
-            try:
-                client.chat.completions.create(model=model, messages=[user_message("Describe them.", parts)])
-            except openai.APIError as err:
-                result.errors[f"flooder {type(err).__name__}"] += 1
+
+            def one(request_parts: list[dict[str, Any]]) -> None:
+                try:
+                    client.chat.completions.create(model=model, messages=[user_message("Describe.", request_parts)])
+                    result.flood[0] += 1
+                except openai.APIError as err:
+                    result.flood[1 if getattr(err, "status_code", None) == 429 else 2] += 1
+            if flood_mode == "one":
+                one(parts)
+            else:                      # "many": every image its own request, all at once
+                many = [threading.Thread(target=one, args=([p],)) for p in parts]
+                for thread in many:
+                    thread.start()
+                for thread in many:
+                    thread.join()
             flood_seconds.append(time.perf_counter() - began)
         threads.insert(0, threading.Thread(target=flooder))
+    if flood:
+        threads[0].start()
+        time.sleep(2.0)               # the big request is in (and being analysed) before the class starts
     started = time.perf_counter()
-    for thread in threads:
+    for thread in threads[1 if flood else 0:]:
         thread.start()
-        if flood and thread is threads[0]:
-            time.sleep(1.0)           # the big request is in (and being analysed) before the class starts
-    for thread in threads:
+    for thread in threads[1 if flood else 0:]:
         thread.join()
-    return result, time.perf_counter() - started, (flood_seconds[0] if flood_seconds else None)
+    wall = time.perf_counter() - started          # the class's time, not the flood's
+    if flood:
+        threads[0].join()
+    return result, wall, (flood_seconds[0] if flood_seconds else None)
 
 
-def start_server(workers: int | None) -> tuple[subprocess.Popen[str], str]:
+def start_server(workers: int | None, plain: bool = False) -> tuple[subprocess.Popen[str], str]:
     """``python -m helpers.offline --classroom`` on a free port, as its own process; waits until it listens."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "helpers.offline", "--classroom", "--port", str(port)]
-    if workers:
+    command = [sys.executable, "-m", "helpers.offline", "--port", str(port)] + ([] if plain else ["--classroom"])
+    if workers and not plain:
         command += ["--workers", str(workers)]
     process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "VISION_CLASSROOM_TOKEN": TOKEN,
                                                        "PYTHONPATH": str(REPO)},
@@ -220,12 +237,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--learners", type=int, default=30)
     parser.add_argument("--kinds", nargs="+", choices=("lesson", "own"), default=["lesson", "own"])
     parser.add_argument("--flood", type=int, default=0, help="also one learner sending one request of N images")
+    parser.add_argument("--flood-mode", choices=("one", "many"), default="one",
+                        help="one request of N images (default), or N single-image requests at once")
     parser.add_argument("--workers", type=int, default=None, help="the server's --workers (default: its own)")
+    parser.add_argument("--plain", action="store_true",
+                        help="for comparison: the server without --classroom (no token, no fair scheduling)")
     args = parser.parse_args(argv)
 
     model = models.DEFAULT_MODEL
     lesson = Photos.lesson(model)
-    process, base_url = start_server(args.workers)
+    process, base_url = start_server(args.workers, args.plain)
     lines = ["| run | requests | answered | errors | p50 s | p95 s | max s | lesson per learner p50 / max s | "
              "answers/s | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
     load_before = os.getloadavg()
@@ -239,13 +260,18 @@ def main(argv: list[str] | None = None) -> int:
                 seed = 1000 * learners + (7 if kind == "own" else 0)
                 photos = [lesson if kind == "lesson" else lesson.own(seed + i) for i in range(learners)]
                 flood = args.flood if learners > 1 else 0
-                result, wall, flood_seconds = run_class(base_url, model, photos, flood)
+                result, wall, flood_seconds = run_class(base_url, model, photos, flood, args.flood_mode)
                 label = f"{kind} photos, {learners} learner{'s' if learners > 1 else ''}" + (
-                    f" + one {flood}-image request" if flood else "")
+                    (f" + one {flood}-image request" if args.flood_mode == "one" else
+                     f" + {flood} single-image requests at once from one learner") if flood else "") + (
+                    " (plain server)" if args.plain else "")
                 lines.append(row(label, result, wall))
                 print(lines[-1], flush=True)
                 if flood_seconds is not None:
-                    notes.append(f"{label}: the {flood}-image request took {flood_seconds:.1f} s")
+                    answered, refused, other = result.flood
+                    notes.append(f"{label}: the flood took {flood_seconds:.1f} s; its requests: {answered} answered, "
+                                 f"{refused} refused with 429 (its own queue full), {other} other errors")
+                    failed |= other > 0
                 failed |= result.answered != result.sent or bool(result.errors)
                 if result.errors:
                     notes.append(f"{label}: errors {dict(result.errors)}")
@@ -257,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     for note in notes:
         print("- " + note)
-    print(f"\nserver: python -m helpers.offline --classroom (separate process, workers "
+    print(f"\nserver: python -m helpers.offline {'' if args.plain else '--classroom '}(separate process, workers "
           f"{args.workers or 'default = cores'}); {os.cpu_count()} cores; load average before "
           f"{load_before[0]:.1f}, after {load_after[0]:.1f} (1 min)")
     return 1 if failed else 0
