@@ -2,20 +2,29 @@
 
 Useful for calling it from another program, from ``curl``, or from several notebooks at once (set
 ``VISION_OFFLINE_PORT=8000`` and ``helpers.client`` uses this server instead of starting its own).
+
+For a room: ``python -m helpers.offline --classroom --host 0.0.0.0 --port 8000`` serves every learner from
+the teacher's computer, with an access token (``--token``, else VISION_CLASSROOM_TOKEN, else a new one printed
+once) and fair scheduling between learners; it prints the .env lines learners use. See docs/TEACHING.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
 from collections.abc import Sequence
 
-from helpers.local import IMAGES_DIR
+from helpers.local import IMAGES_DIR, is_loopback
 from helpers.models import DEFAULT_MODEL
+from helpers.offline.classroom import Classroom, env_lines, lan_addresses, new_token
+from helpers.offline.fair import DEFAULT_MAX_QUEUED
 from helpers.offline.server import OfflineServer
+
+TOKEN_VARIABLE = "VISION_CLASSROOM_TOKEN"
 
 
 def example_curl(base_url: str, model: str, image_url: str | None) -> str:
@@ -33,6 +42,33 @@ def example_curl(base_url: str, model: str, image_url: str | None) -> str:
             f"-H \"Content-Type: application/json\" -d '{body}'")
 
 
+def classroom_banner(server: OfflineServer, new: str | None, names: Sequence[str]) -> str:
+    """What the teacher reads at start: where learners connect and the .env lines they use. ``new`` is a
+    token generated just now (shown this once); a token the teacher chose is never printed."""
+    scheduler = server.state.scheduler
+    hosts = (lan_addresses() + list(names)) if server.host in ("0.0.0.0", "::") else [server.host, *names]
+    hosts = hosts or ["THIS-COMPUTER-IP"]
+    lines = [f"Classroom server (offline backend) on {server.host}:{server.port}: every request needs the access "
+             "token; " + (f"image work is shared fairly, {scheduler.workers} at a time, at most "
+                          f"{scheduler.max_queued} waiting per learner." if scheduler else "")]
+    if new is not None:
+        lines.append(f"Access token (shown once, not stored; pass --token or {TOKEN_VARIABLE} to reuse it): {new}")
+    else:
+        lines.append(f"Access token: the one you set with --token or {TOKEN_VARIABLE} (not shown).")
+    if is_loopback(server.host):
+        lines.append("It listens on this computer only (learners on other computers: --host 0.0.0.0).")
+    lines.append("Learners put these lines in .env (YOUR-NAME: their own name, so the server can share fairly), "
+                 "then restart the kernel:")
+    for host in hosts:
+        lines.append("")
+        lines.append(env_lines(host, server.port, new))
+    lines.append("")
+    lines.append(f"Check from a learner's computer: curl http://{hosts[0]}:{server.port}/v1/models -H "
+                 "\"Authorization: Bearer TOKEN\" (a firewall must allow TCP port "
+                 f"{server.port} in; docs/TEACHING.md).")
+    return "\n".join(lines)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -48,11 +84,42 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="fail every request like the real service, e.g. 429, 503, timeout or '429;times=2'")
     parser.add_argument("--verbose", action="store_true", help="log one line per request (never headers or keys)")
     parser.add_argument("--no-warm", action="store_true", help="do not load the OCR models at start-up")
+    room = parser.add_argument_group("classroom (one server for a room; docs/TEACHING.md)")
+    room.add_argument("--classroom", action="store_true",
+                      help="require an access token and share the work fairly between learners")
+    room.add_argument("--token", default=None, help="the access token (at least 12 characters); prefer setting "
+                      f"{TOKEN_VARIABLE} (a command line is visible to other users); neither: a new one is printed")
+    room.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                      help="another host name learners use to reach this server (repeatable), e.g. a DNS name")
+    room.add_argument("--workers", type=int, default=None,
+                      help="image analyses run at once (default: one per core)")
+    room.add_argument("--max-queued", type=int, default=DEFAULT_MAX_QUEUED,
+                      help=f"requests one learner may have waiting before a 429 (default {DEFAULT_MAX_QUEUED})")
     args = parser.parse_args(argv)
+    classroom, shown_token = None, None
+    if args.classroom:
+        token = args.token or os.environ.get(TOKEN_VARIABLE, "").strip()
+        if not token:
+            token = shown_token = new_token()
+        try:
+            classroom = Classroom(token)
+        except ValueError as err:
+            print(f"Cannot start the classroom server: {err}. Fix --token or {TOKEN_VARIABLE}, or leave both "
+                  "unset for a new token.", file=sys.stderr)
+            return 2
+        del token
+    elif args.token or args.allow_host or args.workers:
+        print("--token, --allow-host and --workers need --classroom.", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers < 1 or args.max_queued < 0:
+        print("--workers must be at least 1 and --max-queued at least 0.", file=sys.stderr)
+        return 2
 
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    server = OfflineServer(args.host, args.port, warm_ocr=not args.no_warm, fault=args.fault, verbose=args.verbose)
+    server = OfflineServer(args.host, args.port, warm_ocr=not args.no_warm, fault=args.fault, verbose=args.verbose,
+                           classroom=classroom, allow_hosts=args.allow_host, workers=args.workers,
+                           max_queued=args.max_queued)
     try:
         url = server.start()
     except OSError as err:
@@ -61,8 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     sample = next((p.name for p in sorted(IMAGES_DIR.glob("*")) if p.suffix.lower() in
                    (".png", ".jpg", ".jpeg", ".webp", ".gif")), None)
-    print(f"Offline vision backend at {url} (OpenAI routes under {url}/v1; any API key works)", flush=True)
-    print("Try:\n  " + example_curl(url, DEFAULT_MODEL, f"{url}/images/{sample}" if sample else None), flush=True)
+    if classroom is not None:
+        print(classroom_banner(server, shown_token, args.allow_host), flush=True)
+    else:
+        print(f"Offline vision backend at {url} (OpenAI routes under {url}/v1; any API key works)", flush=True)
+        print("Try:\n  " + example_curl(url, DEFAULT_MODEL, f"{url}/images/{sample}" if sample else None),
+              flush=True)
     print("Press Ctrl-C to stop.", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)       # `kill PID` stops it as cleanly as Ctrl-C
     try:

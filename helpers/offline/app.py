@@ -49,6 +49,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from helpers import images, models, tokens
 from helpers.local import is_loopback
 from helpers.offline.backend import ChatBackend
+from helpers.offline.classroom import Classroom, admit
+from helpers.offline.fair import FairScheduler
 from helpers.offline.faults import FaultBook, fault_error, hold_seconds, requested_fault
 from helpers.offline.fetch import Cancelled, safe_image_path
 from helpers.offline.files import FileStore, parse_upload
@@ -98,6 +100,8 @@ class ServerState:
     stream_delay: float = 0.0
     verbose: bool = False
     host_names: Callable[[str], bool] = is_loopback
+    classroom: Classroom | None = None            # a shared server's access token (helpers.offline.classroom)
+    scheduler: FairScheduler | None = None        # its fair scheduling of image work between learners
     faults: FaultBook = field(default_factory=FaultBook)
     responses: ResponseStore = field(default_factory=ResponseStore)
     files: FileStore = field(default_factory=FileStore)
@@ -148,7 +152,7 @@ async def chat(request: Request) -> Response:
             checked = parsed or parse_chat_request(parse_json_body(body), route)
             return checked, state.backend.complete(checked, body, cancelled)
 
-        parsed, completion = await until_disconnect(request, work)
+        parsed, completion = await until_disconnect(request, work, _ticket(request, state))
     stream, include_usage = parsed.stream, parsed.include_usage
     headers = {"x-request-id": request_id}
     if completion.fill is not None:
@@ -191,7 +195,7 @@ async def responses(request: Request) -> Response:
         answer = response_body(payload, completion, chat_payload["messages"], state.responses)
         return {"body": answer, "fill": completion.fill}
 
-    done = await until_disconnect(request, work)
+    done = await until_disconnect(request, work, _ticket(request, state))
     headers = {"x-request-id": request_id}
     if done["fill"] is not None:
         headers[FILL_HEADER] = done["fill"]
@@ -216,6 +220,11 @@ async def files(request: Request) -> Response:
     else:
         answer = state.files.info(request.path_params["file_id"])
     return Response(json_bytes(answer), 200, media_type="application/json")
+
+
+def _ticket(request: Request, state: ServerState) -> Any:
+    """A classroom server's scheduler ticket for this request's learner (a 429 if their queue is full)."""
+    return admit(state.scheduler, request.scope.get("offline.learner"))
 
 
 async def _maybe_fault(request: Request, state: ServerState, route: Route, body: bytes) -> None:
@@ -318,14 +327,24 @@ class HostCheck:
                 return
             await send(message)
 
-        host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        host = headers.get("host", "")
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        room = self.state.classroom
         if host and not self.state.host_names(name):
             err = ApiError(421, f"This offline backend answers only requests addressed to its own address (such as "
                                 f"127.0.0.1), not to {name[:100]!r}. A web page may be trying to reach it through "
-                                "DNS rebinding; if you call it yourself, use http://127.0.0.1:PORT.",
+                                "DNS rebinding; if you call it yourself, use http://127.0.0.1:PORT or the address it printed "
+                                "at start (a shared server accepts more names with --allow-host NAME).",
                            code="invalid_host", close=True)
             await error_response(err)(scope, receive, tracked)
+        elif room is not None and scope["path"].startswith(("/v1/", "/openai/")):
+            try:
+                scope["offline.learner"] = room.check(headers, (scope.get("client") or (None,))[0])
+            except ApiError as err:
+                await error_response(err)(scope, receive, tracked)
+            else:
+                await self.app(scope, receive, tracked)
         else:
             await self.app(scope, receive, tracked)
         if self.state.verbose:

@@ -34,6 +34,8 @@ from helpers.local import IMAGES_DIR, is_loopback
 from helpers.offline import analysis
 from helpers.offline.app import DEFAULT_READ_TIMEOUT, MAX_BODY_BYTES, SERVER_NAME, ServerState, build_app
 from helpers.offline.backend import ChatBackend
+from helpers.offline.classroom import Classroom
+from helpers.offline.fair import DEFAULT_MAX_QUEUED, FairScheduler
 from helpers.offline.faults import DEFAULT_HOLD_SECONDS
 from helpers.offline.fetch import DEFAULT_DOWNLOAD_TIMEOUT, DOWNLOAD_DEADLINE, DownloadPolicy
 from helpers.offline.protocol import ApiError
@@ -106,18 +108,27 @@ def _env_float(name: str, default: float) -> float:
                                  fix=f"set {name} to e.g. {default:g}, or unset it.") from None
 
 
-def _host_names(bound: str) -> object:
+def _host_names(bound: str, extra: Iterable[str] = ()) -> object:
     """Which ``Host`` names a server bound to ``bound`` answers to: loopback names when it listens on loopback;
-    otherwise also IP literals and this computer's own names (never an arbitrary domain: DNS rebinding)."""
-    if is_loopback(bound):
+    otherwise also IP literals (a rebinding page cannot send one: its Host is its own domain), this computer's
+    own names (``NAME``, ``NAME.local``, its FQDN) and the ``extra`` names given with ``--allow-host``; never an
+    arbitrary domain (DNS rebinding).
+
+    >>> allowed = _host_names("0.0.0.0", ["teacher.example.org"])
+    >>> allowed("192.168.1.20"), allowed("teacher.example.org"), allowed("evil.example")
+    (True, True, False)
+    """
+    names = {n.strip().lower().rstrip(".") for n in extra if n.strip()}
+    if is_loopback(bound) and not names:
         return is_loopback
-    own = {bound.lower(), socket.gethostname().lower(), socket.getfqdn().lower()}
+    short = socket.gethostname().lower()
+    own = {bound.lower(), short, short.split(".")[0] + ".local", socket.getfqdn().lower()} | names
 
     def allowed(name: str) -> bool:
-        name = name.strip("[]").lower()
+        name = name.strip("[]").lower().rstrip(".")
         try:
             ipaddress.ip_address(name)
-            return True
+            return not is_loopback(bound) or is_loopback(name)
         except ValueError:
             return is_loopback(name) or name in own
     return allowed
@@ -145,6 +156,11 @@ class OfflineServer:
     ``images_dir``, and ``trusted_origins`` (``"host:port"`` origins that may be downloaded from although they
     are local: a test's own image server).
 
+    A server shared by a room: ``classroom`` (a :class:`~helpers.offline.classroom.Classroom`: every API request
+    needs its token) also turns on fair scheduling between learners (:mod:`helpers.offline.fair`: ``workers``
+    slots, default one per core; ``max_queued`` waiting requests per learner, then 429); ``allow_hosts`` adds
+    ``Host`` names it answers to (see :func:`_host_names`).
+
     Taught in notebooks/00_setup.ipynb; started for you by ``helpers.client``.
     """
 
@@ -153,7 +169,9 @@ class OfflineServer:
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT, max_body_bytes: int = MAX_BODY_BYTES,
                  fault: str | None = None, hold_seconds: float | None = None, stream_delay: float = 0.0,
                  download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT, download_deadline: float = DOWNLOAD_DEADLINE,
-                 verbose: bool = False, trusted_origins: Iterable[str] = ()) -> None:
+                 verbose: bool = False, trusted_origins: Iterable[str] = (), classroom: Classroom | None = None,
+                 allow_hosts: Iterable[str] = (), workers: int | None = None,
+                 max_queued: int = DEFAULT_MAX_QUEUED) -> None:
         self.host, self.requested_port = host, port
         self.images_dir = Path(images_dir) if images_dir is not None else IMAGES_DIR
         self.warm_ocr, self.idle_timeout = warm_ocr, idle_timeout
@@ -165,7 +183,8 @@ class OfflineServer:
             max_body_bytes=max_body_bytes, fault=fault, stream_delay=stream_delay, verbose=verbose,
             hold_seconds=hold_seconds if hold_seconds is not None
             else _env_float("VISION_OFFLINE_TIMEOUT_SECONDS", DEFAULT_HOLD_SECONDS),
-            host_names=_host_names(host))  # type: ignore[arg-type]
+            host_names=_host_names(host, allow_hosts), classroom=classroom,  # type: ignore[arg-type]
+            scheduler=FairScheduler(workers, max_queued=max_queued) if classroom is not None else None)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._port: int | None = None

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import anyio
 from starlette.requests import Request
 
+from helpers.offline.fair import Ticket
 from helpers.offline.fetch import Cancelled
 from helpers.offline.schema import ApiError
 
@@ -46,26 +47,51 @@ async def read_body(request: Request, state: Any) -> bytes:
             return b"".join(pieces)
 
 
-async def until_disconnect(request: Request, work: Callable[[Callable[[], bool]], T]) -> T:
+async def until_disconnect(request: Request, work: Callable[[Callable[[], bool]], T],
+                           ticket: Ticket | None = None) -> T:
     """Run ``work(cancelled)`` in a worker thread; if the client disconnects first, tell it to stop (it checks
-    ``cancelled()`` between steps), stop waiting for it, and raise :class:`Cancelled`."""
+    ``cancelled()`` between steps), stop waiting for it, and raise :class:`Cancelled`.
+
+    With a scheduler ``ticket`` (a classroom server, :mod:`helpers.offline.fair`) the request first waits for
+    its turn on the event loop (holding no thread), and each ``cancelled()`` check is also where it hands its
+    slot to another learner who is waiting."""
     gone = threading.Event()
     result: list[T] = []
     failed: list[Exception] = []
+    started: list[bool] = []
+
+    def check() -> bool:
+        if ticket is not None and not gone.is_set():
+            ticket.checkpoint()
+        return gone.is_set()
+
+    def run() -> T:
+        started.append(True)
+        try:
+            return work(check)
+        finally:
+            if ticket is not None:
+                ticket.release()
 
     async def watch(scope: anyio.CancelScope) -> None:
         while (await request.receive())["type"] != "http.disconnect":
             pass
         gone.set()
+        if ticket is not None:
+            ticket.abandon()
         scope.cancel()
 
     async with anyio.create_task_group() as group:
         group.start_soon(watch, group.cancel_scope)
         try:
-            result.append(await anyio.to_thread.run_sync(work, gone.is_set, abandon_on_cancel=True))
+            if ticket is not None:
+                await ticket.acquire()
+            result.append(await anyio.to_thread.run_sync(run, abandon_on_cancel=True))
         except Exception as err:  # noqa: BLE001 - re-raised below, outside the task group
             failed.append(err)
         group.cancel_scope.cancel()
+    if ticket is not None and not started:
+        ticket.release()          # it never reached a worker thread (which releases it when done)
     if gone.is_set() or not (result or failed):
         raise Cancelled()
     if failed:

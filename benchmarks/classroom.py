@@ -1,0 +1,293 @@
+"""Capacity of a classroom server: 30 learners running the handwriting lesson (notebook 05) at once.
+
+Starts ``python -m helpers.offline --classroom`` as a separate process (its own port and token, OCR warmed up),
+then runs simulated learners, each a separate ``openai.OpenAI`` client with its own key ``TOKEN.learnerNN`` and
+``max_retries=0`` (so every failure counts), sending the requests notebook 05 makes, in its order, one at a time
+as a learner running the cells does:
+
+1. cell 5: the English page as a data URL (``to_data_url``), "Transcribe the handwritten notes ...";
+2. cell 7: the same with ``query_base64_image_description`` (image part built by the same helper);
+3. cells 9 and 10: two text follow-ups carrying the history (the page, the previous answers);
+4. cell 24: the Chinese page, "请识别这张照片中的手写笔记 ...".
+
+Two kinds of photos:
+
+* ``lesson``: the lesson's own two photos, identical for everyone (what a class running the notebook sends):
+  the server analyses each once and answers the rest from its cache;
+* ``own``: every learner's photos differ (one pixel changed per learner and scenario, re-encoded): nothing is
+  cached, every learner's pages are OCR'd (a class photographing their own notes).
+
+For each, one learner alone and then ``--learners`` (30) at once: latency p50 / p95 / max per request, the time
+for the whole lesson per learner, throughput, and errors (requests sent = answered with a non-empty answer,
+else the script exits non-zero). Optionally ``--flood N`` adds one more learner who sends a single N-image
+request at the same time (fair scheduling: it must not hold the others up).
+
+Run from the repository root (takes a few minutes on 2 cores)::
+
+    python benchmarks/classroom.py
+    python benchmarks/classroom.py --learners 30 --kinds lesson own --flood 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import io
+import math
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import openai  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from helpers import models  # noqa: E402
+from helpers.chat_parts import image_content, user_message  # noqa: E402
+from helpers.images import to_data_url  # noqa: E402
+
+TOKEN = "class-benchmark-" + base64.urlsafe_b64encode(os.urandom(9)).decode()
+PROMPT_EN = "Transcribe the handwritten notes in this photo exactly, line by line. Reply with the transcription only."
+FOLLOW_UPS = ("Which fine-tuning methods do these notes mention, and in which year was each published?",
+              "Explain LoRA from these notes in two sentences.")
+PROMPT_ZH = "请识别这张照片中的手写笔记，逐行转写，只输出文字。"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by the nearest-rank method (NaN for no values).
+
+    >>> percentile([1.0, 2.0, 3.0, 4.0], 0.5)
+    2.0
+    """
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def _altered(data_url: str, seed: int) -> str:
+    """The same photo with one pixel changed (so its analysis is not cached), as a JPEG data URL."""
+    raw = base64.b64decode(data_url.split(",", 1)[1])
+    with Image.open(io.BytesIO(raw)) as picture:
+        rgb = picture.convert("RGB")
+    rgb.putpixel((seed % rgb.width, (seed // rgb.width) % rgb.height), (seed % 256, 0, 255 - seed % 256))
+    out = io.BytesIO()
+    rgb.save(out, "JPEG", quality=90)
+    return "data:image/jpeg;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+@dataclass
+class Photos:
+    """The two pages and the image parts the lesson's cells send."""
+
+    en_url: str
+    en_part: dict[str, Any]
+    zh_part: dict[str, Any]
+
+    @classmethod
+    def lesson(cls, model: str) -> Photos:
+        en = str(REPO / "images" / "handwriting_en.jpg")
+        zh = str(REPO / "images" / "handwriting_zh.jpg")
+        return cls(to_data_url(en, model=model), image_content(en, "auto", model, 0)[0],
+                   image_content(zh, "auto", model, 0)[0])
+
+    def own(self, seed: int) -> Photos:
+        en = _altered(self.en_url, seed)
+        zh = _altered(self.zh_part["image_url"]["url"], seed)
+        return Photos(en, {"type": "image_url", "image_url": {"url": en, "detail": "auto"}},
+                      {"type": "image_url", "image_url": {"url": zh, "detail": "auto"}})
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)
+    lesson_seconds: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    sent: int = 0
+    answered: int = 0
+    flood: list[int] = field(default_factory=lambda: [0, 0, 0])     # the flooder's answered, 429, other errors
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def run_lesson(client: openai.OpenAI, model: str, photos: Photos, result: Result) -> None:
+    """One learner runs the lesson's five requests in order (follow-ups carry the real earlier answers)."""
+    limit = {models.token_limit_field(model, "compatible"): 1000}
+    started = time.perf_counter()
+
+    def ask(messages: list[dict[str, Any]]) -> str | None:
+        with result.lock:
+            result.sent += 1
+        began = time.perf_counter()
+        try:
+            answer = client.chat.completions.create(model=model, messages=messages, **limit)  # type: ignore[arg-type]
+            text = answer.choices[0].message.content or ""
+        except openai.APIError as err:
+            with result.lock:
+                result.errors[f"{type(err).__name__} {getattr(err, 'status_code', '')}".strip()] += 1
+            return None
+        with result.lock:
+            result.latencies.append(time.perf_counter() - began)
+            if text:
+                result.answered += 1
+            else:
+                result.errors["empty answer"] += 1
+        return text
+
+    ask([{"role": "user", "content": [{"type": "text", "text": PROMPT_EN},
+                                      {"type": "image_url", "image_url": {"url": photos.en_url}}]}])
+    messages = [user_message(PROMPT_EN, [photos.en_part])]
+    reply = ask(messages)
+    for question in FOLLOW_UPS:
+        if reply is None:
+            break
+        messages = [*messages, {"role": "assistant", "content": reply}, user_message(question, [])]
+        reply = ask(messages)
+    ask([user_message(PROMPT_ZH, [photos.zh_part])])
+    with result.lock:
+        result.lesson_seconds.append(time.perf_counter() - started)
+
+
+def run_class(base_url: str, model: str, photos: list[Photos], flood: int = 0,
+              flood_mode: str = "one") -> tuple[Result, float, float | None]:
+    """Every learner at once (one thread and one client each); returns the result, the wall time, and the
+    flooding learner's own latency (if any)."""
+    result = Result()
+    clients = [openai.OpenAI(base_url=base_url, api_key=f"{TOKEN}.learner{i:02d}", max_retries=0, timeout=600)
+               for i in range(len(photos))]
+    threads = [threading.Thread(target=run_lesson, args=(c, model, p, result)) for c, p in zip(clients, photos, strict=True)]
+    flood_seconds: list[float] = []
+    if flood:
+        def flooder() -> None:
+            parts = [{"type": "image_url", "image_url": {"url": _altered(photos[0].en_url, 10_000 + i)}}
+                     for i in range(flood)]
+            client = openai.OpenAI(base_url=base_url, api_key=f"{TOKEN}.flooder", max_retries=0, timeout=1800)
+            began = time.perf_counter()
+
+            def one(request_parts: list[dict[str, Any]]) -> None:
+                try:
+                    client.chat.completions.create(model=model, messages=[user_message("Describe.", request_parts)])
+                    result.flood[0] += 1
+                except openai.APIError as err:
+                    result.flood[1 if getattr(err, "status_code", None) == 429 else 2] += 1
+            if flood_mode == "one":
+                one(parts)
+            else:                      # "many": every image its own request, all at once
+                many = [threading.Thread(target=one, args=([p],)) for p in parts]
+                for thread in many:
+                    thread.start()
+                for thread in many:
+                    thread.join()
+            flood_seconds.append(time.perf_counter() - began)
+        threads.insert(0, threading.Thread(target=flooder))
+    if flood:
+        threads[0].start()
+        time.sleep(2.0)               # the big request is in (and being analysed) before the class starts
+    started = time.perf_counter()
+    for thread in threads[1 if flood else 0:]:
+        thread.start()
+    for thread in threads[1 if flood else 0:]:
+        thread.join()
+    wall = time.perf_counter() - started          # the class's time, not the flood's
+    if flood:
+        threads[0].join()
+    return result, wall, (flood_seconds[0] if flood_seconds else None)
+
+
+def start_server(workers: int | None, plain: bool = False) -> tuple[subprocess.Popen[str], str]:
+    """``python -m helpers.offline --classroom`` on a free port, as its own process; waits until it listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "helpers.offline", "--port", str(port)] + ([] if plain else ["--classroom"])
+    if workers and not plain:
+        command += ["--workers", str(workers)]
+    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "VISION_CLASSROOM_TOKEN": TOKEN,
+                                                       "PYTHONPATH": str(REPO)},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("Press Ctrl-C"):
+            break
+    else:
+        raise SystemExit("the classroom server did not start:\n" + (process.stdout.read() or ""))
+    threading.Thread(target=lambda: process.stdout and process.stdout.read(), daemon=True).start()
+    return process, f"http://127.0.0.1:{port}/v1"
+
+
+def row(label: str, result: Result, wall: float) -> str:
+    lat = result.latencies
+    return (f"| {label} | {result.sent} | {result.answered} | {sum(result.errors.values())} | "
+            f"{percentile(lat, 0.5):.2f} | {percentile(lat, 0.95):.2f} | {max(lat, default=math.nan):.2f} | "
+            f"{percentile(result.lesson_seconds, 0.5):.1f} / {max(result.lesson_seconds, default=math.nan):.1f} | "
+            f"{result.answered / wall:.2f} | {wall:.1f} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--learners", type=int, default=30)
+    parser.add_argument("--kinds", nargs="+", choices=("lesson", "own"), default=["lesson", "own"])
+    parser.add_argument("--flood", type=int, default=0, help="also one learner sending one request of N images")
+    parser.add_argument("--flood-mode", choices=("one", "many"), default="one",
+                        help="one request of N images (default), or N single-image requests at once")
+    parser.add_argument("--workers", type=int, default=None, help="the server's --workers (default: its own)")
+    parser.add_argument("--plain", action="store_true",
+                        help="for comparison: the server without --classroom (no token, no fair scheduling)")
+    args = parser.parse_args(argv)
+
+    model = models.DEFAULT_MODEL
+    lesson = Photos.lesson(model)
+    process, base_url = start_server(args.workers, args.plain)
+    lines = ["| run | requests | answered | errors | p50 s | p95 s | max s | lesson per learner p50 / max s | "
+             "answers/s | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    load_before = os.getloadavg()
+    failed = False
+    try:
+        warm = openai.OpenAI(base_url=base_url, api_key=f"{TOKEN}.warmup", max_retries=0, timeout=600)
+        warm.chat.completions.create(model=model, messages=[user_message("hello", [lesson.zh_part])])
+        notes = []
+        for kind in args.kinds:
+            for learners in (1, args.learners):
+                seed = 1000 * learners + (7 if kind == "own" else 0)
+                photos = [lesson if kind == "lesson" else lesson.own(seed + i) for i in range(learners)]
+                flood = args.flood if learners > 1 else 0
+                result, wall, flood_seconds = run_class(base_url, model, photos, flood, args.flood_mode)
+                label = f"{kind} photos, {learners} learner{'s' if learners > 1 else ''}" + (
+                    (f" + one {flood}-image request" if args.flood_mode == "one" else
+                     f" + {flood} single-image requests at once from one learner") if flood else "") + (
+                    " (plain server)" if args.plain else "")
+                lines.append(row(label, result, wall))
+                print(lines[-1], flush=True)
+                if flood_seconds is not None:
+                    answered, refused, other = result.flood
+                    notes.append(f"{label}: the flood took {flood_seconds:.1f} s; its requests: {answered} answered, "
+                                 f"{refused} refused with 429 (its own queue full), {other} other errors")
+                    failed |= other > 0
+                failed |= result.answered != result.sent or bool(result.errors)
+                if result.errors:
+                    notes.append(f"{label}: errors {dict(result.errors)}")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    load_after = os.getloadavg()
+    print()
+    print("\n".join(lines))
+    for note in notes:
+        print("- " + note)
+    print(f"\nserver: python -m helpers.offline {'' if args.plain else '--classroom '}(separate process, workers "
+          f"{args.workers or 'default = cores'}); {os.cpu_count()} cores; load average before "
+          f"{load_before[0]:.1f}, after {load_after[0]:.1f} (1 min)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
