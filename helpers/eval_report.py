@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from helpers.display import _finish
 from helpers.evaluation import CaseResult, Run
+from helpers.scoring import answer_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -62,7 +63,7 @@ def by_case(run: Run, *, reply: bool = False) -> str:
     rows = [head, "|---|---|---|---|---|---|---|"]
     for r in run.results:
         answer = r.reply if reply or r.answer is None or isinstance(r.answer, str) else r.answer
-        shown = answer if not isinstance(answer, str) else answer.replace("\n", " ")
+        shown = answer if not isinstance(answer, str) else answer_text(answer).replace("\n", " ")
         rows.append(f"| {r.case} | {r.metric} | {_cell(r.expected)} | {_cell(shown)} | {r.score:.2f} | "
                     f"{'✓' if r.correct else '✗'} | {_cell(r.why)} |")
     return "\n".join(rows)
@@ -78,7 +79,7 @@ def by_limitation(run: Run) -> str:
 
 def tokens(run: Run) -> str:
     """A Markdown table of where the tokens went: prompt (mostly image) and completion tokens per case, and totals."""
-    rows = ["| case | images | prompt tokens | completion tokens |", "|---|---|---|---|"]
+    rows = ["| case | task | prompt tokens | completion tokens |", "|---|---|---|---|"]
     prompt = completion = 0
     for r in run.results:
         prompt += r.prompt_tokens or 0

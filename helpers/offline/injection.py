@@ -24,12 +24,15 @@ __all__ = ["PATTERNS", "annotate", "find", "note"]
 #: Phrases that address the reader as a model (English; whole words, any case). Deliberately few and specific:
 #: a shop sign saying "Ignore the queue" is not an instruction to a model.
 PATTERNS = re.compile(
-    r"\b(?:ignore|disregard|forget|override)\b.{0,40}\b(?:instructions?|prompts?|rules|guidelines)\b"
-    r"|\byou are now\b|\bsystem prompt\b|\bdeveloper (?:message|mode)\b|\bnew instructions?\b"
-    r"|\b(?:reply|respond|answer|say|output)\s+(?:only|with only|just)\b|\bdo not (?:tell|mention|reveal)\b"
-    r"|\bjailbreak\b|\bact as\b",
+    r"\b(?:ignore|disregard|forget|override)\s*(?:(?:all|of|the|previous|prior|above|earlier|your|any|these|those"
+    r"|my|other)\s*){0,3}(?:instructions?|prompts?|rules|guidelines)\b"
+    r"|\byou\s*are\s*now\b|\bsystem\s*prompt|\bdeveloper\s*(?:message|mode)|\bnew\s*instructions?\b"
+    r"|\b(?:reply|respond|answer|say|output)\s*(?:only|with\s*only|just)\b|\bdo\s*not\s*(?:tell|mention|reveal)\b"
+    r"|\bjailbreak",
     re.I,
 )
+#: OCR often drops the spaces between bold capitals ("IGNOREPREVIOUSINSTRUCTIONS"), so spaces are optional
+#: inside a phrase.
 MAX_QUOTED = 3
 
 
