@@ -22,7 +22,7 @@ from helpers.scoring import answer_text
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["by_case", "by_limitation", "by_task", "compare", "plot", "task_scores", "tokens"]
+__all__ = ["GUIDE_LIMITATIONS", "by_case", "by_limitation", "by_task", "compare", "plot", "task_scores", "tokens"]
 
 _MAX_CELL = 48
 
@@ -69,11 +69,34 @@ def by_case(run: Run, *, reply: bool = False) -> str:
     return "\n".join(rows)
 
 
-def by_limitation(run: Run) -> str:
-    """A Markdown table: per limitation of the vision guide that the set probes, its cases and how many were right."""
-    rows = ["| limitation | cases | correct |", "|---|---|---|"]
-    for limitation, rs in _groups(run.results, "limitation").items():
-        rows.append(f"| {limitation} | {', '.join(r.case for r in rs)} | {sum(r.correct for r in rs)} / {len(rs)} |")
+#: OpenAI's vision guide, section "Limitations" (https://developers.openai.com/api/docs/guides/images-vision, read
+#: 2026-12-02), one line each, keyed by the ``limitation`` names of ``images/eval/labels.json``. docs/FACTS.md 11.
+GUIDE_LIMITATIONS = {
+    "medical images": "not suitable for interpreting specialized medical images; not for medical advice",
+    "non-Latin text": "may not perform optimally on text in non-Latin alphabets",
+    "small text": "enlarge text within the image to improve readability",
+    "rotation": "may misinterpret rotated or upside-down text and images",
+    "visual elements": "may struggle with graphs, colours or line styles (solid, dashed, dotted)",
+    "spatial reasoning": "struggles with tasks requiring precise spatial localization",
+    "accuracy": "may generate incorrect descriptions or captions in certain scenarios",
+    "image shape": "struggles with panoramic and fisheye images",
+    "metadata and resizing": "does not process file names or metadata; images are resized before analysis",
+    "counting": "may give approximate counts for objects in images",
+    "CAPTCHAs": "the system blocks the submission of CAPTCHAs",
+}
+
+
+def by_limitation(run: Run, guide: dict[str, str] | None = None) -> str:
+    """A Markdown table: per limitation (``guide``'s order, default :data:`GUIDE_LIMITATIONS`; then any other the
+    run's cases name), what the guide says, the cases that probe it, how many were right and the mean score."""
+    guide = GUIDE_LIMITATIONS if guide is None else guide
+    groups = _groups(run.results, "limitation")
+    rows = ["| limitation | the guide says | cases | right | mean score |", "|---|---|---|---|---|"]
+    for name in dict.fromkeys([*guide, *groups]):
+        rs = groups.get(name, [])
+        right = f"{sum(r.correct for r in rs)} / {len(rs)}" if rs else "no case"
+        mean = f"{sum(r.score for r in rs) / len(rs):.2f}" if rs else "—"
+        rows.append(f"| {name} | {guide.get(name, '—')} | {', '.join(r.case for r in rs) or '—'} | {right} | {mean} |")
     return "\n".join(rows)
 
 

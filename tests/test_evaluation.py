@@ -10,7 +10,7 @@ from localhttp import FakeAPI, Reply  # tests/localhttp.py
 
 from helpers import client
 from helpers.errors import BadRequestError
-from helpers.eval_report import by_case, by_task, compare, tokens
+from helpers.eval_report import by_case, by_limitation, by_task, compare, tokens
 from helpers.evaluation import EVAL_LABELS, load_cases, load_run, run_eval
 from helpers.offline import injection
 from helpers.scoring import answer_text, declines, field_accuracy, first_option, iou, score, within_tolerance
@@ -132,6 +132,9 @@ def test_offline_run_end_to_end_scores_saves_and_compares(offline, tmp_path):
     table = compare(run, low)
     assert "unit-offline" in table and "unit-low" in table and "| injection_label | 1.00 ✓ | — |" in table
     assert "| read text | 1 / 1 |" in by_task(run) and "count_circles" in by_case(run) and "total" in tokens(run)
+    limits = by_limitation(run)
+    assert "| counting | may give approximate counts for objects in images | count_circles | 0 / 1 | 0.00 |" in limits
+    assert "| CAPTCHAs | the system blocks the submission of CAPTCHAs | — | no case | — |" in limits
 
 
 def test_run_against_a_provider_scores_its_answers(monkeypatch, tmp_path):
