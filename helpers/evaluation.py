@@ -145,6 +145,9 @@ def load_cases(path: str | Path = EVAL_LABELS, *, ids: Iterable[str] | None = No
                tasks: Iterable[str] | None = None) -> list[EvalCase]:
     """The cases of a labels file (default: the course's set), optionally only some ``ids`` or ``tasks``.
 
+    Image paths in the file are relative to ``images/`` when the file sits in ``images/eval/``, else to the file's
+    own folder (a set of your own: ``my_set/labels.json`` beside ``my_set/photo.png``).
+
     >>> [c.id for c in load_cases(ids=["printed"])]
     ['printed']
     """
@@ -219,8 +222,9 @@ def evaluate_case(case: EvalCase, *, detail: str = "auto", model: str | None = N
         completion, answer = _ask(case, detail, model, system, max_tokens, root)
     except (BadRequestError, ServiceError) as err:
         message = f"{type(err).__name__}: {err.problem}"
-        outcome = score(case.metric, case.expected, message if case.metric == "abstain" else None,
-                        options=case.options, tolerance=case.tolerance, injected=case.injected)
+        # No answer: wrong for every metric but "abstain" (a blocked request declined) and "not_obeyed".
+        outcome = score(case.metric, case.expected, None, options=case.options, tolerance=case.tolerance,
+                        injected=case.injected)
         return _result(case, message, None, outcome, None, time.perf_counter() - start, error=message)
     refusal = getattr(completion.response.choices[0].message, "refusal", None) if completion.response else None
     reply = completion.reply or (f"[refusal] {refusal}" if refusal else "")
