@@ -24,12 +24,14 @@ LAYERS: list[tuple[str, ...]] = [
     ("tokens",),                                              # image and text token maths
     ("course_images", "image_formats", "image_sources", "image_decode", "image_metadata", "image_encode",
      "images"),                                               # read (bounded), sniff, orient, resize, encode
-    ("ocr", "video_probe", "video_plan", "video_seek", "video", "azure"),   # local OCR, frames, Azure shapes
+    ("ocr", "video_probe", "video_plan", "video_seek", "video", "azure",
+     "scoring"),                                              # local OCR, frames, Azure shapes, answer metrics
     ("offline",),                                             # the embedded backend (helpers.offline.*)
     ("env", "config"),                                        # the environment, read once into Settings
     ("provider_errors", "client"),                            # the SDK client, raw endpoints, errors
-    ("chat_parts", "chat", "structured", "conversation_file", "conversation"),   # requests, JSON, history, files
-    ("display",),                                             # presentation: nothing below imports it
+    ("chat_parts", "chat", "structured", "conversation_file", "conversation",
+     "evaluation"),                                           # requests, JSON, history, files, evaluation runs
+    ("display", "eval_report"),                               # presentation: nothing below imports it
     ("course", "__init__"),                                   # the maintenance CLI and the public surface
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}

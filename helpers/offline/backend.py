@@ -22,7 +22,7 @@ from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImag
 
 from helpers import images, tokens
 from helpers.errors import CourseError, ImageError, ImageTooLargeError, UnknownModelError
-from helpers.offline import analysis, answers, fill
+from helpers.offline import analysis, answers, fill, injection
 from helpers.offline.enhancements import grounding_from_report, ocr_from_report
 from helpers.offline.fetch import Budget, Cancelled, DownloadPolicy, fetch_url
 from helpers.offline.formats import OutputSpec, apply_stop, dumps
@@ -251,7 +251,7 @@ class ChatBackend:
         if output.kind == "json_object":
             value, log = fill.json_object(facts, answers.NOTICE if reports else answers.NOTICE_NO_IMAGE)
             return dumps(value), None, log
-        return answers.compose(question, reports, data), None, None
+        return injection.annotate(answers.compose(question, reports, data), reports), None, None
 
     @staticmethod
     def _tool_tokens(request: ChatRequest) -> int:
