@@ -26,7 +26,7 @@ notebook outputs are stable. Switching to a real model is taught in notebooks/00
 >>> print(compose("What is the capital of France?", [], []))
 Offline backend: no language model is running here, so I can only analyse the images you send, and this message has none.
 <BLANKLINE>
-There is no image in this conversation to answer from. Send one with your question, for example “Describe this image.”
+No message of this request has an image, so there is nothing to analyse. Send one with your question, for example “Describe this image.”
 <BLANKLINE>
 Real answers need a vision model: set one up in .env as notebooks/00_setup.ipynb shows.
 """
@@ -188,8 +188,8 @@ def build(question: str, reports: Sequence[ImageReport], image_bytes: Sequence[b
     timed = len(reports) >= 2 and all(times)
     intent = detect_intent(question, len(reports), timed=timed)
     if intent == "no_image":
-        return Answer(NOTICE_NO_IMAGE, ["There is no image in this conversation to answer from. Send one with "
-                                        "your question, for example “Describe this image.”"])
+        return Answer(NOTICE_NO_IMAGE, ["No message of this request has an image, so there is nothing to analyse. "
+                                        "Send one with your question, for example “Describe this image.”"])
     labels = [f"Image {i + 1}" + (f" ({t})" if t else "") for i, t in enumerate(times)]
     answer = Answer(_notice(len(reports), context.earlier), [])
     if _CJK_CHAR.search(question):
