@@ -236,8 +236,10 @@ def _notice(count: int, earlier: bool) -> str:
 def _description(answer: Answer, question: str, reports: list[ImageReport], labels: list[str]) -> Answer:
     aspects = asked_aspects(question)
     general = _has(_DESCRIBE, question) or not aspects
+    open_question = _has(_NEEDS_MODEL, question) or not (aspects or _has(_DESCRIBE, question))
     shown = ("colours", "layout", "faces", "text") if general else aspects
-    text_lines = summaries.SUMMARY_TEXT_LINES if general else summaries.TEXT_LINES
+    # An open question ("which of these methods...?") may be answered by the text: quote all of it.
+    text_lines = summaries.SUMMARY_TEXT_LINES if general and not open_question else summaries.TEXT_LINES
     body = [summaries.image_block(r, label, shown, text_lines) for r, label in zip(reports, labels, strict=True)]
     if "count" in aspects:
         where = "earlier in this conversation" if "earlier" in answer.notice else "in this message"
@@ -248,7 +250,7 @@ def _description(answer: Answer, question: str, reports: list[ImageReport], labe
         body.append(summaries.near_identical_groups(reports, labels))
     elif _has(_COMPARE, question):
         body.append("Comparing needs at least two images; there is 1.")
-    if general and not _has(_DESCRIBE, question):
+    if open_question:
         body.insert(0, NEEDS_MODEL)
     limits = [_LIMITS[a] for a in aspects if a in _LIMITS and (a != "text" or any(r.lines for r in reports))]
     return replace(answer, body=[b for b in body if b], limits=limits + ([CANNOT] if general else []))

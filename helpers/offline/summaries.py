@@ -107,8 +107,18 @@ def _band(names: Sequence[str], places: tuple[str, str, str]) -> str:
 
 
 def _where(centres: list[tuple[float, float]]) -> str:
+    """Where points are, with its preposition: one or two places by name (``"at the top and centre"``), or how
+    far they spread (``"from top to bottom"``)."""
     names = list(dict.fromkeys(location_name(x, y) for x, y in centres))
-    return join_words(names)
+    if len(names) <= 2:
+        return "at the " + join_words(names)
+    rows = sorted({min(int(y * 3), 2) for _, y in centres})
+    columns = {min(int(x * 3), 2) for x, _ in centres}
+    if len(rows) == 3:
+        return "all over the picture" if len(columns) == 3 else "from top to bottom"
+    if len(columns) == 3:
+        return "across the " + " and ".join(("top", "middle", "bottom")[r] for r in rows)
+    return "at the " + ", ".join(names[:2]) + " and elsewhere"
 
 
 def layout_bullet(report: ImageReport) -> str:
@@ -122,7 +132,7 @@ def layout_bullet(report: ImageReport) -> str:
     if report.lines:
         centres = [((line.left + line.right) / 2 / report.width, (line.top + line.height / 2) / report.height)
                    for line in report.lines]
-        parts.append(f"text at the {_where(centres)}")
+        parts.append(f"text {_where(centres)}")
     if report.border:
         parts.append(report.border)
     return "- Layout: " + ("; ".join(parts) if parts else "nothing measured")
@@ -132,7 +142,7 @@ def faces_bullet(report: ImageReport) -> str:
     if not report.faces:
         return "- Faces: none detected"
     centres = [((x + w / 2) / report.width, (y + h / 2) / report.height) for x, y, w, h in report.faces]
-    return f"- Faces: {len(report.faces)} detected, at the {_where(centres)}"
+    return f"- Faces: {len(report.faces)} detected, {_where(centres)}"
 
 
 def text_bullet(report: ImageReport, max_lines: int = SUMMARY_TEXT_LINES) -> str:
