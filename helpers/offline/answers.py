@@ -238,11 +238,14 @@ def _description(answer: Answer, question: str, reports: list[ImageReport], labe
     general = _has(_DESCRIBE, question) or not aspects
     open_question = _has(_NEEDS_MODEL, question) or not (aspects or _has(_DESCRIBE, question))
     shown = ("colours", "layout", "faces", "text") if general else aspects
-    # An open question ("which of these methods...?") may be answered by the text: quote all of it.
-    text_lines = summaries.SUMMARY_TEXT_LINES if general and not open_question else summaries.TEXT_LINES
+    # A follow-up that only a model can answer ("which of these methods...?") may be answered by the text of the
+    # earlier image: quote all of it. A first question gets the short summary (answers stay short, e.g. under the
+    # 200-token limit homework/masters/hw01 sets).
+    earlier = "earlier in this conversation" in answer.notice
+    text_lines = summaries.TEXT_LINES if not general or (open_question and earlier) else summaries.SUMMARY_TEXT_LINES
     body = [summaries.image_block(r, label, shown, text_lines) for r, label in zip(reports, labels, strict=True)]
     if "count" in aspects:
-        where = "earlier in this conversation" if "earlier" in answer.notice else "in this message"
+        where = "earlier in this conversation" if earlier else "in this message"
         faces = sum(len(r.faces) for r in reports)
         body.insert(0, f"{len(reports)} image{'s' if len(reports) > 1 else ''} {where}; "
                        f"{faces} face{'' if faces == 1 else 's'} detected in all.")
