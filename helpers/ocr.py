@@ -29,6 +29,7 @@ from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
 from helpers.errors import ConfigurationError, UnsupportedImageError
+from helpers.image_metadata import normalise_mode
 from helpers.images import load_image
 from helpers.writing import CJK_NO_SPACE
 
@@ -135,13 +136,16 @@ def load_rgb(image: OcrImage) -> Image.Image:
 
     Opening, format checks and errors are :func:`helpers.images.load_image`'s (first frame of an animated
     image, ``ImageNotFoundError`` / ``UnsupportedImageError`` naming the source); transparent pixels are then
-    composited on white, so dark text on a transparent PNG stays readable.
+    composited on white, so dark text on a transparent PNG stays readable. 16-bit greyscale (PNG ``I;16``) and
+    32-bit images are scaled to 8 bits, not clipped, so a 16-bit gradient stays a gradient.
 
     >>> load_rgb(Image.new("RGBA", (4, 3))).mode
     'RGB'
     """
     img = load_image(image)
     try:
+        if img.mode.startswith("I") or img.mode == "F":   # 16/32-bit: scaled to 8 bits (convert() would clip)
+            img = normalise_mode(img)[0]
         if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")
             canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -5,7 +5,9 @@ The offline server (``helpers.offline.server``) has no language model. For every
 
 - the text, read with local OCR (:mod:`helpers.ocr`, RapidOCR with its bundled PP-OCRv4 models), in reading order;
 - frontal faces, found with the Haar cascade that ships inside opencv-python;
-- size and orientation, and the dominant colours in plain names with their share of the image;
+- size and orientation, and the dominant colours in plain names with their share of the image, named in a
+  perceptual colour space (:mod:`helpers.offline.colours`), any uniform black/white frame, and the main colour
+  of each third of the picture (top to bottom, left to right);
 - a perceptual hash (``imagehash.phash``) that finds identical and near-identical images across a request.
 
 :func:`difference` compares two images (identical bytes, near-identical, where the pixels changed, which OCR
@@ -37,7 +39,8 @@ from PIL import Image
 from helpers.images import sniff_mime
 from helpers.ocr import OcrLine, lines_to_text, load_rgb, normalise_text, ocr_lines
 from helpers.ocr import warm_up as ocr_warm_up
-from helpers.offline.pixels import changed_regions, colour_name, detect_faces, dominant_colours
+from helpers.offline.colours import analyse_colours, colour_name, dominant_colours
+from helpers.offline.pixels import changed_regions, detect_faces
 from helpers.writing import IDEOGRAPHS_AND_KANA
 
 __all__ = [
@@ -87,6 +90,9 @@ class ImageReport:
     faces: tuple[tuple[int, int, int, int], ...]
     colours: tuple[tuple[str, float], ...]
     phash: str
+    border: str = ""                                  # a black/white frame left out of ``colours``, or ""
+    thirds: tuple[str, ...] = ()                      # main colour of the top, middle and bottom thirds
+    columns: tuple[str, ...] = ()                     # main colour of the left, centre and right thirds
 
     def text(self) -> str:
         """The transcription: OCR lines in reading order, one text row per line ("" when there is no text)."""
@@ -172,7 +178,7 @@ def _compute(data: bytes, key: str) -> ImageReport:
     width, height = rgb.size
     # Faces, colours and the hash (about 0.1 s) run on the other core while OCR (the slow part) runs here;
     # OpenCV, Pillow and ONNX Runtime release the GIL while they compute.
-    others = _executor.submit(lambda: (detect_faces(rgb), dominant_colours(rgb), str(imagehash.phash(rgb))))
+    others = _executor.submit(lambda: (detect_faces(rgb), analyse_colours(rgb), str(imagehash.phash(rgb))))
     lines = tuple(ocr_lines(rgb))
     faces, colours, phash = others.result()
     return ImageReport(
@@ -183,8 +189,11 @@ def _compute(data: bytes, key: str) -> ImageReport:
         orientation=_orientation(width, height),
         lines=lines,
         faces=faces,
-        colours=colours,
+        colours=colours.colours,
         phash=phash,
+        border=colours.border,
+        thirds=colours.thirds,
+        columns=colours.columns,
     )
 
 
@@ -201,7 +210,7 @@ def warm_up() -> None:
     ocr_warm_up()
     blank = Image.new("RGB", (64, 64), "white")
     detect_faces(blank)
-    dominant_colours(blank)
+    analyse_colours(blank)
     imagehash.phash(blank)
 
 

@@ -1,232 +1,259 @@
 """The offline backend's answer text: honest, deterministic Markdown built from local image analysis.
 
-No language model runs offline, so the first sentence of every answer says so. The rest depends on what the
-question asks for (English or Chinese keywords, see :func:`detect_intent`):
+No language model runs offline, so the first sentence of every answer says so, and the last line says, once and
+briefly, how to get real answers. In between, the answer depends on what the question asks for (English or
+Chinese keywords, see :func:`detect_intent` and :func:`asked_aspects`):
 
-- ``transcribe`` ("transcribe", "what does it say", "read", "text", "文字", "写了什么"...): the OCR text of each
+- ``transcribe`` ("transcribe", "what does it say", "read", "notes", "文字", "写了什么"...): the OCR text of each
   image in reading order, in a fenced block;
-- ``compare`` ("difference", "compare", "same", "区别", "不同"...) with two images or more: what changed between
+- ``compare`` ("difference", "compare", "same", "区别"...) with two images or more: what changed between
   consecutive images, and which images are near-identical;
-- ``describe`` (anything else): per image its size, orientation, main colours, faces and the first lines of
-  text, then a plain statement of what the offline backend cannot do and how to switch to a real model;
-- ``no_image`` (a text-only message): it can only analyse images, and how to switch.
+- ``video``: frames labelled with timestamps (``"Frame at 00:07.0"`` before each image, as
+  ``helpers.video.frames_to_parts`` sends them), or a question about a video or frames: scene by scene, what
+  changed when (:mod:`helpers.offline.timeline`);
+- ``describe`` (anything else): for each image the aspects the question asks about (size, colours, layout,
+  faces, text, counts; :mod:`helpers.offline.summaries` has the one form they share), or a short summary of all
+  of them for "describe this image" and for questions only a model can answer (which it says);
+- a text-only follow-up in a conversation is answered the same way from the images of the earlier messages
+  (the request carries the whole history), and says so; with no image anywhere, a short honest answer.
 
-The same question and images always give the same answer, byte for byte, so notebook outputs are stable.
-Every notebook that runs offline shows these answers; switching providers is taught in notebooks/00_setup.ipynb.
+Every answer is assembled in one place, :meth:`Answer.render`, from its parts: a notice, notes, the body, the
+limits of what it could answer, and the hint. Code that adds a note builds the :class:`Answer` with
+:func:`build`, changes it, and renders it. The same request always gives the same answer, byte for byte, so
+notebook outputs are stable. Switching to a real model is taught in notebooks/00_setup.ipynb.
 
 >>> from helpers.offline.answers import compose
->>> print(compose("What is the capital of France?", [], []))   # doctest: +ELLIPSIS
-Offline backend: no language model is running here, so I can only analyse the images you send, and this message has none. ...
+>>> print(compose("What is the capital of France?", [], []))
+Offline backend: no language model is running here, so I can only analyse the images you send, and this message has none.
+<BLANKLINE>
+No message of this request has an image, so there is nothing to analyse. Send one with your question, for example “Describe this image.”
+<BLANKLINE>
+Real answers need a vision model: set one up in .env as notebooks/00_setup.ipynb shows.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
-from helpers.offline.analysis import ImageReport, difference, hash_distance, near_duplicates
+from helpers.offline import summaries
+from helpers.offline.analysis import ImageReport
+from helpers.offline.timeline import timeline
 from helpers.writing import IDEOGRAPHS
 
-__all__ = ["NOTICE", "NOTICE_PREFIX", "SWITCH_HINT", "compose", "detect_intent"]
+__all__ = ["HINT", "NOTICE", "NOTICE_NO_IMAGE", "NOTICE_PREFIX", "Answer", "Context", "asked_aspects", "build",
+           "compose", "detect_intent"]
 
 #: Every answer starts with this; tests and notebooks can look for it.
 NOTICE_PREFIX = "Offline backend: no language model is running here"
-#: The first sentence of an answer about images.
+#: The first sentence of an answer about the images of the message.
 NOTICE = f"{NOTICE_PREFIX}, so this answer comes from local image analysis (OCR, face detection, colours)."
-#: The first sentence of an answer to a message without images.
+#: The first sentence of an answer to a conversation without any image.
 NOTICE_NO_IMAGE = f"{NOTICE_PREFIX}, so I can only analyse the images you send, and this message has none."
-#: How to get real answers.
-SWITCH_HINT = ("For real answers, switch to a vision model: set OPENAI_API_KEY, or the Azure settings, or "
-               "OPENAI_BASE_URL of a local engine in .env (see notebooks/00_setup.ipynb).")
-CANNOT = ("I cannot recognise objects or people, describe the scene, reason about the image or answer open "
-          "questions.")
+#: The last line of every answer: how to get real answers.
+HINT = "Real answers need a vision model: set one up in .env as notebooks/00_setup.ipynb shows."
+SWITCH_HINT = HINT
+CANNOT = "Local analysis cannot recognise objects, people or places, or say what is happening."
 OCR_CAVEAT = "Local OCR can misread handwriting, names and numbers: check them against the image."
+NEEDS_MODEL = "That needs a vision model to answer; here is what local analysis found."
+_LIMITS = {
+    "faces": "Face detection finds upright, frontal faces; it cannot tell who someone is or what they wear.",
+    "colours": "Colours are measured over the whole picture; local analysis cannot tell which object has which.",
+    "text": OCR_CAVEAT,
+}
+#: Earlier images a follow-up answers from (the most recent ones).
+MAX_EARLIER_IMAGES = 10
 
-#: Text lines quoted per image in a description; consecutive pairs compared in one answer.
-DESCRIBE_TEXT_LINES = 3
-MAX_COMPARED_PAIRS = 8
-
-_CJK_CHAR = re.compile(rf"[{IDEOGRAPHS}]")   # Chinese characters in the question: answer in Chinese
-
-# Keywords by intent. English ones are matched as whole words (case-insensitive), Chinese ones as substrings.
-_COMPARE_EN = re.compile(
-    r"\b(differen\w*|differ|diff|compar\w*|same|identical|duplicates?|chang\w*|versus|vs|happen\w*|spot)\b", re.I
-)
-_COMPARE_ZH = ("区别", "不同", "差异", "差别", "比较", "对比", "一样", "相同", "变化", "改变", "变了", "发生")
-_TRANSCRIBE_EN = re.compile(
-    r"\b(transcri\w*|ocr|read|reading|written|writing|handwrit\w*|text|extract\w*|says"
-    r"|what\b.{0,40}\bsay)\b",
-    re.I,
-)
-_TRANSCRIBE_ZH = ("文字", "文本", "写了什么", "写的什么", "写的是", "写着", "识别", "转录", "转写", "誊写", "抄写", "读", "讲了什么",
-                  "说了什么", "说的什么")
+_CJK_CHAR = re.compile(rf"[{IDEOGRAPHS}]")   # Chinese characters in the question: say it answers in English
 
 
-def detect_intent(question: str, image_count: int) -> str:
-    """What the question asks for: ``"no_image"``, ``"compare"``, ``"transcribe"`` or ``"describe"``.
+def _keywords(english: str, chinese: tuple[str, ...] = ()) -> tuple[re.Pattern[str], tuple[str, ...]]:
+    return re.compile(rf"\b({english})\b", re.I), chinese
 
-    ``compare`` needs at least two images; with fewer, a comparison question is answered as a description.
 
-    >>> detect_intent("Transcribe the handwriting.", 1)
-    'transcribe'
-    >>> detect_intent("这两张图有什么区别？", 2)
-    'compare'
-    >>> detect_intent("介绍下这幅图?", 1)
-    'describe'
+# Keywords: English matched as whole words (case-insensitive), Chinese as substrings.
+_COMPARE = _keywords(r"differen\w*|differ|diff|compar\w*|same|identical|duplicates?|chang\w*|versus|vs|happen\w*"
+                     r"|spot", ("区别", "不同", "差异", "差别", "比较", "对比", "一样", "相同", "变化", "改变", "变了", "发生"))
+# Asking for a transcription outright (beats video frames), or mentioning text (an aspect, or a transcription).
+_STRONG = r"transcri\w*|ocr|read|reading|handwrit\w*|extract\w*|what\b.{0,40}\bsay"
+_TRANSCRIBE_STRONG = _keywords(_STRONG,
+                               ("写了什么", "写的什么", "写的是", "写着", "识别", "转录", "转写", "誊写", "抄写", "读", "讲了什么",
+                                "说了什么", "说的什么"))
+_TRANSCRIBE = _keywords(_STRONG + r"|written|writing|text|says|notes?|mention\w*",
+                        (*_TRANSCRIBE_STRONG[1], "文字", "文本", "笔记"))
+_VIDEO = _keywords(r"videos?|frames?|clips?|footage|scenes?", ("视频", "帧", "片段", "镜头"))
+_DESCRIBE = _keywords(r"describe|description|what('s| is| are)\s+(in|on|shown)|what do you see|tell me about"
+                      r"|summar\w*|overview|details?|analy[sz]\w*",
+                      ("介绍", "描述", "看到", "有什么", "内容", "这是什么"))
+_NEEDS_MODEL = _keywords(r"why|which|explain\w*|mean\w*|when|years?|doing|think|guess",
+                         ("为什么", "哪个", "哪些", "哪一", "解释", "意思", "什么时候"))
+_ASPECTS = {
+    "size": _keywords(r"size|sizes|dimensions?|resolution|pixels?|megapixels?|how (big|large|wide|tall)|width"
+                      r"|height|aspect", ("尺寸", "大小", "分辨率", "像素")),
+    "colours": _keywords(r"colou?rs?|colou?red|hues?|shades?|palette|wear\w*|dress\w*", ("颜色", "色彩", "什么色", "穿")),
+    "layout": _keywords(r"layout|where|positions?|positioned|arranged|arrangement|composition|top|bottom|left"
+                        r"|right|corners?|background|foreground", ("布局", "位置", "哪里", "构图", "背景")),
+    "faces": _keywords(r"faces?|people|persons?|who|someone|anyone|humans?|man|woman|men|women|child\w*|portrait",
+                       ("人脸", "脸", "人物", "谁", "有人", "几个人", "多少人")),
+    "count": _keywords(r"how many|count|number of", ("多少", "几个", "几张")),
+}
+
+
+def _has(keywords: tuple[re.Pattern[str], tuple[str, ...]], question: str) -> bool:
+    english, chinese = keywords
+    return bool(english.search(question)) or any(k in question for k in chinese)
+
+
+def asked_aspects(question: str) -> tuple[str, ...]:
+    """Which aspects of an image the question asks about: size, colours, layout, faces, text, count.
+
+    >>> asked_aspects("What colour is the cup, and where is it?"), asked_aspects("How many people are there?")
+    (('colours', 'layout'), ('faces', 'count'))
+    """
+    found = [name for name, keywords in _ASPECTS.items() if _has(keywords, question)]
+    if _has(_TRANSCRIBE, question):
+        found.insert(len([a for a in found if a in summaries.ASPECTS]), "text")
+    return tuple(found)
+
+
+def detect_intent(question: str, image_count: int, *, timed: bool = False) -> str:
+    """What the question asks for: ``"no_image"``, ``"compare"``, ``"video"``, ``"transcribe"`` or ``"describe"``.
+
+    ``compare`` and ``video`` need at least two images; ``timed`` says the images carry timestamps (video
+    frames), which makes a comparison or a description a ``video`` summary.
+
+    >>> detect_intent("Transcribe the handwriting.", 1), detect_intent("这两张图有什么区别？", 2)
+    ('transcribe', 'compare')
+    >>> detect_intent("What changes between the frames?", 8, timed=True), detect_intent("介绍下这幅图?", 1)
+    ('video', 'describe')
     """
     if image_count == 0:
         return "no_image"
     question = question or ""
-    if image_count >= 2 and (_COMPARE_EN.search(question) or any(k in question for k in _COMPARE_ZH)):
+    transcribe = _has(_TRANSCRIBE, question)
+    if image_count >= 2 and not _has(_TRANSCRIBE_STRONG, question) and (timed or _has(_VIDEO, question)):
+        return "video"
+    if image_count >= 2 and _has(_COMPARE, question):
         return "compare"
-    if _TRANSCRIBE_EN.search(question) or any(k in question for k in _TRANSCRIBE_ZH):
+    if transcribe and not set(asked_aspects(question)) - {"text"}:
         return "transcribe"
     return "describe"
 
 
-def compose(question: str, reports: list[ImageReport], image_bytes: list[bytes]) -> str:
-    """The offline answer to ``question`` about the analysed images (Markdown, deterministic).
+@dataclass(frozen=True)
+class Context:
+    """What the request says about the images besides their pixels.
 
-    ``reports[i]`` is ``analysis.analyze(image_bytes[i])``, in the order the images appear in the request;
-    ``image_bytes`` is needed to compare pixels. The first sentence always says that no language model runs.
+    ``times``: each image's timestamp, from the short text part just before it (None where there is none);
+    ``earlier``: the images come from earlier messages of the conversation (this message has none).
+    """
+
+    times: tuple[str | None, ...] = ()
+    earlier: bool = False
+
+
+@dataclass
+class Answer:
+    """An answer's parts, in the order :meth:`render` joins them: the notice (first sentence) and notes (short
+    sentences after it), the body paragraphs, the limits of what it could answer, and the hint (last line)."""
+
+    notice: str
+    body: list[str]
+    notes: list[str] = field(default_factory=list)
+    limits: list[str] = field(default_factory=list)
+    hint: str = HINT
+
+    def render(self) -> str:
+        """The Markdown answer: the one place where the parts are put together."""
+        opening = " ".join([self.notice, *self.notes])
+        limits = " ".join(dict.fromkeys(self.limits))
+        return "\n\n".join(part for part in (opening, *self.body, limits, self.hint) if part)
+
+
+def build(question: str, reports: Sequence[ImageReport], image_bytes: Sequence[bytes],
+          context: Context = Context()) -> Answer:
+    """The :class:`Answer` to ``question`` about the analysed images (``reports[i]`` is
+    ``analysis.analyze(image_bytes[i])``, in request order; the bytes are needed to compare pixels).
+
+    >>> build("Hello?", [], []).notice == NOTICE_NO_IMAGE
+    True
+    """
+    reports, image_bytes = list(reports), list(image_bytes)
+    if len(image_bytes) != len(reports):
+        raise ValueError(f"compose() got {len(reports)} reports but {len(image_bytes)} images; pass the bytes of "
+                         "every analysed image, in the same order.")
+    question = question or ""
+    times = tuple(context.times) if len(context.times) == len(reports) else (None,) * len(reports)
+    timed = len(reports) >= 2 and all(times)
+    intent = detect_intent(question, len(reports), timed=timed)
+    if intent == "no_image":
+        return Answer(NOTICE_NO_IMAGE, ["No message of this request has an image, so there is nothing to analyse. "
+                                        "Send one with your question, for example “Describe this image.”"])
+    labels = [f"Image {i + 1}" + (f" ({t})" if t else "") for i, t in enumerate(times)]
+    answer = Answer(_notice(len(reports), context.earlier), [])
+    if _CJK_CHAR.search(question):
+        answer.notes.append("The offline backend answers in English only.")
+    if intent == "video":
+        answer.body = timeline(reports, image_bytes, times)
+        answer.limits = [f"Text is quoted only where local OCR is at least {summaries.READABLE_SCORE:.0%} confident. "
+                         "It compares pixels, hashes and OCR text: it cannot say what happens, in the frames or "
+                         "between them."]
+    elif intent == "compare":
+        answer.body = summaries.comparison(reports, image_bytes, labels)
+        answer.limits = ["This compares pixels, hashes and OCR text only; it cannot say what the change means."]
+    elif intent == "transcribe":
+        answer.body = summaries.transcription(reports, labels)
+        answer.limits = [OCR_CAVEAT if any(r.lines for r in reports) else CANNOT]
+    else:
+        answer = _description(answer, question, reports, labels)
+    if _has(_NEEDS_MODEL, question) and intent != "video" and NEEDS_MODEL not in answer.body:
+        answer.body.insert(0, NEEDS_MODEL)
+    return answer
+
+
+def compose(question: str, reports: Sequence[ImageReport], image_bytes: Sequence[bytes],
+            context: Context = Context()) -> str:
+    """The offline answer to ``question`` (Markdown, deterministic): :func:`build`, rendered.
 
     >>> from helpers.offline.analysis import analyze                   # doctest: +SKIP
     >>> data = open("images/astronaut.jpg", "rb").read()              # doctest: +SKIP
     >>> print(compose("Describe this image.", [analyze(data)], [data]))   # doctest: +SKIP
     """
-    reports = list(reports)
-    image_bytes = list(image_bytes)
-    if len(image_bytes) != len(reports):
-        raise ValueError(
-            f"compose() got {len(reports)} reports but {len(image_bytes)} images; pass the bytes of every "
-            "analysed image, in the same order."
-        )
-    question = question or ""
-    intent = detect_intent(question, len(reports))
-    if intent == "no_image":
-        return "\n\n".join([
-            f"{NOTICE_NO_IMAGE} I cannot answer questions in words, follow up on earlier answers or reason.",
-            "Send an image with your question, for example “Transcribe this image.”, “Describe this image.” "
-            f"or, with two images, “What is different?”. {SWITCH_HINT}",
-        ])
-    opening = NOTICE
-    if _CJK_CHAR.search(question):
-        opening += " The offline backend answers in English only."
-    if intent == "transcribe":
-        body = _transcription(reports)
-    elif intent == "compare":
-        body = _comparison(reports, image_bytes)
-    else:
-        body = _description(reports)
-        if len(reports) == 1 and (_COMPARE_EN.search(question) or any(k in question for k in _COMPARE_ZH)):
-            body.append("Comparing needs at least two images in the same message; this one has 1.")
-        body.append(f"{CANNOT} {SWITCH_HINT}")
-    return "\n\n".join([opening, *body])
+    return build(question, reports, image_bytes, context).render()
 
 
 # --- parts ---------------------------------------------------------------------------------------------
 
-def _label(index: int) -> str:
-    return f"Image {index + 1}"
+def _notice(count: int, earlier: bool) -> str:
+    if not earlier:
+        return NOTICE
+    images = "image" if count == 1 else f"{count} images"
+    return (f"{NOTICE_PREFIX}, and this message has no image, so this answer comes from local analysis (OCR, face "
+            f"detection, colours) of the {images} earlier in this conversation.")
 
 
-def _fenced(text: str) -> str:
-    """``text`` in a fenced block whose fence is longer than any run of backticks inside it."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{text}\n{fence}"
-
-
-def _format_name(mime_type: str) -> str:
-    subtype = mime_type.split("/")[-1]
-    return {"jpeg": "JPEG", "png": "PNG", "gif": "GIF", "webp": "WebP"}.get(subtype, subtype.upper())
-
-
-def _facts(report: ImageReport) -> str:
-    """One sentence of facts: size, orientation, format, colours, faces."""
-    colours = ", ".join(f"{name} ({share * 100:.0f}%)" for name, share in report.colours) or "mixed"
-    faces = len(report.faces)
-    face_text = "no faces detected" if faces == 0 else ("1 face detected" if faces == 1 else f"{faces} faces detected")
-    return (f"{report.width}×{report.height} px, {report.orientation}, {_format_name(report.mime_type)}; "
-            f"main colours: {colours}; {face_text}.")
-
-
-def _description(reports: list[ImageReport]) -> list[str]:
-    parts = []
-    for index, report in enumerate(reports):
-        text_rows = [row for row in report.text().split("\n") if row]
-        paragraph = f"**{_label(index)}**: {_facts(report)}"
-        if not text_rows:
-            paragraph += " No text found."
-        else:
-            shown = text_rows[:DESCRIBE_TEXT_LINES]
-            noun = "line" if len(text_rows) == 1 else "lines"
-            lead = f"Text: {len(text_rows)} {noun}" + (f", the first {len(shown)}:" if len(shown) < len(text_rows) else ":")
-            paragraph += f" {lead}\n{_fenced(chr(10).join(shown))}"
-        parts.append(paragraph)
+def _description(answer: Answer, question: str, reports: list[ImageReport], labels: list[str]) -> Answer:
+    aspects = asked_aspects(question)
+    general = _has(_DESCRIBE, question) or not aspects
+    open_question = _has(_NEEDS_MODEL, question) or not (aspects or _has(_DESCRIBE, question))
+    shown = ("colours", "layout", "faces", "text") if general else aspects
+    # A follow-up that only a model can answer ("which of these methods...?") may be answered by the text of the
+    # earlier image: quote all of it. A first question gets the short summary (answers stay short, e.g. under the
+    # 200-token limit homework/masters/hw01 sets).
+    earlier = "earlier in this conversation" in answer.notice
+    text_lines = summaries.TEXT_LINES if not general or (open_question and earlier) else summaries.SUMMARY_TEXT_LINES
+    body = [summaries.image_block(r, label, shown, text_lines) for r, label in zip(reports, labels, strict=True)]
+    if "count" in aspects:
+        where = "earlier in this conversation" if earlier else "in this message"
+        faces = sum(len(r.faces) for r in reports)
+        body.insert(0, f"{len(reports)} image{'s' if len(reports) > 1 else ''} {where}; "
+                       f"{faces} face{'' if faces == 1 else 's'} detected in all.")
     if len(reports) >= 2:
-        groups = _near_identical_groups(reports)
-        if groups:
-            parts.append(groups)
-    return parts
-
-
-def _near_identical_groups(reports: list[ImageReport]) -> str:
-    """One sentence naming the groups of near-identical images ("" if there are none).
-
-    Pairs within the perceptual-hash threshold are joined into groups (1~2 and 2~3 make 1, 2, 3), so that a
-    run of similar video frames is one short phrase rather than a list of every pair.
-    """
-    pairs = near_duplicates(reports)
-    if not pairs:
-        return ""
-    parent = list(range(len(reports)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            i = parent[i]
-        return i
-
-    for i, j, _ in pairs:
-        parent[max(root(i), root(j))] = min(root(i), root(j))
-    members: dict[int, list[int]] = {}
-    for index in range(len(reports)):
-        members.setdefault(root(index), []).append(index)
-    phrases = []
-    for group in (g for g in members.values() if len(g) > 1):
-        distances = [hash_distance(reports[i], reports[j]) for n, i in enumerate(group) for j in group[n + 1:]]
-        low, high = min(distances), max(distances)
-        numbers = [str(i + 1) for i in group]
-        names = numbers[0] + " and " + numbers[1] if len(numbers) == 2 else \
-            ", ".join(numbers[:-1]) + " and " + numbers[-1]
-        spread = f"hash distance {low}" if low == high else f"hash distances {low}-{high}"
-        phrases.append(f"Images {names} ({spread} of 64 bits)")
-    return "Near-identical images: " + "; ".join(phrases) + "."
-
-
-def _transcription(reports: list[ImageReport]) -> list[str]:
-    parts = []
-    found_text = False
-    for index, report in enumerate(reports):
-        text = report.text()
-        if text:
-            found_text = True
-            parts.append(f"Text in **{_label(index)}**, read by local OCR in reading order:\n{_fenced(text)}")
-        else:
-            parts.append(f"**{_label(index)}**: no text found by local OCR. It is {_facts(report)}")
-    parts.append(OCR_CAVEAT if found_text else f"{CANNOT} {SWITCH_HINT}")
-    return parts
-
-
-def _comparison(reports: list[ImageReport], image_bytes: list[bytes]) -> list[str]:
-    parts = []
-    pair_count = len(reports) - 1
-    for index in range(min(pair_count, MAX_COMPARED_PAIRS)):
-        parts.append(difference(reports[index], reports[index + 1], image_bytes[index], image_bytes[index + 1],
-                                labels=(_label(index), _label(index + 1))))
-    if pair_count > MAX_COMPARED_PAIRS:
-        parts.append(f"The other {pair_count - MAX_COMPARED_PAIRS} consecutive pairs are not compared, to keep "
-                     "this answer short.")
-    if len(reports) >= 3:
-        parts.append(_near_identical_groups(reports) or "No two images are near-identical.")
-    parts.append(f"This compares pixels, hashes and OCR text only; it cannot say what the change means. {SWITCH_HINT}")
-    return parts
+        body.append(summaries.near_identical_groups(reports, labels))
+    elif _has(_COMPARE, question):
+        body.append("Comparing needs at least two images; there is 1.")
+    if open_question:
+        body.insert(0, NEEDS_MODEL)
+    limits = [_LIMITS[a] for a in aspects if a in _LIMITS and (a != "text" or any(r.lines for r in reports))]
+    return replace(answer, body=[b for b in body if b], limits=limits + ([CANNOT] if general else []))

@@ -28,6 +28,7 @@ from helpers.offline.fetch import Budget, Cancelled, DownloadPolicy, fetch_url
 from helpers.offline.formats import OutputSpec, apply_stop, dumps
 from helpers.offline.protocol import ApiError, ChatRequest, ImagePart, Route
 from helpers.offline.responses import Completion, prompt_tokens, truncate_to_tokens, usage_block
+from helpers.offline.timeline import parse_time
 
 #: The offline backend's OWN bound on image bytes per request on the OpenAI route (URL downloads included), not a
 #: documented OpenAI number any more: the 2024-2025 guide said "Up to 50 MB image bytes per request"; the guide
@@ -113,6 +114,17 @@ def _text_of(content: Any) -> str:
     if isinstance(content, list):
         return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
     return ""
+
+
+def _time_label(messages: list[Any], part: ImagePart) -> str | None:
+    """The timestamp in the short text part just before an image (``"Frame at 00:07.0"``), or None."""
+    content = messages[part.message_index].get("content")
+    if not isinstance(content, list) or part.part_index == 0:
+        return None
+    before = content[part.part_index - 1]
+    if not isinstance(before, dict) or before.get("type") != "text" or not isinstance(before.get("text"), str):
+        return None
+    return parse_time(before["text"])
 
 
 def as_seen(image: LoadedImage, model: str) -> bytes:
@@ -211,12 +223,16 @@ class ChatBackend:
         last_user = max((i for i, m in enumerate(request.messages) if m.get("role") == "user"), default=None)
         question = _text_of(request.messages[last_user].get("content")) if last_user is not None else ""
         turn_images = [img for img in loaded if img.part.message_index == last_user]
+        # A text-only follow-up is answered from the images earlier in the conversation (the most recent ones).
+        earlier = not turn_images and request.output.kind == "text" and bool(loaded)
+        answered = loaded[-answers.MAX_EARLIER_IMAGES:] if earlier else turn_images
         reports = []
-        for image in turn_images:
+        for image in answered:
             budget.check()
             reports.append(self._analyze(image, request.model))
         output = request.output
-        text, tool_call, log = self._shaped(output, question, reports, [img.data for img in turn_images])
+        context = answers.Context(tuple(_time_label(request.messages, img.part) for img in answered), earlier)
+        text, tool_call, log = self._shaped(output, question, reports, [img.data for img in answered], context)
         text = apply_stop(text, output.stop)[0]
         finish = "stop" if tool_call is None or output.forced_tool == "named" else "tool_calls"
         if request.max_tokens is not None:
@@ -224,7 +240,8 @@ class ChatBackend:
             finish = "length" if cut else finish
         if tool_call is not None:
             tool_call = (tool_call, text)
-        enhancements = self._enhancements(request, text, reports) if request.ocr or request.grounding else None
+        enhancements = (self._enhancements(request, text, [] if earlier else reports)
+                        if request.ocr or request.grounding else None)
         digest = hashlib.sha256(f"{request.route.api}|{request.route.deployment}|".encode() + raw_body).hexdigest()
         sizes = {(i.part.message_index, i.part.part_index): (i.width, i.height, i.part.detail) for i in loaded}
         usage = usage_block(prompt_tokens(request.messages, sizes, request.model) + self._tool_tokens(request),
@@ -235,8 +252,8 @@ class ChatBackend:
                           fill=log.header() if log is not None else None)
 
     @staticmethod
-    def _shaped(output: OutputSpec, question: str, reports: list[Any],
-                data: list[bytes]) -> tuple[str, str | None, fill.FillLog | None]:
+    def _shaped(output: OutputSpec, question: str, reports: list[Any], data: list[bytes],
+                context: answers.Context) -> tuple[str, str | None, fill.FillLog | None]:
         """``(text, called function or None, fill log or None)``: the Markdown answer, or JSON filled from the
         analysis (:mod:`helpers.offline.fill`) for ``response_format`` and forced tool calls."""
         facts = fill.Facts(tuple(reports))
@@ -251,7 +268,10 @@ class ChatBackend:
         if output.kind == "json_object":
             value, log = fill.json_object(facts, answers.NOTICE if reports else answers.NOTICE_NO_IMAGE)
             return dumps(value), None, log
-        return injection.annotate(answers.compose(question, reports, data), reports), None, None
+        answer = answers.build(question, reports, data, context)
+        if line := injection.note(reports):     # instructions written in an image: quoted, not followed (lesson 13)
+            answer.body.insert(0, line)
+        return answer.render(), None, None
 
     @staticmethod
     def _tool_tokens(request: ChatRequest) -> int:

@@ -1,11 +1,10 @@
-"""What the pixels of an image say, without a model: frontal faces, the main colours in plain names, and where
-two images differ. Used by :mod:`helpers.offline.analysis` (which re-exports these names); the difference is
-taught in notebooks/03_multiple_images.ipynb.
+"""What the pixels of an image say, without a model: frontal faces, and where two images differ. Used by
+:mod:`helpers.offline.analysis` (which re-exports these names); the difference is taught in
+notebooks/03_multiple_images.ipynb. Colour names are :mod:`helpers.offline.colours`.
 """
 
 from __future__ import annotations
 
-import colorsys
 import threading
 
 import cv2
@@ -23,12 +22,6 @@ _FACE_SIDE = 512
 _FACE_MIN_FRACTION = 0.06
 _FACE_SCALE_FACTOR = 1.15
 _FACE_MIN_NEIGHBORS = 6
-
-# Colours: a thumbnail quantised by Pillow to a few representative colours, each named by hue/saturation/value.
-_COLOUR_THUMBNAIL = 128
-_COLOUR_QUANTISE = 16
-_COLOUR_MIN_SHARE = 0.05
-_COLOUR_MAX_NAMES = 5
 
 # Pixel difference: both images at a common size (long side _DIFF_SIDE), changed = a channel differs by more
 # than _DIFF_THRESHOLD of 255 after a light blur (absorbs JPEG noise); regions smaller than _DIFF_MIN_AREA of
@@ -81,84 +74,18 @@ def detect_faces(image: Image.Image) -> tuple[tuple[int, int, int, int], ...]:
     return tuple(sorted(boxes))
 
 
-# --- colours ---------------------------------------------------------------------------------------------
-
-def colour_name(rgb: tuple[int, int, int]) -> str:
-    """A plain colour name for an RGB triple, from its hue, saturation and brightness.
-
-    Names: black, white, grey, red, orange, yellow, olive, green, teal, blue, purple, pink, brown. Dark or
-    greyish oranges (tan, beige, wood) are brown; dark yellows are olive.
-
-    >>> colour_name((255, 0, 0)), colour_name((20, 40, 200)), colour_name((128, 128, 128))
-    ('red', 'blue', 'grey')
-    >>> colour_name((139, 90, 43)), colour_name((182, 150, 132)), colour_name((245, 235, 200))
-    ('brown', 'brown', 'white')
-    >>> colour_name((255, 182, 193)), colour_name((255, 140, 0)), colour_name((250, 220, 20))
-    ('pink', 'orange', 'yellow')
-    """
-    r, g, b = (c / 255 for c in rgb)
-    hue, sat, val = colorsys.rgb_to_hsv(r, g, b)
-    deg = hue * 360
-    if val < 0.2:
-        return "black"
-    if sat < 0.18 or (sat < 0.28 and val < 0.45) or (sat < 0.22 and val > 0.9):  # greys; cream is white
-        if val > 0.85:
-            return "white"
-        return "grey" if val > 0.35 else "black"
-    if 15 <= deg < 50 and (val < 0.65 or sat < 0.45):
-        return "brown"
-    if (deg < 15 or deg >= 330) and sat < 0.5 and val > 0.6:
-        return "pink"
-    if deg < 15 or deg >= 345:
-        return "red"
-    if deg < 40:
-        return "orange"
-    if deg < 70:
-        return "yellow" if val >= 0.55 else "olive"
-    if deg < 160:
-        return "green"
-    if deg < 190:
-        return "teal"
-    if deg < 260:
-        return "blue"
-    if deg < 290:
-        return "purple"
-    return "pink"
-
-
-def dominant_colours(image: Image.Image) -> tuple[tuple[str, float], ...]:
-    """The main colours of ``image`` as ``(name, share)`` pairs, largest share first.
-
-    The image is shrunk to a thumbnail, quantised by Pillow (median cut) to 16 representative colours, each
-    named with :func:`colour_name`; shares of the same name are added. Names covering less than 5% of the
-    image are left out (so shares may sum to less than 1); at most 5 names; shares rounded to 2 decimals.
-
-    >>> dominant_colours(Image.new("RGB", (10, 10), (250, 10, 10)))
-    (('red', 1.0),)
-    """
-    thumb = image.convert("RGB")
-    thumb.thumbnail((_COLOUR_THUMBNAIL, _COLOUR_THUMBNAIL), Image.Resampling.BILINEAR)
-    quantised = thumb.quantize(colors=_COLOUR_QUANTISE, method=Image.Quantize.MEDIANCUT)
-    palette = quantised.getpalette() or []
-    total = thumb.width * thumb.height
-    shares: dict[str, int] = {}
-    for count, index in quantised.getcolors(_COLOUR_QUANTISE) or []:
-        rgb = tuple(palette[3 * index: 3 * index + 3])
-        name = colour_name(rgb)  # type: ignore[arg-type]
-        shares[name] = shares.get(name, 0) + count
-    ranked = sorted(((name, round(count / total, 2)) for name, count in shares.items()),
-                    key=lambda item: (-item[1], item[0]))
-    return tuple((name, share) for name, share in ranked if share >= _COLOUR_MIN_SHARE)[:_COLOUR_MAX_NAMES]
-
-
 # --- where two images differ ------------------------------------------------------------------------------
 
 _LOCATIONS = (("top-left", "top", "top-right"), ("left", "centre", "right"),
               ("bottom-left", "bottom", "bottom-right"))
 
 
-def _location(cx: float, cy: float) -> str:
-    """Name the ninth of the image that the point ``(cx, cy)`` (fractions of width/height) falls in."""
+def location_name(cx: float, cy: float) -> str:
+    """Name the ninth of the image that the point ``(cx, cy)`` (fractions of width/height) falls in.
+
+    >>> location_name(0.5, 0.1), location_name(0.9, 0.9)
+    ('top', 'bottom-right')
+    """
     return _LOCATIONS[min(int(cy * 3), 2)][min(int(cx * 3), 2)]
 
 
@@ -194,6 +121,6 @@ def changed_regions(a_bytes: bytes | Image.Image, b_bytes: bytes | Image.Image) 
         if share < _DIFF_MIN_AREA:
             continue
         box = (round(x / w, 3), round(y / h, 3), round((x + bw) / w, 3), round((y + bh) / h, 3))
-        regions.append((_location((x + bw / 2) / w, (y + bh / 2) / h), share, box))
+        regions.append((location_name((x + bw / 2) / w, (y + bh / 2) / h), share, box))
     regions.sort(key=lambda item: (-item[1], item[2]))
     return changed_share, regions[:_DIFF_MAX_REGIONS]
