@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("provider_errors", "client"),                            # the SDK client, raw endpoints, errors
     ("chat_parts", "chat", "structured", "conversation_file", "conversation"),   # requests, JSON, history, files
     ("display",),                                             # presentation: nothing below imports it
-    ("course", "__init__"),                                   # the maintenance CLI and the public surface
+    ("recording", "class_cost", "course", "__init__"),                                   # the maintenance CLI and the public surface
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

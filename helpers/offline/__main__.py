@@ -13,8 +13,10 @@ import sys
 import time
 from collections.abc import Sequence
 
+from helpers.errors import ConfigurationError
 from helpers.local import IMAGES_DIR
 from helpers.models import DEFAULT_MODEL
+from helpers.offline.replay import load_recording, version_warning
 from helpers.offline.server import OfflineServer
 
 
@@ -48,11 +50,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="fail every request like the real service, e.g. 429, 503, timeout or '429;times=2'")
     parser.add_argument("--verbose", action="store_true", help="log one line per request (never headers or keys)")
     parser.add_argument("--no-warm", action="store_true", help="do not load the OCR models at start-up")
+    parser.add_argument("--recording", default=None, metavar="FILE",
+                        help="answer matching requests from a teacher's recording (python -m helpers.course record)")
     args = parser.parse_args(argv)
 
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     server = OfflineServer(args.host, args.port, warm_ocr=not args.no_warm, fault=args.fault, verbose=args.verbose)
+    if args.recording:
+        try:
+            server.state.backend.recording = recording = load_recording(args.recording)
+        except ConfigurationError as err:
+            print(err, file=sys.stderr)
+            return 2
+        print(recording.label, flush=True)
+        warning = version_warning(recording)
+        if warning:
+            print("Warning: " + warning, file=sys.stderr, flush=True)
     try:
         url = server.start()
     except OSError as err:
