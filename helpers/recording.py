@@ -39,10 +39,10 @@ from helpers.config import Settings
 from helpers.course_images import IMAGES_DIR, public_copy
 from helpers.errors import ConfigurationError
 from helpers.images import to_data_url
-from helpers.offline.replay import FORMAT, course_version, image_ref, normalise
+from helpers.offline.replay import FORMAT, course_image_names, course_version, image_ref, normalise
 from helpers.redaction import host_of, mask_secret, redact_url
 
-__all__ = ["PROXY_KEY", "RecordingProxy", "assemble_stream", "kernel_env", "record"]
+__all__ = ["PROXY_KEY", "RecordingProxy", "assemble_stream", "kernel_env", "record", "write_recording"]
 
 #: The key the kernels send to the proxy (the proxy replaces it with the real one). Not a secret.
 PROXY_KEY = "recording-proxy"
@@ -284,20 +284,28 @@ def record(paths: Sequence[Path], out: Path, settings: Settings,
     {'answers': 6, 'seconds': 41.2, 'bytes': 18234, ...}
     """
     started = time.perf_counter()
-    proxy = RecordingProxy(settings, aliases=image_aliases(settings))
     errors: dict[str, int] = {}
-    with proxy:
+    with RecordingProxy(settings, aliases=image_aliases(settings)) as proxy:
         for path in paths:
             proxy.notebook = path.name
             errors[path.name] = run(path, kernel_env(settings, proxy.base_url))[1]
-    names = [p.name for p in paths]
+    summary = write_recording(proxy, [p.name for p in paths], out, error_cells=errors)
+    return {**summary, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def write_recording(proxy: RecordingProxy, notebooks: list[str], out: Path, *,
+                    error_cells: dict[str, int] | None = None) -> dict[str, Any]:
+    """Write what ``proxy`` recorded to ``out`` (JSON, no key: the settings' secrets are checked for and
+    masked); return ``{"out", "answers", "failed", "error_cells", "bytes"}``."""
+    settings = proxy.settings
+    course = course_image_names()
     images: dict[str, str] = {}
     for entry in proxy.entries:
         for message in entry["request"]["messages"]:
             for part in message.get("content") if isinstance(message.get("content"), list) else []:
                 if isinstance(part, dict) and part.get("type") == "image":
-                    images.setdefault(part.get("sha256") or part.get("url_sha256", ""),
-                                      part.get("name") or part.get("url") or "(an image sent inline)")
+                    digest = part.get("sha256") or part.get("url_sha256", "")
+                    images.setdefault(digest, course.get(digest) or part.get("url") or "(an image sent inline)")
     endpoint = settings.azure_endpoint if settings.provider == "azure" else settings.base_url
     document = {
         "format": FORMAT,
@@ -306,13 +314,13 @@ def record(paths: Sequence[Path], out: Path, settings: Settings,
                  "Images are named by the SHA-256 of their bytes; no key is stored.",
         "model": settings.model, "provider": settings.provider, "endpoint": redact_url(host_of(endpoint or "")),
         "recorded": dt.datetime.now(dt.timezone.utc).date().isoformat(),
-        "course_version": course_version(names), "notebooks": names,
-        "failed_requests": dict(proxy.failures), "error_cells": errors,
+        "course_version": course_version(notebooks), "notebooks": notebooks,
+        "failed_requests": dict(proxy.failures), "error_cells": error_cells or {},
         "images": dict(sorted(images.items(), key=lambda kv: kv[1])), "image_aliases": proxy.aliases,
         "entries": proxy.entries,
     }
     text = _scrubbed(json.dumps(document, indent=1, ensure_ascii=False), settings) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
-    return {"out": str(out), "answers": len(proxy.entries), "failed": dict(proxy.failures), "error_cells": errors,
-            "seconds": round(time.perf_counter() - started, 1), "bytes": len(text.encode("utf-8"))}
+    return {"out": str(out), "answers": len(proxy.entries), "failed": dict(proxy.failures),
+            "error_cells": error_cells or {}, "bytes": len(text.encode("utf-8"))}

@@ -94,6 +94,13 @@ def _file_sha(path: Path, mtime: float) -> str:
     return _sha(path.read_bytes())
 
 
+@functools.lru_cache(maxsize=1)
+def course_image_names() -> dict[str, str]:
+    """SHA-256 -> file name of every course image (so an image is named the same however it was sent)."""
+    return {_sha(p.read_bytes()): p.name for p in sorted(IMAGES_DIR.iterdir())
+            if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".gif")}
+
+
 def _course_file(url: str, images_base_url: str | None) -> Path | None:
     """The course image a URL stands for: the offline ``/images/NAME`` route, a public copy, or a
     ``COURSE_IMAGES_BASE_URL`` address."""
@@ -123,7 +130,8 @@ def image_ref(url: str, *, images_base_url: str | None = None,
         except (ValueError, ImageError):
             return {"sha256": _sha(url.encode()), "note": "undecodable data URL"}
         digest = (aliases or {}).get(digest, digest)
-        return {"sha256": digest}
+        name = course_image_names().get(digest)
+        return {"sha256": digest, "name": name} if name else {"sha256": digest}
     path = _course_file(url, images_base_url)
     if path is not None:
         return {"sha256": _file_sha(path, path.stat().st_mtime), "name": path.name}
