@@ -88,17 +88,17 @@ class CountingBackend(ChatBackend):
         return completion
 
 
-def count_usage(paths: Sequence[Path], model: str,
-                run: Callable[[Path, dict[str, str]], tuple[float, int]]) -> dict[str, Usage]:
-    """Run each notebook (``run(path, env)``, not saved) against a counting offline backend; usage per notebook."""
+def count_usage(paths: Sequence[Path], model: str, run: Callable[[Path, dict[str, str]], tuple[float, int]], *,
+                warm: bool = True) -> dict[str, Usage]:
+    """Run each notebook (``run(path, env)``, not saved) against a counting offline backend; usage per notebook.
+    ``env`` is a learner's with a real provider: ``compatible``, pointed at that backend, ``VISION_MODEL=model``."""
     from helpers.offline.server import OfflineServer
 
-    server = OfflineServer(port=0)
+    server = OfflineServer(port=0, warm_ocr=warm)
     backend = CountingBackend(server.policy)
     server.state.backend = backend
     env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
     with server:
-        server.wait_warm(120)
         env.update(VISION_DOTENV="off", VISION_PROVIDER="compatible", OPENAI_BASE_URL=server.base_url + "/v1",
                    OPENAI_API_KEY=OFFLINE_API_KEY, VISION_MODEL=model)
         env.pop("COURSE_IMAGES_BASE_URL", None)
