@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -105,7 +106,9 @@ def count_usage(paths: Sequence[Path], model: str, run: Callable[[Path, dict[str
         for path in paths:
             backend.notebook = path.name
             backend.counts[path.name] = Usage()
-            run(path, env)
+            seconds, errors = run(path, env)
+            print(f"  {path.name}: {backend.counts[path.name].requests} requests, {seconds:.0f} s"
+                  + (f", {errors} cell(s) ended in an error" if errors else ""), flush=True)
     return backend.counts
 
 
@@ -144,12 +147,24 @@ def cached_usage(paths: Sequence[Path], model: str, run: Callable[[Path, dict[st
     return {p.name: found[p.name] for p in paths}
 
 
+def _check_priced(model: str) -> model_costs.ModelCost:
+    """The cost row of ``model``; :class:`UnknownModelError` naming the known models if it has no price."""
+    priced = [m for m in model_costs.known_models() if model_costs.model_cost(m).input_per_million is not None]
+    try:
+        cost = model_costs.model_cost(model)
+    except UnknownModelError:
+        cost = None
+    if cost is None or cost.input_per_million is None or cost.output_per_million is None:
+        raise UnknownModelError(f"The course's price table has no price for the model {model!r}. Priced: "
+                                f"{', '.join(priced)}.",
+                                fix="pass --model with one of those (dated snapshots such as gpt-4o-2024-08-06 "
+                                    "work too), or set VISION_MODEL to it.")
+    return cost
+
+
 def price(usage: dict[str, Usage], model: str, learners: int) -> str:
     """The cost table: per notebook for one learner, the total, and the total for ``learners``."""
-    cost = model_costs.model_cost(model)
-    if cost.input_per_million is None or cost.output_per_million is None:
-        raise UnknownModelError(f"No price is recorded for {cost.name!r}.",
-                                fix=f"use one of: {', '.join(model_costs.known_models())}.")
+    cost = _check_priced(model)
 
     def dollars(u: Usage, output: int) -> float:
         return model_costs.estimate_cost(cost.name, u.text + u.image, output)
@@ -191,12 +206,12 @@ def main(paths: Sequence[Path], run: Callable[[Path, dict[str, str]], tuple[floa
         if learners < 1:
             raise CourseError(f"--learners is {learners}.", fix="pass the number of learners, e.g. --learners 30.")
         name = model or load_settings().model
-        model_costs.model_cost(name)              # an unknown model: the error lists the known ones
+        _check_priced(name)                       # before measuring anything
         if not paths:
             raise CourseError("No notebook matches.", fix="run `python -m helpers.course list` to see their names.")
         usage = cached_usage(paths, name, run, refresh)
         print(price(usage, name, learners))
     except CourseError as err:
-        print(err)
+        print(err, file=sys.stderr)
         return 2
     return 0

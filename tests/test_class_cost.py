@@ -61,7 +61,7 @@ def test_an_unknown_model_names_the_known_ones_and_runs_nothing(capsys):
         raise AssertionError("no notebook should run for an unknown model")
 
     assert main(notebook_paths(["05"]), must_not_run, learners=30, model="gpt-9-vision", refresh=False) == 2
-    said = capsys.readouterr().out
+    said = capsys.readouterr().err
     assert "gpt-9-vision" in said and "gpt-4o" in said and "gpt-5.4-mini" in said and "What to do" in said
 
 

@@ -250,3 +250,29 @@ def test_recording_notebook_05_with_the_command_and_replaying_it_offline(remote,
     for entry in data["entries"]:
         answer = entry["response"]["choices"][0]["message"]["content"]
         assert f"replayed offline.*\n\n{answer}" in shown
+
+
+def test_an_azure_deployment_is_recorded_under_its_model_and_replays_offline(remote, tmp_path):
+    """Azure requests name a deployment; the recording names the model behind it, as the learner's offline
+    requests do. The Azure key goes out as ``api-key`` and is not in the file."""
+    azure_key = "a9b8c7d6" * 4
+    settings = Settings(provider="azure", model=MODEL, api_key=azure_key, azure_endpoint=remote,
+                        azure_api_version="2024-10-21", azure_deployment="my-vision")
+    out = tmp_path / "azure.json"
+    with RecordingProxy(settings) as proxy:
+        sdk = openai.AzureOpenAI(azure_endpoint=proxy.base_url, api_key=PROXY_KEY, api_version="2024-10-21",
+                                 max_retries=0)
+        said = sdk.chat.completions.create(model="my-vision", messages=[{"role": "user", "content": "Hello?"}])
+    write_recording(proxy, ["07_azure.ipynb"], out)
+    text = out.read_text()
+    assert azure_key not in text and "api-key" not in text
+    entry = json.loads(text)["entries"][0]
+    assert entry["request"]["model"] == MODEL
+    from helpers.offline.backend import ChatBackend
+    from helpers.offline.fetch import DownloadPolicy
+    from helpers.offline.protocol import Route, parse_chat_request
+
+    payload = {"model": MODEL, "messages": [{"role": "user", "content": "Hello?"}]}
+    backend = ChatBackend(DownloadPolicy(), load_recording(out))
+    replayed = backend.complete(parse_chat_request(payload, Route("openai")), json.dumps(payload).encode())
+    assert replayed.content.split("\n\n", 1)[1] == said.choices[0].message.content
