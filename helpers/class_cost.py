@@ -183,8 +183,9 @@ def price(usage: dict[str, Usage], model: str, learners: int) -> str:
                  f"{dollars(total, max(total.bound, total.output)):>11.4f}")
     head = (f"{cost.name}: ${cost.input_per_million:g} input, ${cost.output_per_million:g} output per 1M tokens "
             f"(standard tier; {cost.prices_source}, checked {cost.checked}).")
-    reasoning = (" It is a reasoning model: its hidden reasoning tokens are billed as output too and are not in "
-                 "these counts." if models.is_reasoning_model(cost.name) else "")
+    reasoning = (" It is a reasoning model: its hidden reasoning tokens are billed as output too; they are not in "
+                 "the estimate, but they are within the bound (max_completion_tokens caps reasoning and answer "
+                 "together)." if models.is_reasoning_model(cost.name) else "")
     notes = [head,
              "* Output is an estimate: the offline backend's answers' length, not a model's. Input (text and "
              "image tokens) is exact." + reasoning,
