@@ -6,9 +6,13 @@ What an author runs after changing a lesson or a helper, or after switching to a
     python -m helpers.course execute 04 06           # only notebooks whose names start with 04 or 06
     python -m helpers.course execute --offline       # force the offline backend (what nbval checks)
     python -m helpers.course list
+    python -m helpers.course record 05 09 --out recordings/class.json   # a real model's answers, for replay
+    python -m helpers.course cost --learners 30 [--model gpt-4.1-mini]  # tokens and dollars for a class
 
 The stored outputs are what `pytest` (nbval) compares against, so commit notebooks executed with
-``--offline``; an execution against a real model is for reading, not for committing.
+``--offline``; an execution against a real model is for reading, not for committing. ``record`` runs notebooks
+against your provider through a recording proxy without saving them (:mod:`helpers.recording`); learners replay the
+file with ``VISION_RECORDING`` (:mod:`helpers.offline.replay`). ``cost`` prices a full run (:mod:`helpers.class_cost`).
 """
 
 from __future__ import annotations

@@ -168,3 +168,10 @@ def test_a_stream_of_tool_call_pieces_is_assembled():
     message = assemble_stream(raw)["choices"][0]["message"]
     assert message["tool_calls"][0]["function"] == {"name": "tag", "arguments": '{"a": 1}'}
     assert message["content"] is None
+
+
+def test_recording_without_a_real_provider_says_what_to_set():
+    from helpers.recording import RecordingProxy
+
+    with pytest.raises(ConfigurationError, match="Recording needs a real provider.*OPENAI_API_KEY"):
+        RecordingProxy(config.offline_settings())
