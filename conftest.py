@@ -21,6 +21,7 @@ _SECRETS_AND_ENDPOINTS = (
     "COURSE_IMAGES_BASE_URL",
     "VISION_MODEL",
     "VISION_OFFLINE_FAULT",
+    "VISION_RECORDING",
 )
 for _name in _SECRETS_AND_ENDPOINTS:
     os.environ.pop(_name, None)

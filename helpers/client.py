@@ -96,7 +96,13 @@ def resolved_base_url(settings: Settings) -> str:
     For the offline provider this starts the embedded server (once per process).
     """
     if settings.provider == "offline":
-        return offline_server_url(settings.offline_port) + "/v1"
+        url = offline_server_url(settings.offline_port)
+        from helpers.offline import use_recording  # lazy, like the server itself
+
+        if not use_recording(settings.recording):
+            notify(f"VISION_RECORDING is set, but the offline backend at {host_of(url)} is another process: start "
+                   "it with `python -m helpers.offline --recording FILE` to replay the recording.")
+        return url + "/v1"
     if settings.provider == "azure":
         return settings.azure_endpoint or ""
     return settings.base_url or ""
@@ -183,10 +189,23 @@ def setup(*, verbose: bool = True) -> tuple[AnyClient, str]:
     client = get_client(settings)
     if verbose:
         print(describe(settings, resolved_base_url(settings)))
+        if settings.recording:
+            _announce_recording(settings.recording)
         notice = shutdown_notice(settings.model)
         if notice:
             notify(notice, category=FutureWarning)
     return client, settings.request_model
+
+
+def _announce_recording(path: str) -> None:
+    """One line about the recording being replayed; a warning naming both versions if it is of another one."""
+    from helpers.offline.replay import load_recording, version_warning
+
+    recording = load_recording(path)
+    print(recording.label)
+    warning = version_warning(recording)
+    if warning:
+        notify(warning)
 
 
 def shutdown_notice(model: str) -> str | None:

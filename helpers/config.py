@@ -94,6 +94,7 @@ class Settings:
     offline_port: int = 0
     inferred: bool = False                 # True when VISION_PROVIDER was not set
     model_assumed: bool = False            # True when the model behind an Azure deployment is assumed, not told
+    recording: str | None = None           # offline only: a teacher's recording to replay (VISION_RECORDING)
 
     @property
     def request_model(self) -> str:
@@ -182,8 +183,9 @@ def load_settings(environ: Mapping[str, str] | None = None,
         check_model(vision_model)
 
     if provider == "offline":
-        return Settings(provider="offline", model=vision_model or models.DEFAULT_MODEL, api_key=OFFLINE_API_KEY,
-                        **common)
+        recording, recorded_model = _recording(values.get("VISION_RECORDING"))
+        return Settings(provider="offline", model=vision_model or recorded_model or models.DEFAULT_MODEL,
+                        api_key=OFFLINE_API_KEY, recording=recording, **common)
 
     if provider == "openai":
         key = require(values, "OPENAI_API_KEY", provider)
@@ -226,6 +228,19 @@ def load_settings(environ: Mapping[str, str] | None = None,
         model, assumed = models.DEFAULT_MODEL, True
     return Settings(provider="azure", model=model, api_key=key, azure_endpoint=endpoint,
                     azure_api_version=version, azure_deployment=deployment, model_assumed=assumed, **common)
+
+
+def _recording(value: str | None) -> tuple[str | None, str | None]:
+    """``(absolute path, model)`` of the recording ``VISION_RECORDING`` names, checked by loading it; a
+    :class:`ConfigurationError` naming the variable if it is missing or not a recording. Without
+    ``VISION_MODEL``, the recording's model is the model in use, so its requests match."""
+    if not value:
+        return None, None
+    from helpers.offline.replay import load_recording  # lazy: most runs have no recording
+
+    recording = load_recording(value)
+    model = recording.model if recording.model and models.retired_model(recording.model) is None else None
+    return str(recording.path), model
 
 
 def offline_settings(model: str | None = None) -> Settings:

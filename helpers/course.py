@@ -6,9 +6,13 @@ What an author runs after changing a lesson or a helper, or after switching to a
     python -m helpers.course execute 04 06           # only notebooks whose names start with 04 or 06
     python -m helpers.course execute --offline       # force the offline backend (what nbval checks)
     python -m helpers.course list
+    python -m helpers.course record 05 09 --out recordings/class.json   # a real model's answers, for replay
+    python -m helpers.course cost --learners 30 [--model gpt-4.1-mini]  # tokens and dollars for a class
 
 The stored outputs are what `pytest` (nbval) compares against, so commit notebooks executed with
-``--offline``; an execution against a real model is for reading, not for committing.
+``--offline``; an execution against a real model is for reading, not for committing. ``record`` runs notebooks
+against your provider through a recording proxy without saving them (:mod:`helpers.recording`); learners replay the
+file with ``VISION_RECORDING`` (:mod:`helpers.offline.replay`). ``cost`` prices a full run (:mod:`helpers.class_cost`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,11 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from helpers.class_cost import main as cost_main
+from helpers.config import load_settings
+from helpers.errors import CourseError
 from helpers.local import REPO_ROOT
+from helpers.recording import record
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 
@@ -40,16 +48,30 @@ def notebook_paths(prefixes: Iterable[str] = ()) -> list[Path]:
 
 def execute_notebook(path: Path, *, timeout: int = 600, kernel_name: str = "python3") -> float:
     """Execute one notebook in place (cwd = its folder, like Jupyter) and return the seconds it took."""
+    return run_notebook(path, timeout=timeout, kernel_name=kernel_name, write=True)[0]
+
+
+def run_notebook(path: Path, *, env: dict[str, str] | None = None, timeout: int = 600, kernel_name: str = "python3",
+                 write: bool = False, allow_errors: bool = False) -> tuple[float, int]:
+    """Execute one notebook (cwd = its folder) in a kernel with environment ``env`` (default: this process's);
+    return ``(seconds, cells that ended in an error)``. ``write=True`` saves it in place.
+
+    >>> run_notebook(NOTEBOOKS_DIR / "00_setup.ipynb", env={**os.environ, "VISION_PROVIDER": "offline"})  # doctest: +SKIP
+    (11.2, 0)
+    """
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name, record_timing=False,
-                            resources={"metadata": {"path": str(path.parent)}})
+                            allow_errors=allow_errors, resources={"metadata": {"path": str(path.parent)}})
     started = time.perf_counter()
-    client.execute()
-    nbformat.write(nb, path)
-    return time.perf_counter() - started
+    client.execute(**({"env": env} if env is not None else {}))
+    seconds = time.perf_counter() - started
+    if write:
+        nbformat.write(nb, path)
+    errors = sum(1 for cell in nb.cells if any(o.get("output_type") == "error" for o in cell.get("outputs", [])))
+    return seconds, errors
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,12 +84,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="force the offline backend and ignore .env (what the committed outputs use)")
     run.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
     sub.add_parser("list", help="list the notebooks in order")
+    rec = sub.add_parser("record", help="run notebooks against your provider and record its answers for replay")
+    rec.add_argument("prefixes", nargs="*", help="only notebooks starting with these, e.g. 05 09 (default: all)")
+    rec.add_argument("--out", type=Path, default=REPO_ROOT / "recordings" / "class.json",
+                     help="the recording to write (default recordings/class.json)")
+    rec.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    cost = sub.add_parser("cost", help="tokens and dollars a full run of the notebooks costs, for a class")
+    cost.add_argument("prefixes", nargs="*", help="only notebooks starting with these (default: all)")
+    cost.add_argument("--learners", type=int, default=1, help="learners in the class (default 1)")
+    cost.add_argument("--model", default=None, help="model to price (default: VISION_MODEL, else the course default)")
+    cost.add_argument("--refresh", action="store_true", help="re-run the notebooks instead of using the cached counts")
     args = parser.parse_args(argv)
 
     if args.command == "list":
         for path in notebook_paths():
             print(path.name)
         return 0
+    if args.command == "record":
+        return _record(args)
+    if args.command == "cost":
+        return cost_main(notebook_paths(args.prefixes), lambda path, env: run_notebook(path, env=env, allow_errors=True),
+                         learners=args.learners, model=args.model, refresh=args.refresh)
 
     if args.offline:
         # Same isolation as the test session: no keys, no .env, offline provider (see conftest.py).
@@ -84,6 +121,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in paths:
         seconds = execute_notebook(path, timeout=args.timeout)
         print(f"  {path.name}: {seconds:.1f} s")
+    return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    """``record``: the notebooks through a recording proxy to the configured provider (:mod:`helpers.recording`)."""
+    paths = notebook_paths(args.prefixes)
+    if not paths:
+        print(f"No notebooks match {args.prefixes!r} in {NOTEBOOKS_DIR}.", file=sys.stderr)
+        return 1
+    try:
+        settings = load_settings()
+        print(f"Recording {len(paths)} notebook(s) with {settings.provider} · model {settings.model}")
+        summary = record(paths, args.out, settings,
+                         lambda path, env: run_notebook(path, env=env, timeout=args.timeout, allow_errors=True))
+    except CourseError as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(f"Wrote {summary['out']}: {summary['answers']} answers, {summary['bytes'] / 1024:.0f} KB, "
+          f"{summary['seconds']:.0f} s.")
+    if summary["failed"]:
+        print(f"Not recorded (failed at the provider): {summary['failed']}")
+    broken = {name: n for name, n in summary["error_cells"].items() if n}
+    if broken:
+        print(f"Cells that ended in an error (their requests are not in the recording): {broken}")
+    print(f"Learners replay it with VISION_RECORDING={args.out} in .env (no key needed).")
     return 0
 
 

@@ -45,6 +45,8 @@ ENV_VARS: dict[str, str] = {
     "VISION_TIMEOUT": "seconds per request before giving up (default 60)",
     "VISION_MAX_RETRIES": "retries for 429, 5xx, timeouts and connection errors (default 2)",
     "VISION_OFFLINE_PORT": "port of the offline backend (0 = any free port, the default)",
+    "VISION_RECORDING": "a teacher's recording (JSON from `python -m helpers.course record`) the offline backend "
+                        "answers matching requests from, e.g. recordings/class.json",
     "VISION_DOTENV": "off = do not read .env",
     "VISION_CATALOG_DATE": "compare retirement dates with this day (YYYY-MM-DD) instead of today",
     "VISION_OFFLINE_DOWNLOADS": "off = the offline backend never downloads images from the internet",

@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("chat_parts", "chat", "structured", "conversation_file", "conversation",
      "evaluation"),                                           # requests, JSON, history, files, evaluation runs
     ("display", "eval_report"),                               # presentation: nothing below imports it
-    ("course", "__init__"),                                   # the maintenance CLI and the public surface
+    ("recording", "class_cost", "course", "__init__"),     # the maintenance CLI and the public surface
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 

@@ -30,7 +30,7 @@ from helpers.errors import ConfigurationError
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from helpers.offline.server import OfflineServer
 
-__all__ = ["OfflineServer", "ensure_server", "stop_server"]
+__all__ = ["OfflineServer", "ensure_server", "stop_server", "use_recording"]
 
 _LOCK = threading.Lock()
 _SERVER: OfflineServer | None = None
@@ -113,3 +113,21 @@ def stop_server() -> None:
         server, _SERVER, _URL = _SERVER, None, None
     if server is not None:
         server.stop()
+
+
+def use_recording(path: str | None) -> bool:
+    """Answer from the teacher's recording at ``path`` (None: no recording) in this process's backend, started
+    by :func:`ensure_server`; False if the backend in use is another process (``python -m helpers.offline``,
+    which takes ``--recording FILE`` instead). ``helpers.client`` calls it with ``VISION_RECORDING``.
+
+    >>> use_recording(None)                                              # doctest: +SKIP
+    True
+    """
+    with _LOCK:
+        server = _SERVER
+    if server is None:
+        return path is None
+    from helpers.offline.replay import load_recording
+
+    server.state.backend.recording = load_recording(path) if path else None
+    return True

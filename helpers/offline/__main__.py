@@ -18,10 +18,12 @@ import sys
 import time
 from collections.abc import Sequence
 
+from helpers.errors import ConfigurationError
 from helpers.local import IMAGES_DIR, is_loopback
 from helpers.models import DEFAULT_MODEL
 from helpers.offline.classroom import Classroom, env_lines, lan_addresses, new_token
 from helpers.offline.fair import DEFAULT_MAX_QUEUED
+from helpers.offline.replay import load_recording, version_warning
 from helpers.offline.server import OfflineServer
 
 TOKEN_VARIABLE = "VISION_CLASSROOM_TOKEN"
@@ -84,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="fail every request like the real service, e.g. 429, 503, timeout or '429;times=2'")
     parser.add_argument("--verbose", action="store_true", help="log one line per request (never headers or keys)")
     parser.add_argument("--no-warm", action="store_true", help="do not load the OCR models at start-up")
+    parser.add_argument("--recording", default=None, metavar="FILE",
+                        help="answer matching requests from a teacher's recording (python -m helpers.course record)")
     room = parser.add_argument_group("classroom (one server for a room; docs/TEACHING.md)")
     room.add_argument("--classroom", action="store_true",
                       help="require an access token and share the work fairly between learners")
@@ -120,6 +124,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = OfflineServer(args.host, args.port, warm_ocr=not args.no_warm, fault=args.fault, verbose=args.verbose,
                            classroom=classroom, allow_hosts=args.allow_host, workers=args.workers,
                            max_queued=args.max_queued)
+    if args.recording:
+        try:
+            server.state.backend.recording = recording = load_recording(args.recording)
+        except ConfigurationError as err:
+            print(err, file=sys.stderr)
+            return 2
+        print(recording.label, flush=True)
+        warning = version_warning(recording)
+        if warning:
+            print("Warning: " + warning, file=sys.stderr, flush=True)
     try:
         url = server.start()
     except OSError as err:

@@ -62,6 +62,7 @@ from helpers.offline.protocol import (
     parse_chat_request,
     parse_json_body,
 )
+from helpers.offline.replay import SOURCE_HEADER
 from helpers.offline.responses import Completion, json_bytes
 from helpers.offline.responses_api import ResponseStore, response_body, to_chat_payload
 from helpers.offline.responses_api import events as response_events
@@ -157,6 +158,8 @@ async def chat(request: Request) -> Response:
     headers = {"x-request-id": request_id}
     if completion.fill is not None:
         headers[FILL_HEADER] = completion.fill
+    if completion.source is not None:
+        headers[SOURCE_HEADER] = completion.source
     if not stream:
         return Response(json_bytes(completion.body()), 200, headers, media_type="application/json")
 
@@ -193,12 +196,14 @@ async def responses(request: Request) -> Response:
         checked = parse_chat_request(chat_payload, route)
         completion = state.backend.complete(checked, json_bytes(chat_payload), cancelled)
         answer = response_body(payload, completion, chat_payload["messages"], state.responses)
-        return {"body": answer, "fill": completion.fill}
+        return {"body": answer, "fill": completion.fill, "source": completion.source}
 
     done = await until_disconnect(request, work, _ticket(request, state))
     headers = {"x-request-id": request_id}
     if done["fill"] is not None:
         headers[FILL_HEADER] = done["fill"]
+    if done["source"] is not None:
+        headers[SOURCE_HEADER] = done["source"]
     if not payload.get("stream"):
         return Response(json_bytes(done["body"]), 200, headers, media_type="application/json")
     return StreamingResponse(iter(list(response_events(done["body"]))),

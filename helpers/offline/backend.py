@@ -22,7 +22,7 @@ from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImag
 
 from helpers import images, tokens
 from helpers.errors import CourseError, ImageError, ImageTooLargeError, UnknownModelError
-from helpers.offline import analysis, answers, fill, injection
+from helpers.offline import analysis, answers, fill, injection, replay
 from helpers.offline.enhancements import grounding_from_report, ocr_from_report
 from helpers.offline.fetch import Budget, Cancelled, DownloadPolicy, fetch_url
 from helpers.offline.formats import OutputSpec, apply_stop, dumps
@@ -160,8 +160,10 @@ def _downscaled(key: _Digest, size: tuple[int, int]) -> bytes:
 class ChatBackend:
     """Turns a validated request into a :class:`Completion`. Thread-safe; shared by all requests of a server."""
 
-    def __init__(self, policy: DownloadPolicy) -> None:
+    def __init__(self, policy: DownloadPolicy, recording: replay.Recording | None = None) -> None:
         self.policy = policy
+        #: A teacher's recording (:mod:`helpers.offline.replay`): matching requests get its answers first.
+        self.recording = recording
 
     def fetch(self, part: ImagePart, budget: Budget) -> bytes:
         """The bytes of an image part: a data URL, or a URL fetched under the download policy."""
@@ -219,6 +221,11 @@ class ChatBackend:
         went away meanwhile."""
         byte_cap = MAX_IMAGE_BYTES_PER_REQUEST if request.route.api == "openai" else 2**62
         budget = Budget.for_request(byte_cap, cancelled)
+        recording = self.recording
+        if recording is not None:
+            recorded = replay.replay(recording, request, raw_body, lambda: self._prompt_tokens(request, budget))
+            if recorded is not None:
+                return recorded
         loaded = self.load_all(request.image_parts, request.route, budget)
         last_user = max((i for i, m in enumerate(request.messages) if m.get("role") == "user"), default=None)
         question = _text_of(request.messages[last_user].get("content")) if last_user is not None else ""
@@ -233,6 +240,8 @@ class ChatBackend:
         output = request.output
         context = answers.Context(tuple(_time_label(request.messages, img.part) for img in answered), earlier)
         text, tool_call, log = self._shaped(output, question, reports, [img.data for img in answered], context)
+        if recording is not None and tool_call is None and output.kind == "text":
+            text = replay.fallback_line(recording) + text
         text = apply_stop(text, output.stop)[0]
         finish = "stop" if tool_call is None or output.forced_tool == "named" else "tool_calls"
         if request.max_tokens is not None:
@@ -249,7 +258,14 @@ class ChatBackend:
         return Completion(id="chatcmpl-" + digest[:29], created=int(time.time()), model=request.echo_model,
                           content=text, finish_reason=finish, usage=usage, azure=request.route.api == "azure",
                           enhancements=enhancements, tool_call=tool_call, n=output.n,
-                          fill=log.header() if log is not None else None)
+                          fill=log.header() if log is not None else None,
+                          source=replay.fallback_source(recording) if recording is not None else None)
+
+    def _prompt_tokens(self, request: ChatRequest, budget: Budget) -> int:
+        """``usage.prompt_tokens`` of a request (its images fetched and measured)."""
+        sizes = {(i.part.message_index, i.part.part_index): (i.width, i.height, i.part.detail)
+                 for i in self.load_all(request.image_parts, request.route, budget)}
+        return prompt_tokens(request.messages, sizes, request.model) + self._tool_tokens(request)
 
     @staticmethod
     def _shaped(output: OutputSpec, question: str, reports: list[Any], data: list[bytes],

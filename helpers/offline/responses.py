@@ -134,6 +134,7 @@ class Completion:
     tool_call: tuple[str, str] | None = None    # (function name, JSON arguments) of a forced tool call
     n: int = 1
     fill: str | None = None                     # the x-offline-fill header of a structured answer
+    source: str | None = None                   # the x-offline-source header (a recording is loaded)
 
     def _tool_calls(self) -> list[dict[str, Any]]:
         name, arguments = self.tool_call or ("", "")

@@ -1,0 +1,95 @@
+"""What a class will cost (issue 13): usage counted by the offline backend the way a learner's run sends it,
+priced with helpers.model_costs, cached per notebook; an unknown model is a clear error."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import openai
+import pytest
+from PIL import Image
+
+from helpers import class_cost, model_costs, tokens
+from helpers.class_cost import Usage, cached_usage, count_usage, main, price
+from helpers.course import notebook_paths
+from helpers.offline.replay import course_version
+
+
+def _png(width: int, height: int) -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (30, 120, 200)).save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _fake_notebook(path: Path, env: dict[str, str]) -> tuple[float, int]:
+    """Stands in for a kernel: sends what a learner's notebook would, to where the kernel's env points."""
+    assert env["VISION_PROVIDER"] == "compatible" and "OPENAI_API_KEY" in env and env["VISION_DOTENV"] == "off"
+    sdk = openai.OpenAI(base_url=env["OPENAI_BASE_URL"], api_key=env["OPENAI_API_KEY"], max_retries=0)
+    sdk.chat.completions.create(model=env["VISION_MODEL"], max_completion_tokens=40, messages=[
+        {"role": "user", "content": [{"type": "text", "text": "Which colour is this?"},
+                                     {"type": "image_url", "image_url": {"url": _png(1024, 512), "detail": "high"}}]}])
+    sdk.chat.completions.create(model=env["VISION_MODEL"], messages=[{"role": "user", "content": "And now?"}])
+    return 0.0, 0
+
+
+def test_usage_is_counted_per_notebook_with_exact_image_tokens():
+    path = notebook_paths(["00"])[0]
+    counts = count_usage([path], "gpt-4o", _fake_notebook, warm=False)[path.name]
+    assert counts.requests == 2
+    assert counts.image == tokens.image_tokens(1024, 512, "high", "gpt-4o") == 85 + 170 * 2   # 2x1 tiles of 512
+    assert counts.text > 10 and counts.output > 0
+    assert (counts.bounded, counts.bound, counts.unbounded) == (1, 40, 1)
+
+
+def test_the_table_prices_each_notebook_and_the_class():
+    usage = {"04_detail_levels.ipynb": Usage(3, 300, 2000, 400, 1, 100, 2),
+             "05_handwriting_ocr.ipynb": Usage(2, 100, 1000, 50, 2, 2000, 0)}
+    table = price(usage, "gpt-4o", 30)
+    one = model_costs.estimate_cost("gpt-4o", 3400, 450)
+    assert f"{one:.4f}" in table.splitlines()[3]                       # total, 1 learner
+    assert f"${one * 30:.2f}" in table.splitlines()[-1]
+    assert "class of 30: 150 requests, 102,000 input tokens (90,000 of them image)" in table
+    assert "Output is an estimate" in table and model_costs.PRICING in table
+    assert table.splitlines()[1].endswith(" +") and not table.splitlines()[2].endswith(" +")
+
+
+def test_an_unknown_model_names_the_known_ones_and_runs_nothing(capsys):
+    def must_not_run(path: Path, env: dict[str, str]) -> tuple[float, int]:
+        raise AssertionError("no notebook should run for an unknown model")
+
+    assert main(notebook_paths(["05"]), must_not_run, learners=30, model="gpt-9-vision", refresh=False) == 2
+    said = capsys.readouterr().err
+    assert "gpt-9-vision" in said and "gpt-4o" in said and "gpt-5.4-mini" in said and "What to do" in said
+
+
+def test_a_second_call_uses_the_cache_until_the_notebook_changes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(class_cost, "CACHE_FILE", tmp_path / "class_usage.json")
+    path = notebook_paths(["00"])[0]
+    runs: list[str] = []
+
+    def measured(paths, model, run):        # count_usage itself is tested above; here only what is re-run
+        runs.extend(p.name for p in paths)
+        return {p.name: Usage(1, 10, 20, 5, 0, 0, 1) for p in paths}
+
+    monkeypatch.setattr(class_cost, "count_usage", measured)
+    counting_run = _fake_notebook
+
+    first = cached_usage([path], "gpt-4o", counting_run)
+    again = cached_usage([path], "gpt-4o", counting_run)
+    assert runs == [path.name] and first == again
+    data = json.loads((tmp_path / "class_usage.json").read_text())
+    assert data["models"]["gpt-4o"][path.name]["course_version"] == course_version([path.name])
+    data["models"]["gpt-4o"][path.name]["course_version"] = "0.0.1+nb.000000000000"   # the notebook changed
+    (tmp_path / "class_usage.json").write_text(json.dumps(data))
+    cached_usage([path], "gpt-4o", counting_run)
+    assert runs == [path.name, path.name]
+
+
+@pytest.mark.parametrize("model", ["gpt-5.4-mini", "gpt-4.1-mini"])
+def test_prices_used_say_where_they_come_from_and_when(model):
+    cost = model_costs.model_cost(model)
+    assert cost.input_per_million and cost.output_per_million and cost.checked and cost.prices_source
+    assert cost.prices_source in price({"x.ipynb": Usage(1, 1, 1, 1, 0, 0, 1)}, model, 1)
