@@ -239,15 +239,17 @@ def test_a_full_queue_is_a_429_with_retry_after_for_that_learner_only(busy_analy
 
 
 def test_a_learner_who_leaves_while_queued_or_running_gives_the_slot_back(room, busy_analysis):
-    """B gives up (client timeout) while waiting behind A, C while its 10-image request runs: the server stops
-    their work, the slot is not lost, and the next request is answered."""
+    """B gives up (client timeout) at once, while it waits behind A (or just as its one image starts: either way
+    before its answer, which takes LEAN), C while its 10-image request runs: the server stops their work, the slot
+    is not lost, and the next request is answered. (B's timeout must be shorter than one analysis: with fair
+    turns B's whole request takes only about two of them, so a longer timeout would not fire on a quiet machine.)"""
     with ThreadPoolExecutor(3) as pool:
         a = pool.submit(post, room, body(*(png(i) for i in range(8))), TOKEN + ".a")
         time.sleep(0.1)
-        for name, images in (("b", 1), ("c", 10)):
+        for name, images, timeout in (("b", 1, LEAN / 4), ("c", 10, 0.3)):
             with pytest.raises(requests.exceptions.Timeout):
                 requests.post(room.base_url + "/v1/chat/completions", json=body(*(png(200 + i) for i in range(images))),
-                              headers={"Authorization": f"Bearer {TOKEN}.{name}"}, timeout=0.3)
+                              headers={"Authorization": f"Bearer {TOKEN}.{name}"}, timeout=timeout)
         assert a.result().status_code == 200
     deadline = time.monotonic() + 5
     while room.state.scheduler.snapshot() != {"free": 1, "waiting": {}, "running": {}} and time.monotonic() < deadline:
