@@ -22,8 +22,8 @@ from PIL import ExifTags, Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # run from a checkout without installing
 
 from helpers import tokens  # noqa: E402
-from helpers.models import DEFAULT_MODEL  # noqa: E402
 from helpers.images import encode_image, prepare_image  # noqa: E402
+from helpers.models import DEFAULT_MODEL  # noqa: E402
 
 WIDTH, HEIGHT = 4032, 3024          # a 12 MP phone sensor, stored landscape
 QUALITY = 92

@@ -31,7 +31,7 @@ def question() -> HumanMessage:
                                  {"type": "image_url", "image_url": {"url": label}}])
 
 
-def chat(**options) -> "langchain_openai.ChatOpenAI":
+def chat(**options) -> langchain_openai.ChatOpenAI:
     return langchain_openai.ChatOpenAI(model=MODEL, base_url=ensure_server() + "/v1", api_key="offline",
                                        max_retries=0, **options)
 
