@@ -4,7 +4,8 @@ Each ``.ipynb`` in the folder is one student's submission (the file name, withou
 Each is graded by otter-grader's local runner (``otter run``: no Docker, which ``otter grade`` would need) in its
 own process, against the autograder zip that ``homework/build.py`` made, with the offline backend and no key, so
 grading is deterministic. A submission that is not a notebook, cannot be read, or times out is reported in the
-table with its reason, and the others are still graded.
+table with its reason, and the others are still graded. A submission that tries to patch the grader or read the
+hidden tests is flagged and gets no credit (``homework/integrity.py`` says what is checked and why).
 
 Writes, in ``--out`` (default ``homework/reports/ASSIGNMENT``):
 
@@ -30,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build import HOMEWORK, autograder_zip, grading_env  # noqa: E402
+from integrity import CANARY, scan, with_canary  # noqa: E402
 
 
 @dataclass
@@ -72,7 +74,7 @@ def manual_questions(assignment: str) -> dict[str, float]:
 
 
 def check_notebook(path: Path) -> str | None:
-    """Why this file cannot be graded, or None."""
+    """Why this file cannot be graded (not a notebook, malformed, or flagged by the tamper scan), or None."""
     if path.suffix != ".ipynb":
         return f"not a notebook ({path.suffix or 'no extension'})"
     try:
@@ -82,6 +84,10 @@ def check_notebook(path: Path) -> str | None:
         nbformat.validate(nb)
     except Exception as exc:  # a malformed file is reported, never fatal
         return f"malformed notebook: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+    found = scan(nb)
+    if found:
+        more = f" (+{len(found) - 2} more)" if len(found) > 2 else ""
+        return f"flagged, not run, no credit: {'; '.join(found[:2])}{more}"
     return None
 
 
@@ -106,9 +112,14 @@ def grade_one(path: Path, zip_path: Path, timeout: float) -> Result:
             tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
             result.status = f"grader failed: {tail[0][:160]}"
         else:
-            for test in json.loads(results.read_text())["tests"]:
-                if test.get("name") != "Public Tests" and test.get("score") is not None:
-                    result.scores[test["name"]] = float(test["score"])
+            tests = json.loads(results.read_text())["tests"]
+            canary = [t for t in tests if t.get("name") == CANARY]
+            if canary and not canary[0].get("score"):
+                for test in tests:
+                    if test.get("name") not in ("Public Tests", CANARY) and test.get("score") is not None:
+                        result.scores[test["name"]] = float(test["score"])
+            else:  # the always-failing test passed (or vanished): the submission patched the grader
+                result.status = "flagged, no credit: the grader was patched at run time (its always-failing test passed)"
     result.seconds = time.perf_counter() - start
     return result
 
@@ -120,8 +131,9 @@ def grade(submissions: Path, assignment: str, out: Path, jobs: int = 1, timeout:
         raise SystemExit(f"{zip_path} is missing: run `python homework/build.py {assignment}` first")
     auto, manual = questions(zip_path)
     files = sorted(p for p in submissions.iterdir() if p.is_file() and not p.name.startswith("."))
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        results = list(pool.map(lambda p: grade_one(p, zip_path, timeout), files))
+    with tempfile.TemporaryDirectory(prefix="otter-zip-") as tmp, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        guarded = with_canary(zip_path, Path(tmp))
+        results = list(pool.map(lambda p: grade_one(p, guarded, timeout), files))
     write_report(results, auto, manual, out)
     return results
 

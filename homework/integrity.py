@@ -1,0 +1,143 @@
+"""Tamper checks for ``homework/grade.py``: a submission that patches the grader or reads the hidden tests gets no credit.
+
+What otter-grader itself protects, and what it does not (otter-grader 7, read in its source, 2026-12-02):
+
+- the hidden tests are only in ``autograder.zip``, never in the student notebook;
+- but ``otter run`` executes the submission and then the tests **in the same kernel** (a cell it appends runs every
+  test file and pickles the results), with the test files unpacked next to it. So code in the notebook can patch
+  otter's classes (``TestFile.score``...), replace ``helpers`` functions in ``sys.modules`` that a test compares
+  against, read ``tests/*.py``, or look at the calling test's frame for the expected value.
+
+Two defences, one before and one after the run:
+
+1. :func:`scan` reads every code cell (IPython magics turned into Python first) and lists what no honest answer to
+   these assignments needs: importing ``otter`` (other than the init cell otter wrote), ``importlib``, ``inspect``,
+   ``ctypes``, ``gc`` or ``builtins``; ``exec``, ``eval``, ``compile``, ``__import__``, ``setattr``, ``delattr``,
+   ``globals()``, ``vars()``; frame and code attributes (``f_back``, ``f_locals``, ``__code__``, ``__globals__``...);
+   ``sys.modules``, ``sys._getframe``, ``sys.settrace``...; assigning to an attribute of anything imported (a
+   module, a class, a function) or of ``grader``; any use of ``grader`` other than ``grader.check("q1")``; string
+   literals that name the tests, the autograder or otter. A flagged submission is **not run** and gets no credit;
+   the report says why, so the teacher can look (a false alarm is re-graded after removing the line).
+2. :func:`with_canary` adds a test that always fails to the autograder (a copy, at grading time): if it passes, otter
+   was patched at run time (by code the scan did not recognise), and the submission is flagged after the run.
+
+Expected values that a test compares against are computed in a fresh Python process where it matters (hw03), so
+patching ``helpers`` in the kernel does not move them.
+
+>>> scan_source("import otter\\ngrader = otter.Notebook('hw.ipynb')\\nx = 1")
+[]
+>>> scan_source("import helpers.tokens as t\\nt.image_tokens = lambda *a: 85")
+['line 2: assigns to an attribute of t (imported)']
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+CANARY = "zz_grader_integrity"
+CANARY_TEST = f'''from otter.test_files import test_case
+
+OK_FORMAT = False
+
+name = "{CANARY}"
+points = 1
+
+
+@test_case(points=None, hidden=True)
+def test_always_fails():
+    raise AssertionError("this test always fails: if it passed, the grader was patched by the submission")
+'''
+
+FORBIDDEN_MODULES = {"importlib", "inspect", "ctypes", "gc", "builtins", "otter", "pickle", "marshal", "imp"}
+FORBIDDEN_CALLS = {"exec", "eval", "compile", "__import__", "setattr", "delattr", "globals", "vars", "breakpoint"}
+FORBIDDEN_ATTRIBUTES = {"f_back", "f_locals", "f_globals", "f_code", "gi_frame", "cr_frame", "tb_frame", "__code__",
+                        "__globals__", "__closure__", "__builtins__", "__subclasses__", "__dict__", "__file__",
+                        "__loader__", "__spec__", "_getframe", "settrace", "setprofile", "meta_path", "path_hooks",
+                        "addaudithook", "modules"}
+#: Strings that name the grading machinery: the tests folder, the autograder, otter, its results.
+FORBIDDEN_STRINGS = re.compile(r"(^|[/\\])tests([/\\]|$)|\bq\d+\.py\b|autograder|otter|results\.(json|pkl)|\.pkl\b",
+                               re.I)
+INIT_LINES = re.compile(r'^\s*(import otter|grader = otter\.Notebook\([^()]*\))\s*$')
+
+
+def _python(source: str) -> str:
+    """A cell's source as plain Python (``%time``, ``!ls`` and friends turned into calls IPython would make)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
+def scan_source(source: str) -> list[str]:
+    """What in one cell's source an honest answer does not need (empty list: nothing)."""
+    kept = "\n".join("" if INIT_LINES.match(line) else line for line in source.splitlines())
+    try:
+        tree = ast.parse(_python(kept))
+    except SyntaxError:
+        return []  # a cell that does not parse cannot run either; otter reports the error
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.update(a.asname or a.name for a in node.names)
+    found: list[str] = []
+
+    def flag(node: ast.AST, why: str) -> None:
+        found.append(f"line {getattr(node, 'lineno', '?')}: {why}")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for name in names:
+                if name.split(".")[0] in FORBIDDEN_MODULES:
+                    flag(node, f"imports {name}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in FORBIDDEN_CALLS:
+            flag(node, f"calls {node.func.id}()")
+        elif isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_ATTRIBUTES:
+            flag(node, f"uses .{node.attr}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and FORBIDDEN_STRINGS.search(node.value):
+            flag(node, f"names the grading files in {node.value[:40]!r}")
+        elif isinstance(node, ast.Name) and node.id in {"__builtins__", "__import__"}:
+            flag(node, f"uses {node.id}")
+        if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign | ast.Delete):
+            targets = node.targets if isinstance(node, ast.Assign | ast.Delete) else [node.target]
+            for target in targets:
+                for sub in ast.walk(target):
+                    if isinstance(sub, ast.Attribute | ast.Subscript):
+                        root = sub
+                        while isinstance(root, ast.Attribute | ast.Subscript):
+                            root = root.value
+                        if isinstance(root, ast.Name) and (root.id in imported or root.id == "grader"):
+                            flag(node, f"assigns to an attribute of {root.id} "
+                                       f"({'the grader' if root.id == 'grader' else 'imported'})")
+                            break
+    allowed = {id(node.func.value) for node in ast.walk(tree)
+               if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "check"
+               and isinstance(node.func.value, ast.Name) and node.func.value.id == "grader" and not node.keywords
+               and len(node.args) == 1 and isinstance(node.args[0], ast.Constant)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == "grader" and id(node) not in allowed:
+            flag(node, 'uses grader other than grader.check("...")')
+    return sorted(set(found), key=found.index)
+
+
+def scan(nb) -> list[str]:
+    """Every suspicious line of a notebook's code cells, as ``cell N, line M: why`` (empty list: clean)."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            found += [f"cell {index}, {why}" for why in scan_source(cell.source)]
+    return found
+
+
+def with_canary(zip_path: Path, folder: Path) -> Path:
+    """A copy of the autograder zip with the always-failing canary test added; the original stays untouched."""
+    copy = folder / zip_path.name
+    shutil.copyfile(zip_path, copy)
+    with zipfile.ZipFile(copy, "a") as z:
+        z.writestr(f"tests/{CANARY}.py", CANARY_TEST)
+    return copy
