@@ -7,7 +7,10 @@ Notebook kernels are child processes, so they inherit this environment.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 _SECRETS_AND_ENDPOINTS = (
     "OPENAI_API_KEY",
@@ -36,3 +39,8 @@ os.environ["VISION_CATALOG_DATE"] = "2026-11-21"
 os.environ["VISION_OFFLINE_DOWNLOADS"] = "off"
 # Identical OCR numbers on every run: one intra-op thread per ONNX session.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Analyses kept on disk (helpers.offline.stored) are shared by this run's notebook kernels, never taken from an
+# earlier run: a fresh folder per test session (xdist workers and kernels inherit it from the controller).
+if "VISION_OFFLINE_CACHE" not in os.environ:
+    os.environ["VISION_OFFLINE_CACHE"] = tempfile.mkdtemp(prefix="gpt-vision-course-analysis-")
+    atexit.register(shutil.rmtree, os.environ["VISION_OFFLINE_CACHE"], ignore_errors=True)

@@ -50,6 +50,7 @@ ENV_VARS: dict[str, str] = {
     "VISION_DOTENV": "off = do not read .env",
     "VISION_CATALOG_DATE": "compare retirement dates with this day (YYYY-MM-DD) instead of today",
     "VISION_OFFLINE_DOWNLOADS": "off = the offline backend never downloads images from the internet",
+    "VISION_OFFLINE_CACHE": "folder for the offline backend's image analyses on disk (off = memory only)",
     "VISION_OFFLINE_AZURE_MAX_IMAGES": "images per request on the offline Azure route (default 50, the quotas page; 10 = the how-to)",
 }
 

@@ -13,8 +13,8 @@ The offline server (``helpers.offline.server``) has no language model. For every
 :func:`difference` compares two images (identical bytes, near-identical, where the pixels changed, which OCR
 words were added or removed); :func:`near_duplicates` lists the near-identical pairs of a request.
 
-Results are cached by the SHA-256 of the image bytes, so re-running a notebook does not analyse the same image
-twice. Every notebook that runs offline gets its answers from here; the OCR part is taught in
+Results are cached by the SHA-256 of the image bytes, in memory and on disk (:mod:`helpers.offline.stored`), so
+re-running a notebook, or restarting its kernel, does not analyse the same image twice. Every notebook that runs offline gets its answers from here; the OCR part is taught in
 notebooks/05_handwriting_ocr.ipynb.
 
 >>> from helpers.offline.analysis import analyze
@@ -31,7 +31,7 @@ import re
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import imagehash
 from PIL import Image
@@ -39,6 +39,7 @@ from PIL import Image
 from helpers.images import sniff_mime
 from helpers.ocr import OcrLine, lines_to_text, load_rgb, normalise_text, ocr_lines
 from helpers.ocr import warm_up as ocr_warm_up
+from helpers.offline import stored
 from helpers.offline.colours import analyse_colours, colour_name, dominant_colours
 from helpers.offline.pixels import changed_regions, detect_faces
 from helpers.writing import IDEOGRAPHS_AND_KANA
@@ -132,7 +133,10 @@ def analyze(data: bytes) -> ImageReport:
                 return report
             _stats["misses"] += 1
         try:
-            report = _compute(data, key)
+            report = _from_stored(stored.load(key))
+            if report is None:
+                report = _compute(data, key)
+                stored.save(key, asdict(report))
             with _cache_lock:
                 _cache[key] = report
                 while len(_cache) > CACHE_SIZE:
@@ -171,6 +175,18 @@ def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
         _stats.update(hits=0, misses=0)
+
+
+def _from_stored(raw: dict | None) -> ImageReport | None:
+    """A report kept on disk by :mod:`helpers.offline.stored` (a restarted kernel, another lesson), or None."""
+    try:
+        return None if raw is None else ImageReport(**{
+            **raw, "lines": tuple(OcrLine(line["text"], tuple(map(tuple, line["box"])), line["score"])
+                                  for line in raw["lines"]),
+            "faces": tuple(map(tuple, raw["faces"])), "colours": tuple(map(tuple, raw["colours"])),
+            "thirds": tuple(raw["thirds"]), "columns": tuple(raw["columns"])})
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _compute(data: bytes, key: str) -> ImageReport:
