@@ -56,6 +56,9 @@ from helpers import models  # noqa: E402
 from helpers.chat_parts import image_content, user_message  # noqa: E402
 from helpers.images import to_data_url  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from load_offline import percentile  # noqa: E402  (nearest-rank quantile, shared with the load benchmark)
+
 TOKEN = "class-benchmark-" + base64.urlsafe_b64encode(os.urandom(9)).decode()
 PROMPT_EN = "Transcribe the handwritten notes in this photo exactly, line by line. Reply with the transcription only."
 FOLLOW_UPS = ("Which fine-tuning methods do these notes mention, and in which year was each published?",
@@ -63,16 +66,6 @@ FOLLOW_UPS = ("Which fine-tuning methods do these notes mention, and in which ye
 PROMPT_ZH = "请识别这张照片中的手写笔记，逐行转写，只输出文字。"
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The ``q`` quantile (0..1) by the nearest-rank method (NaN for no values).
-
-    >>> percentile([1.0, 2.0, 3.0, 4.0], 0.5)
-    2.0
-    """
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def _altered(data_url: str, seed: int) -> str:

@@ -6,6 +6,8 @@ import openai
 import pytest
 
 from helpers import client as course_client
+from helpers import config
+from helpers.offline import use_recording
 from helpers.offline.server import OfflineServer
 
 
@@ -29,3 +31,17 @@ def server():
 def api(server):
     """The official SDK pointed at :func:`server`, no retries (a failure shows at once)."""
     return openai.OpenAI(base_url=server.base_url + "/v1", api_key="offline", max_retries=0, timeout=60)
+
+
+@pytest.fixture
+def learner(tmp_path, monkeypatch):
+    """A learner's folder: no course variable in the environment, a .env file read from the cwd; the shared
+    backend left as it was found (no recording)."""
+    for name in (*config.ENV_VARS, "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VISION_CATALOG_DATE", "2026-11-21")
+    monkeypatch.chdir(tmp_path)
+    course_client.clear_clients()
+    yield tmp_path
+    use_recording(None)
+    course_client.clear_clients()

@@ -89,16 +89,6 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def learner(tmp_path, monkeypatch):
-    """A learner's folder: no course variable in the environment, a .env file read from the cwd."""
-    for name in (*config.ENV_VARS, "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("VISION_CATALOG_DATE", "2026-11-21")
-    monkeypatch.chdir(tmp_path)
-    client.clear_clients()
-    yield tmp_path
-    client.clear_clients()
 
 
 def write_dotenv(folder, values: dict[str, str], server: str) -> None:

@@ -32,7 +32,6 @@ from helpers.course_images import course_image_path, public_copy
 from helpers.errors import ConfigurationError
 from helpers.images import to_data_url
 from helpers.local import REPO_ROOT
-from helpers.offline import use_recording
 from helpers.offline.replay import SOURCE_HEADER, course_version, load_recording, normalise
 from helpers.recording import PROXY_KEY, RecordingProxy, image_aliases, write_recording
 
@@ -109,17 +108,6 @@ def recorded(remote, tmp_path_factory):
     return out, answers
 
 
-@pytest.fixture
-def learner(tmp_path, monkeypatch):
-    """A learner's folder with a .env, nothing in the environment; the shared backend left as it was found."""
-    for name in (*config.ENV_VARS, "OPENAI_ORG_ID", "OPENAI_PROJECT_ID"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("VISION_CATALOG_DATE", "2026-11-21")
-    monkeypatch.chdir(tmp_path)
-    client.clear_clients()
-    yield tmp_path
-    use_recording(None)
-    client.clear_clients()
 
 
 def _setup(folder: Path, recording: Path, capsys) -> tuple[openai.OpenAI, str, str]:
