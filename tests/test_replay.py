@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 from helpers import config
 from helpers.course_images import course_image_path, public_copy
 from helpers.errors import ConfigurationError
+from helpers.local import REPO_ROOT
 from helpers.offline.backend import ChatBackend
 from helpers.offline.fetch import DownloadPolicy
 from helpers.offline.protocol import Route, parse_chat_request
@@ -175,3 +180,33 @@ def test_recording_without_a_real_provider_says_what_to_set():
 
     with pytest.raises(ConfigurationError, match="Recording needs a real provider.*OPENAI_API_KEY"):
         RecordingProxy(config.offline_settings())
+
+
+def test_a_classroom_server_started_with_a_recording_replays_it_to_every_learner(tmp_path):
+    """What a teacher runs in a room: ``python -m helpers.offline --classroom --recording FILE``; a learner's
+    request with the room's token gets the recorded answer, labelled; without the token, a 401."""
+    path = _recording(tmp_path, [(HELLO, _response(ANSWER))])
+    token = "room-token-for-the-test"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "VISION_CLASSROOM_TOKEN": token}
+    process = subprocess.Popen([sys.executable, "-m", "helpers.offline", "--classroom", "--port", "0", "--no-warm",
+                                "--recording", str(path)], cwd=REPO_ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        printed = []
+        while not any("OPENAI_BASE_URL=" in line for line in printed):
+            line = process.stdout.readline()
+            assert line, "the server stopped before printing its .env lines: " + process.stderr.read()
+            printed.append(line)
+        assert any(MODEL in line and "2026-12-01" in line for line in printed)    # which recording it serves
+        base = next(line for line in printed if "OPENAI_BASE_URL=" in line).split("=", 1)[1].strip()
+        base = "http://127.0.0.1:" + base.rsplit(":", 1)[1]            # the printed LAN address, reached locally
+        asked = requests.post(base + "/chat/completions", json=HELLO, timeout=30,
+                              headers={"Authorization": f"Bearer {token}.ann"})
+        assert asked.status_code == 200, asked.text
+        assert asked.json()["choices"][0]["message"]["content"].endswith(ANSWER)
+        assert asked.headers["x-offline-source"].startswith("recorded; model=")
+        assert requests.post(base + "/chat/completions", json=HELLO, timeout=30).status_code == 401
+        assert token not in "".join(printed)                            # a token the teacher chose is not printed
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
