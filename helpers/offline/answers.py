@@ -37,7 +37,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from helpers.offline import summaries
+from helpers.offline import injection, summaries
 from helpers.offline.analysis import ImageReport
 from helpers.offline.timeline import timeline
 from helpers.writing import IDEOGRAPHS
@@ -209,6 +209,8 @@ def build(question: str, reports: Sequence[ImageReport], image_bytes: Sequence[b
         answer = _description(answer, question, reports, labels)
     if _has(_NEEDS_MODEL, question) and intent != "video" and NEEDS_MODEL not in answer.body:
         answer.body.insert(0, NEEDS_MODEL)
+    if line := injection.note(reports):   # instructions written in an image: quoted, not followed (lesson 13)
+        answer.body.insert(0, line)
     return answer
 
 

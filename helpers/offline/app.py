@@ -155,11 +155,7 @@ async def chat(request: Request) -> Response:
 
         parsed, completion = await until_disconnect(request, work, _ticket(request, state))
     stream, include_usage = parsed.stream, parsed.include_usage
-    headers = {"x-request-id": request_id}
-    if completion.fill is not None:
-        headers[FILL_HEADER] = completion.fill
-    if completion.source is not None:
-        headers[SOURCE_HEADER] = completion.source
+    headers = _answer_headers(request_id, completion.fill, completion.source)
     if not stream:
         return Response(json_bytes(completion.body()), 200, headers, media_type="application/json")
 
@@ -199,11 +195,7 @@ async def responses(request: Request) -> Response:
         return {"body": answer, "fill": completion.fill, "source": completion.source}
 
     done = await until_disconnect(request, work, _ticket(request, state))
-    headers = {"x-request-id": request_id}
-    if done["fill"] is not None:
-        headers[FILL_HEADER] = done["fill"]
-    if done["source"] is not None:
-        headers[SOURCE_HEADER] = done["source"]
+    headers = _answer_headers(request_id, done["fill"], done["source"])
     if not payload.get("stream"):
         return Response(json_bytes(done["body"]), 200, headers, media_type="application/json")
     return StreamingResponse(iter(list(response_events(done["body"]))),
@@ -225,6 +217,12 @@ async def files(request: Request) -> Response:
     else:
         answer = state.files.info(request.path_params["file_id"])
     return Response(json_bytes(answer), 200, media_type="application/json")
+
+
+def _answer_headers(request_id: str, fill: str | None, source: str | None) -> dict[str, str]:
+    """An answer's headers: its id, how a structured answer was filled, whether it was replayed."""
+    headers = {"x-request-id": request_id, FILL_HEADER: fill, SOURCE_HEADER: source}
+    return {name: value for name, value in headers.items() if value is not None}
 
 
 def _ticket(request: Request, state: ServerState) -> Any:

@@ -22,7 +22,7 @@ from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImag
 
 from helpers import images, tokens
 from helpers.errors import CourseError, ImageError, ImageTooLargeError, UnknownModelError
-from helpers.offline import analysis, answers, fill, injection, replay
+from helpers.offline import analysis, answers, fill, replay
 from helpers.offline.enhancements import grounding_from_report, ocr_from_report
 from helpers.offline.fetch import Budget, Cancelled, DownloadPolicy, fetch_url
 from helpers.offline.formats import OutputSpec, apply_stop, dumps
@@ -252,8 +252,7 @@ class ChatBackend:
         enhancements = (self._enhancements(request, text, [] if earlier else reports)
                         if request.ocr or request.grounding else None)
         digest = hashlib.sha256(f"{request.route.api}|{request.route.deployment}|".encode() + raw_body).hexdigest()
-        sizes = {(i.part.message_index, i.part.part_index): (i.width, i.height, i.part.detail) for i in loaded}
-        usage = usage_block(prompt_tokens(request.messages, sizes, request.model) + self._tool_tokens(request),
+        usage = usage_block(self._prompt_tokens_of(request, loaded),
                             tokens.text_tokens(text, request.model) * output.n)
         return Completion(id="chatcmpl-" + digest[:29], created=int(time.time()), model=request.echo_model,
                           content=text, finish_reason=finish, usage=usage, azure=request.route.api == "azure",
@@ -263,9 +262,13 @@ class ChatBackend:
 
     def _prompt_tokens(self, request: ChatRequest, budget: Budget) -> int:
         """``usage.prompt_tokens`` of a request (its images fetched and measured)."""
-        sizes = {(i.part.message_index, i.part.part_index): (i.width, i.height, i.part.detail)
-                 for i in self.load_all(request.image_parts, request.route, budget)}
-        return prompt_tokens(request.messages, sizes, request.model) + self._tool_tokens(request)
+        return self._prompt_tokens_of(request, self.load_all(request.image_parts, request.route, budget))
+
+    @classmethod
+    def _prompt_tokens_of(cls, request: ChatRequest, loaded: list[LoadedImage]) -> int:
+        """``usage.prompt_tokens``: the messages with the measured images, plus tools and schema."""
+        sizes = {(i.part.message_index, i.part.part_index): (i.width, i.height, i.part.detail) for i in loaded}
+        return prompt_tokens(request.messages, sizes, request.model) + cls._tool_tokens(request)
 
     @staticmethod
     def _shaped(output: OutputSpec, question: str, reports: list[Any], data: list[bytes],
@@ -284,10 +287,7 @@ class ChatBackend:
         if output.kind == "json_object":
             value, log = fill.json_object(facts, answers.NOTICE if reports else answers.NOTICE_NO_IMAGE)
             return dumps(value), None, log
-        answer = answers.build(question, reports, data, context)
-        if line := injection.note(reports):     # instructions written in an image: quoted, not followed (lesson 13)
-            answer.body.insert(0, line)
-        return answer.render(), None, None
+        return answers.compose(question, reports, data, context), None, None
 
     @staticmethod
     def _tool_tokens(request: ChatRequest) -> int:
