@@ -23,10 +23,13 @@ Taught in notebooks/07_azure.ipynb.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
+
+from helpers.errors import ConfigurationError
 
 #: The deployment route of Azure OpenAI's Chat Completions (the ``api-version`` query parameter is required).
 CHAT_PATH = "/openai/deployments/{deployment}/chat/completions"
@@ -138,3 +141,28 @@ def parse_grounding(response_json: Any) -> list[tuple[str, list[tuple[float, flo
             polygon = [(float(p["x"]), float(p["y"])) for p in span.get("polygon") or []]
             result.append((str(span.get("text", "")), polygon))
     return result
+
+
+#: Images per request on the Azure route. Microsoft's pages disagree: the quotas page says 50 for "GPT-4o and
+#: GPT-4.1 max images per request" (learn.microsoft.com/azure/ai-foundry/openai/quotas-limits), the GPT-4 Turbo
+#: with Vision how-to "a limit of 10 images per chat request" (both checked 2026-12-02; FACTS section 5). The
+#: simulator's number is a setting: ``VISION_OFFLINE_AZURE_MAX_IMAGES`` (read per request, like the other
+#: ``VISION_OFFLINE_*`` switches), default the quotas page's 50; set 10 to imitate the how-to.
+MAX_IMAGES_AZURE = 50
+MAX_IMAGES_AZURE_HOWTO = 10
+
+
+def azure_max_images() -> int:
+    """The Azure route's images-per-request limit: ``VISION_OFFLINE_AZURE_MAX_IMAGES``, else :data:`MAX_IMAGES_AZURE`.
+
+    >>> azure_max_images() in (MAX_IMAGES_AZURE, int(os.environ.get("VISION_OFFLINE_AZURE_MAX_IMAGES") or 0))
+    True
+    """
+    raw = os.environ.get("VISION_OFFLINE_AZURE_MAX_IMAGES", "").strip()
+    if not raw:
+        return MAX_IMAGES_AZURE
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(f"VISION_OFFLINE_AZURE_MAX_IMAGES={raw!r} is not a whole number >= 1 (the Azure "
+                                 "route's images per request: 50 per Azure's quotas page, 10 per its how-to).",
+                                 fix="set it to 50 (Azure's quotas page) or 10 (the how-to), or remove it.")
+    return int(raw)

@@ -59,7 +59,7 @@ from helpers.model_costs import (
     resolve_model,
 )
 
-__all__ = ["CHECKED", "DETAILS", "FAMILY_DEFAULTS", "PATCH_BUDGET", "PATCH_MAX_SIDE", "PATCH_SIZE", "PRICING", "VISION_GUIDE",
+__all__ = ["CHECKED", "DETAILS", "FAMILY_DEFAULTS", "PATCH_BUDGET", "PATCH_MAX_SIDE", "PATCH_SIZE", "PER_MESSAGE_TOKENS", "PER_NAME_TOKENS", "PRICING", "REPLY_PRIMING_TOKENS", "VISION_GUIDE",
            "ModelCost", "TileGrid", "check_detail", "constants_table", "estimate_cost", "image_tokens",
            "is_known_model", "known_models", "model_cost", "resolve_model", "scaled_size", "text_tokens",
            "tile_grid"]
@@ -345,6 +345,14 @@ def _pieces(text: str) -> list[str]:
         start = cut
     out.append(text[start:])
     return out
+
+
+#: The chat format's overheads: tokens every message adds besides its content, a ``name`` adds, and the
+#: assistant reply is primed with (OpenAI cookbook, "How to count tokens with tiktoken", the figures for gpt-4o and
+#: later; the API does not document them per model). The offline backend bills with these; lesson 06 adds them up.
+PER_MESSAGE_TOKENS = 3
+PER_NAME_TOKENS = 1
+REPLY_PRIMING_TOKENS = 3
 
 
 def text_tokens(text: str, model: str | None = None) -> int:

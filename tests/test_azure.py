@@ -15,9 +15,9 @@ import requests
 from PIL import Image, ImageDraw, ImageFont
 
 from helpers import azure, models, tokens
+from helpers.azure import MAX_IMAGES_AZURE, MAX_IMAGES_AZURE_HOWTO, azure_max_images
 from helpers.offline import enhancements
 from helpers.offline.analysis import ImageReport, OcrLine
-from helpers.offline.protocol import MAX_IMAGES_AZURE, MAX_IMAGES_AZURE_HOWTO, azure_max_images
 from helpers.offline.server import OfflineServer
 
 API_VERSION = "2024-02-15-preview"      # the version of the enhancements documentation (seed 003)

@@ -18,20 +18,19 @@ PACKAGE = Path(__file__).resolve().parent.parent / "helpers"
 
 #: Lowest first. A module may import modules of its own layer or below, never above. DESIGN.md draws the same.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "local", "redaction", "notices", "writing"),  # no course imports (but errors), nothing to decide
+    ("errors", "local", "redaction", "notices", "writing", "injection"),  # no course imports (but errors), nothing to decide
     ("models",),                                              # names: the default, aliases, reasoning, retirements
     ("model_costs",),                                         # per-model image-token constants and prices
     ("tokens",),                                              # image and text token maths
     ("course_images", "image_formats", "image_sources", "image_decode", "image_metadata", "image_encode",
      "images"),                                               # read (bounded), sniff, orient, resize, encode
-    ("ocr", "video_probe", "video_plan", "video_seek", "video", "azure",
-     "scoring"),                                              # local OCR, frames, Azure shapes, answer metrics
+    ("ocr", "compare", "video_probe", "video_plan", "video_seek", "video", "azure",
+     "scoring"),                                              # local OCR, image differences, frames, Azure, metrics
     ("offline",),                                             # the embedded backend (helpers.offline.*)
     ("env", "config"),                                        # the environment, read once into Settings
     ("provider_errors", "client"),                            # the SDK client, raw endpoints, errors
-    ("chat_parts", "chat", "structured", "conversation_file", "conversation",
-     "evaluation"),                                           # requests, JSON, history, files, evaluation runs
-    ("display", "eval_report"),                               # presentation: nothing below imports it
+    ("chat_parts", "chat", "structured", "conversation_file", "conversation"),  # requests, JSON, history, files
+    ("display", "evaluation"),                                # presentation, and evaluation runs with their reports
     ("recording", "class_cost", "course", "__init__"),     # the maintenance CLI and the public surface
 ]
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
@@ -41,7 +40,6 @@ LAZY_OK = ("helpers.ocr", "helpers.video", "helpers.offline", "matplotlib", "cv2
            "onnxruntime", "IPython", "ipywidgets", "imagehash", "dotenv", "uvicorn", "starlette", "bpe_openai",
            "nbformat", "nbclient", "runpy")
 
-MAX_LINES = 400
 
 
 @dataclass(frozen=True)
@@ -156,10 +154,44 @@ def _third_party() -> set[str]:
     return {"openai", "numpy", "PIL", "requests", "httpx", "pydantic", "rapidfuzz", "anyio"}
 
 
-@pytest.mark.parametrize("path", SOURCES, ids=[str(p.relative_to(PACKAGE)) for p in SOURCES])
-def test_modules_are_small(path):
-    lines = len(path.read_text(encoding="utf-8").splitlines())
-    assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE.parent)} has {lines} lines; split it by concept"
+#: Where lessons may import the course from: the public face, and the three heavy concepts that have their own
+#: public module (helpers/__init__.py says why). Never the offline server's internals.
+PUBLIC_PLACES = {"helpers", "helpers.ocr", "helpers.video", "helpers.evaluation"}
+NOTEBOOKS = sorted((PACKAGE.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _lesson_imports(path: Path) -> set[str]:
+    import json
+
+    found = set()
+    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = "\n".join(line for line in "".join(cell["source"]).splitlines()
+                           if not line.lstrip().startswith(("!", "%")))
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "helpers":
+                found.add(node.module)
+                if node.module == "helpers":   # `from helpers import models` imports a module, not a public name
+                    found.update(f"helpers.{a.name}" for a in node.names
+                                 if (PACKAGE / f"{a.name}.py").exists() or (PACKAGE / a.name).is_dir())
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name.split(".")[0] == "helpers")
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_lessons_import_only_the_public_face(path):
+    """Issue 20: a lesson imports names from at most four public places, never a module of the package."""
+    odd = sorted(_lesson_imports(path) - PUBLIC_PLACES)
+    assert not odd, f"{path.name} imports {odd}; import those names from `helpers` (helpers/__init__.py)"
+
+
+def test_the_public_face_has_every_name_it_lists():
+    import helpers
+
+    missing = [name for name in helpers.__all__ if not hasattr(helpers, name)]
+    assert not missing and len(set(helpers.__all__)) == len(helpers.__all__), missing
 
 
 def test_the_layer_test_sees_imports():

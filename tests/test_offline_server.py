@@ -162,8 +162,8 @@ def test_usage_counts_image_tokens_for_the_model_and_detail(server):
     image = data_url(png_bytes(width, height))
     text = "Describe this picture in one sentence."
     text_only = sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": text}])
-    expected_text = (responses.PER_MESSAGE_TOKENS + tokens.text_tokens("user") + tokens.text_tokens(text)
-                     + responses.REPLY_PRIMING_TOKENS)
+    expected_text = (tokens.PER_MESSAGE_TOKENS + tokens.text_tokens("user") + tokens.text_tokens(text)
+                     + tokens.REPLY_PRIMING_TOKENS)
     assert text_only.usage.prompt_tokens == expected_text
     for model in dict.fromkeys([MODEL, OTHER, *usable_models("tile")[:2]]):
         for detail in ("low", "high", "auto"):
@@ -193,10 +193,10 @@ def test_system_developer_and_assistant_messages_are_counted(server):
                 {"role": "assistant", "content": "First answer"},
                 {"role": "user", "content": "Second question", "name": "ana"}]
     response = sdk.chat.completions.create(model=MODEL, messages=messages, temperature=0.2)
-    expected = responses.REPLY_PRIMING_TOKENS + responses.PER_NAME_TOKENS + tokens.text_tokens("ana")
+    expected = tokens.REPLY_PRIMING_TOKENS + tokens.PER_NAME_TOKENS + tokens.text_tokens("ana")
     for message in messages:
         content = message["content"] if isinstance(message["content"], str) else message["content"][0]["text"]
-        expected += responses.PER_MESSAGE_TOKENS + tokens.text_tokens(message["role"]) + tokens.text_tokens(content)
+        expected += tokens.PER_MESSAGE_TOKENS + tokens.text_tokens(message["role"]) + tokens.text_tokens(content)
     assert response.usage.prompt_tokens == expected
 
 

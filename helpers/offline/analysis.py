@@ -36,12 +36,13 @@ from dataclasses import asdict, dataclass
 import imagehash
 from PIL import Image
 
+from helpers.compare import changed_regions
 from helpers.images import sniff_mime
 from helpers.ocr import OcrLine, lines_to_text, load_rgb, normalise_text, ocr_lines
 from helpers.ocr import warm_up as ocr_warm_up
 from helpers.offline import stored
 from helpers.offline.colours import analyse_colours, colour_name, dominant_colours
-from helpers.offline.pixels import changed_regions, detect_faces
+from helpers.offline.pixels import detect_faces
 from helpers.writing import IDEOGRAPHS_AND_KANA
 
 __all__ = [

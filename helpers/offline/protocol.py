@@ -15,14 +15,15 @@ types come the rules the service adds (ranges, images only in user messages, lim
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from typing import Any, get_args
 
 from openai.types.chat import ChatCompletionMessageParam, completion_create_params
 
+from helpers import azure as _azure
 from helpers import models, tokens
+from helpers.errors import ConfigurationError
 from helpers.offline.formats import OutputSpec, parse_output
 from helpers.offline.schema import (
     ApiError,
@@ -43,13 +44,6 @@ __all__ = ["ApiError", "ChatRequest", "ImagePart", "Route", "parse_chat_request"
 #: Images per request on the OpenAI route ("Up to 1500 individual image inputs per request", OpenAI "Images and
 #: vision" guide, "Image input requirements", checked 2026-12-02; it was 500 in the 2024-2025 guide; FACTS section 5).
 MAX_IMAGES_OPENAI = 1500
-#: Images per request on the Azure route. Microsoft's pages disagree: the quotas page says 50 for "GPT-4o and
-#: GPT-4.1 max images per request" (learn.microsoft.com/azure/ai-foundry/openai/quotas-limits), the GPT-4 Turbo
-#: with Vision how-to "a limit of 10 images per chat request" (both checked 2026-12-02; FACTS section 5). The
-#: simulator's number is a setting: ``VISION_OFFLINE_AZURE_MAX_IMAGES`` (read per request, like the other
-#: ``VISION_OFFLINE_*`` switches), default the quotas page's 50; set 10 to imitate the how-to.
-MAX_IMAGES_AZURE = 50
-MAX_IMAGES_AZURE_HOWTO = 10
 #: The offline backend reads these part types; others get a clear ``unsupported_value``.
 READABLE_PARTS = ("text", "image_url", "refusal")
 
@@ -345,19 +339,11 @@ def _has_vision_source(payload: dict[str, Any]) -> bool:
 
 
 def azure_max_images() -> int:
-    """The Azure route's images-per-request limit: ``VISION_OFFLINE_AZURE_MAX_IMAGES``, else :data:`MAX_IMAGES_AZURE`.
-
-    >>> azure_max_images() in (MAX_IMAGES_AZURE, int(os.environ.get("VISION_OFFLINE_AZURE_MAX_IMAGES") or 0))
-    True
-    """
-    raw = os.environ.get("VISION_OFFLINE_AZURE_MAX_IMAGES", "").strip()
-    if not raw:
-        return MAX_IMAGES_AZURE
-    if not raw.isdigit() or int(raw) < 1:
-        raise ApiError(500, f"VISION_OFFLINE_AZURE_MAX_IMAGES={raw!r} is not a whole number >= 1 (the Azure "
-                            "route's images per request: 50 per Azure's quotas page, 10 per its how-to).",
-                       type="server_error", code="offline_setting")
-    return int(raw)
+    """:func:`helpers.azure.azure_max_images`, a bad setting reported as the server's 500 error."""
+    try:
+        return _azure.azure_max_images()
+    except ConfigurationError as err:
+        raise ApiError(500, str(err), type="server_error", code="offline_setting") from None
 
 
 def _check_detail_for_model(part: ImagePart, model: str) -> None:

@@ -26,11 +26,7 @@ from openai.types.completion_usage import CompletionUsage
 
 from helpers import tokens
 from helpers.offline.enhancements import content_filter_results, prompt_filter_results
-
-#: Tokens every message adds besides its content, a ``name`` adds, and the assistant reply is primed with.
-PER_MESSAGE_TOKENS = 3
-PER_NAME_TOKENS = 1
-REPLY_PRIMING_TOKENS = 3
+from helpers.tokens import PER_MESSAGE_TOKENS, PER_NAME_TOKENS, REPLY_PRIMING_TOKENS
 
 
 def json_bytes(payload: Any) -> bytes:

@@ -24,9 +24,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from helpers.compare import location_name
 from helpers.ocr import OcrLine, lines_to_text
 from helpers.offline.analysis import ImageReport, difference, hash_distance, near_duplicates
-from helpers.offline.pixels import location_name
 
 __all__ = ["ASPECTS", "READABLE_SCORE", "comparison", "fenced", "image_block", "near_identical_groups",
            "readable_lines", "transcription"]

@@ -19,8 +19,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from helpers.compare import changed_regions
 from helpers.offline.analysis import NEAR_DUPLICATE_MAX_DISTANCE, ImageReport, hash_distance
-from helpers.offline.pixels import changed_regions
 from helpers.offline.summaries import READABLE_SCORE, join_words, readable_lines
 
 __all__ = ["CUT_CHANGED_SHARE", "Scene", "parse_time", "scenes", "timeline"]
