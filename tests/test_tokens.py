@@ -172,8 +172,10 @@ def test_auto_is_high_on_gpt54_and_original_on_gpt55_and_gpt56():
 
 def test_original_only_where_the_guide_documents_it():
     takes = sorted(m for m in ALL_MODELS if "original" in model_cost(m).details)
-    assert takes == sorted(["gpt-5.4", "gpt-5.5", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna"])
-    for model in ("gpt-4o", "gpt-4.1-mini", "gpt-5.4-mini", "gpt-6-luna"):
+    # "Available on gpt-5.4 and future models" (the guide, checked 2026-12-07): GPT-6 included.
+    assert takes == sorted(["gpt-5.4", "gpt-5.5", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna", "gpt-6-astra",
+                            "gpt-6.2-astra", "gpt-6-sol", "gpt-6.1-sol", "gpt-6.2-sol", "gpt-6.1-terra", "gpt-6-luna"])
+    for model in ("gpt-4o", "gpt-4.1-mini", "gpt-5.4-mini", "gpt-5.2", "o3"):
         with pytest.raises(CourseError, match="does not take detail='original'"):
             image_tokens(1000, 1000, "original", model)
         with pytest.raises(CourseError):
