@@ -47,9 +47,12 @@ import functools
 import json
 import os
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from openai.types.shared import chat_model
 
 from helpers.errors import ConfigurationError
 
@@ -264,10 +267,6 @@ def sdk_models() -> dict[str, str | None]:
     Read from ``openai.types.shared.chat_model``: the ``ChatModel`` literal and the "Deprecated values" text
     the SDK's generator writes under it (parsed with :mod:`ast`, nothing is executed).
     """
-    import typing
-
-    from openai.types.shared import chat_model
-
     names = typing.get_args(chat_model.ChatModel)
     tree = ast.parse(Path(chat_model.__file__).read_text(encoding="utf-8"))
     notes = " ".join(node.value.value for node in tree.body
