@@ -515,3 +515,16 @@ def test_the_configured_azure_deployment_is_costed_as_the_model_behind_it(monkey
     client.clear_clients()
     with pytest.raises(UnknownModelError):                 # forgotten with the settings
         model_cost("team-vision")
+
+
+def test_gpt54_uses_the_measured_multiplier_and_gpt55_borrows_it():
+    # Community billing measurements [c] give x1.2 for gpt-5.4 (the guide lists none; the course assumed 1.0).
+    assert (model_cost("gpt-5.4").multiplier, model_cost("gpt-5.4").evidence) == (1.2, "measured")
+    assert (model_cost("gpt-5.5").multiplier, model_cost("gpt-5.5").evidence) == (1.2, "estimate")
+    assert image_tokens(1024, 1024, "high", "gpt-5.4") == 1229                     # 1024 patches x 1.2
+
+
+def test_auto_on_gpt6_follows_the_newest_documented_family():
+    for model in ("gpt-6-luna", "gpt-6.2-astra"):
+        assert model_cost(model).auto_as == "original" and model_cost(model).evidence == "estimate"
+        assert image_tokens(3000, 3000, "auto", model) == image_tokens(3000, 3000, "original", model)
