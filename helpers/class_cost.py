@@ -238,7 +238,8 @@ def price(usage: dict[str, Usage], model: str, learners: int) -> str:
     cached_price = cost.cached_input_per_million
     head = (f"{cost.name}: ${cost.input_per_million:g} input, "
             + (f"${cached_price:g} cached input, " if cached_price is not None else "")
-            + f"${cost.output_per_million:g} output per 1M tokens (standard tier; {cost.prices_source}, "
+            + f"${cost.output_per_million:g} output per 1M tokens (standard tier; {cost.price_evidence}: "
+            f"{cost.prices_source}, "
             f"checked {cost.checked})." + (f" {cost.note}" if cost.estimate_of else ""))
     caching = (f"Cached input: {total.cached:,} of the input tokens repeat the start of the notebook's previous "
                "request (>= 1024 tokens, 128-token steps: OpenAI's prompt-caching rule) and are priced at the "

@@ -105,6 +105,11 @@ class ModelCost:
         return self.estimate_of is not None or self.evidence == "estimate" or self.price_evidence == "estimate"
 
 
+def source_url(key: str, model: str = "") -> str:
+    """The bare URL of catalogue source ``key`` (its text also says how it was read), for ``model``'s page."""
+    return _SOURCES[key].split(" ")[0].rstrip(",").replace("<model>", model)
+
+
 def _row(entry: dict[str, Any]) -> ModelCost:
     family = entry["family"]
     prices = entry["prices"]
@@ -114,12 +119,12 @@ def _row(entry: dict[str, Any]) -> ModelCost:
     return ModelCost(
         name=entry["name"], family=family, base_tokens=entry.get("base", 0), tile_tokens=entry.get("tile", 0),
         multiplier=entry.get("multiplier", 1.0), input_per_million=prices["input"],
-        output_per_million=prices["output"], source=_SOURCES[entry["tokens_source"]], checked=CHECKED,
+        output_per_million=prices["output"], source=source_url(entry["tokens_source"]), checked=CHECKED,
         patch_budget=entry.get("budget", PATCH_BUDGET),
         documented_multiplier=(entry.get("multiplier") if evidence == "documented" and family == "patch"
                                else entry.get("documented_multiplier")),
         evidence=evidence, note=" ".join(x for x in (entry.get("note", ""), price_note) if x),
-        prices_source=_SOURCES[prices["source"]], aliases=tuple(entry.get("aliases", ())),
+        prices_source=source_url(prices["source"], entry["name"]), aliases=tuple(entry.get("aliases", ())),
         details=DETAILS if original is not None else STANDARD_DETAILS, auto_as=entry.get("auto_as", "high"),
         original_budget=original[0] if original else None, original_max_side=original[1] if original else None,
         cached_input_per_million=prices.get("cached"), long_context=bool(entry.get("long_context")),
