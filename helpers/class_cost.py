@@ -7,7 +7,10 @@ against an offline backend in this process that adds up the ``usage`` of every a
 tokens by the requested model's rules for each image's decoded size, text tokens with the model's encoding.
 Output is an estimate: it is the length of the offline backend's answers, which are not a model's; a request
 that sets ``max_tokens`` (or ``max_completion_tokens``) cannot get more than that, and the table gives that upper
-bound. Demos that stay local whatever the provider (notebook 09's fault injection, notebook 07's simulator) are
+bound. Prices follow the rules: a request above 272,000 input tokens on a model with the long-context tier is
+priced at that tier (2x input, 1.5x output), request by request; input a request shares as a prefix with the
+notebook's previous request (at least 1024 tokens, in 128-token steps: OpenAI's prompt-caching rule) is priced
+at the cached-input rate, and the table also gives the price without any cache hit. Demos that stay local whatever the provider (notebook 09's fault injection, notebook 07's simulator) are
 not counted: they spend nothing. Counts are cached per model in ``benchmarks/class_usage.json``, keyed by each
 notebook's code (:func:`helpers.offline.replay.course_version`); ``--refresh`` measures again.
 
@@ -37,10 +40,12 @@ from helpers.offline.backend import ChatBackend
 from helpers.offline.fetch import Budget
 from helpers.offline.protocol import ChatRequest
 from helpers.offline.replay import course_version
-from helpers.offline.responses import Completion
+from helpers.offline.responses import REPLY_PRIMING_TOKENS, Completion, prompt_tokens
 from helpers.recording import SECRET_VARS
 
-__all__ = ["CACHE_FILE", "CountingBackend", "Usage", "count_usage", "main", "price"]
+__all__ = ["CACHE_FILE", "CountingBackend", "Usage", "cacheable", "count_usage", "dollars", "main", "price"]
+
+LONG_CONTEXT_NOTE = "Long context: {n} request(s) above {threshold:,} input tokens ({priced})."
 
 CACHE_FILE = REPO_ROOT / "benchmarks" / "class_usage.json"
 
@@ -57,6 +62,26 @@ class Usage:
     bounded: int = 0
     bound: int = 0
     unbounded: int = 0
+    cached: int = 0          # input tokens a prompt cache can serve (a prefix shared with the previous request)
+    long_requests: int = 0   # requests above the long-context threshold, and their tokens:
+    long_input: int = 0
+    long_cached: int = 0
+    long_output: int = 0
+    long_bound: int = 0
+
+
+#: OpenAI's prompt caching: prompts of 1024 tokens or more, cache hits in 128-token increments
+#: (https://developers.openai.com/api/docs/guides/prompt-caching).
+CACHE_MIN, CACHE_STEP = 1024, 128
+
+
+def cacheable(prefix_tokens: int) -> int:
+    """The input tokens a cache hit can cover, for a prefix of ``prefix_tokens`` shared with an earlier request.
+
+    >>> cacheable(1023), cacheable(1024), cacheable(1300)
+    (0, 1024, 1280)
+    """
+    return 0 if prefix_tokens < CACHE_MIN else CACHE_MIN + (prefix_tokens - CACHE_MIN) // CACHE_STEP * CACHE_STEP
 
 
 class CountingBackend(ChatBackend):
@@ -66,24 +91,43 @@ class CountingBackend(ChatBackend):
         super().__init__(*args, **kwargs)
         self.notebook = ""
         self.counts: dict[str, Usage] = {}
+        self._previous: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def complete(self, request: ChatRequest, raw_body: bytes,
                  cancelled: Callable[[], bool] = lambda: False) -> Completion:
         completion = super().complete(request, raw_body, cancelled)
         image = 0
+        sizes: dict[tuple[int, int], tuple[int, int, str]] = {}
         for part in request.image_parts:       # sizes are cached by content: this re-reads, it does not re-decode
             loaded = self.inspect(part, self.fetch(part, Budget.for_request(2**62, cancelled)))
+            sizes[(part.message_index, part.part_index)] = (loaded.width, loaded.height, part.detail)
             image += tokens.image_tokens(loaded.width, loaded.height, part.detail, request.model)
+        prompt = completion.usage.prompt_tokens
+        bound = request.max_tokens * completion.n if request.max_tokens is not None else 0
         with self._lock:
+            previous = self._previous.get(self.notebook, [])
+            shared = next((i for i, (a, b) in enumerate(zip(previous, request.messages, strict=False)) if a != b),
+                          min(len(previous), len(request.messages)))
+            shared_sizes = {key: size for key, size in sizes.items() if key[0] < shared}
+            cached = cacheable(prompt_tokens(request.messages[:shared], shared_sizes, request.model)
+                               - REPLY_PRIMING_TOKENS) if shared else 0
+            self._previous[self.notebook] = request.messages
             usage = self.counts.setdefault(self.notebook, Usage())
             usage.requests += 1
             usage.image += image
-            usage.text += completion.usage.prompt_tokens - image
+            usage.text += prompt - image
             usage.output += completion.usage.completion_tokens
+            usage.cached += cached
+            if prompt > model_costs.LONG_CONTEXT["threshold"]:
+                usage.long_requests += 1
+                usage.long_input += prompt
+                usage.long_cached += cached
+                usage.long_output += completion.usage.completion_tokens
+                usage.long_bound += bound
             if request.max_tokens is not None:
                 usage.bounded += 1
-                usage.bound += request.max_tokens * completion.n
+                usage.bound += bound
             else:
                 usage.unbounded += 1
         return completion
@@ -130,7 +174,8 @@ def cached_usage(paths: Sequence[Path], model: str, run: Callable[[Path, dict[st
     stale = []
     for path in paths:
         row = rows.get(path.name)
-        if not refresh and row and row.get("course_version") == course_version([path.name]):
+        if (not refresh and row and row.get("course_version") == course_version([path.name])
+                and set(row.get("usage", {})) == set(asdict(Usage()))):       # counted with today's fields
             found[path.name] = Usage(**row["usage"])
         else:
             stale.append(path)
@@ -162,31 +207,51 @@ def _check_priced(model: str) -> model_costs.ModelCost:
     return cost
 
 
+def dollars(cost: model_costs.ModelCost, u: Usage, *, bound: bool = False, cache: bool = True) -> float:
+    """USD for a notebook's usage: requests above the long-context threshold at that tier (if the model has
+    it), cacheable input at the cached rate (``cache=False``: none), output as counted or, with ``bound``, every
+    bounded request at its limit."""
+    output = max(u.bound, u.output) if bound else u.output
+    long_output = max(u.long_bound, u.long_output) if bound else u.long_output
+    cached, long_cached = (u.cached, u.long_cached) if cache else (0, 0)
+    return (model_costs.price_tokens(cost, u.text + u.image - u.long_input, output - long_output,
+                                     cached - long_cached)
+            + model_costs.price_tokens(cost, u.long_input, long_output, long_cached, long_context=True))
+
+
 def price(usage: dict[str, Usage], model: str, learners: int) -> str:
     """The cost table: per notebook for one learner, the total, and the total for ``learners``."""
     cost = _check_priced(model)
-
-    def dollars(u: Usage, output: int) -> float:
-        return model_costs.estimate_cost(cost.name, u.text + u.image, output)
 
     lines = [f"{'notebook':<26}{'requests':>9}{'text in':>10}{'image in':>10}{'output*':>9}{'$ / learner':>13}"
              f"{'$ bound**':>11}"]
     total = Usage()
     for name, u in usage.items():
         lines.append(f"{name.removesuffix('.ipynb'):<26}{u.requests:>9,}{u.text:>10,}{u.image:>10,}{u.output:>9,}"
-                     f"{dollars(u, u.output):>13.4f}{dollars(u, max(u.bound, u.output)):>11.4f}"
+                     f"{dollars(cost, u):>13.4f}{dollars(cost, u, bound=True):>11.4f}"
                      + (" +" if u.unbounded else ""))
         for key in asdict(total):
             setattr(total, key, getattr(total, key) + getattr(u, key))
     row = f"{total.requests:>9,}{total.text:>10,}{total.image:>10,}{total.output:>9,}"
-    lines.append(f"{'total, 1 learner':<26}{row}{dollars(total, total.output):>13.4f}"
-                 f"{dollars(total, max(total.bound, total.output)):>11.4f}")
-    head = (f"{cost.name}: ${cost.input_per_million:g} input, ${cost.output_per_million:g} output per 1M tokens "
-            f"(standard tier; {cost.prices_source}, checked {cost.checked}).")
+    lines.append(f"{'total, 1 learner':<26}{row}{dollars(cost, total):>13.4f}"
+                 f"{dollars(cost, total, bound=True):>11.4f}")
+    cached_price = cost.cached_input_per_million
+    head = (f"{cost.name}: ${cost.input_per_million:g} input, "
+            + (f"${cached_price:g} cached input, " if cached_price is not None else "")
+            + f"${cost.output_per_million:g} output per 1M tokens (standard tier; {cost.price_evidence}: "
+            f"{cost.prices_source}, "
+            f"checked {cost.checked})." + (f" {cost.note}" if cost.estimate_of else ""))
+    caching = (f"Cached input: {total.cached:,} of the input tokens repeat the start of the notebook's previous "
+               "request (>= 1024 tokens, 128-token steps: OpenAI's prompt-caching rule) and are priced at the "
+               "cached rate" + ("" if cached_price is not None else " (none recorded: the input rate)")
+               + f"; with no cache hit at all, 1 learner: ${dollars(cost, total, cache=False):.4f}.")
+    tier = LONG_CONTEXT_NOTE.format(n=total.long_requests, threshold=model_costs.LONG_CONTEXT["threshold"],
+                                    priced="priced at the long-context tier (2x input, 1.5x output, whole "
+                                           "request)" if cost.long_context else "this model has no such tier")
     reasoning = (" It is a reasoning model: its hidden reasoning tokens are billed as output too; they are not in "
                  "the estimate, but they are within the bound (max_completion_tokens caps reasoning and answer "
                  "together)." if models.is_reasoning_model(cost.name) else "")
-    notes = [head,
+    notes = [head, caching, tier,
              "* Output is an estimate: the offline backend's answers' length, not a model's. Input (text and "
              "image tokens) is exact." + reasoning,
              f"** With every request that sets max_tokens answering up to its limit ({total.bounded} of "
@@ -194,8 +259,8 @@ def price(usage: dict[str, Usage], model: str, learners: int) -> str:
              f"({total.unbounded}), whose answers have no bound.",
              f"class of {learners}: {total.requests * learners:,} requests, "
              f"{(total.text + total.image) * learners:,} input tokens ({total.image * learners:,} of them image), "
-             f"~{total.output * learners:,} output: ${dollars(total, total.output) * learners:.2f} "
-             f"(bounded requests at their limits: ${dollars(total, max(total.bound, total.output)) * learners:.2f})"]
+             f"~{total.output * learners:,} output: ${dollars(cost, total) * learners:.2f} "
+             f"(bounded requests at their limits: ${dollars(cost, total, bound=True) * learners:.2f})"]
     return "\n".join(lines + [""] + notes)
 
 
@@ -207,10 +272,12 @@ def main(paths: Sequence[Path], run: Callable[[Path, dict[str, str]], tuple[floa
         if learners < 1:
             raise CourseError(f"--learners is {learners}.", fix="pass the number of learners, e.g. --learners 30.")
         name = model or load_settings().model
-        _check_priced(name)                       # before measuring anything
+        cost = _check_priced(name)                # before measuring anything
         if not paths:
             raise CourseError("No notebook matches.", fix="run `python -m helpers.course list` to see their names.")
-        usage = cached_usage(paths, name, run, refresh)
+        # A model not in the catalogue yet is measured as the model whose rules it borrows (same token maths;
+        # the offline backend serves catalogued models only) and priced as an estimate, which the table says.
+        usage = cached_usage(paths, cost.estimate_of or name, run, refresh)
         print(price(usage, name, learners))
     except CourseError as err:
         print(err, file=sys.stderr)

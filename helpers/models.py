@@ -1,40 +1,38 @@
-"""The course's default model, and the model names that have been shut down (with what to use instead).
+"""The course's default model and the model catalogue: every model's lifecycle (shutdown, replacement, status).
 
-``DEFAULT_MODEL`` is the ONLY place in the course that names the default model; everything else reads it
-from here (``helpers.config`` falls back to it when ``VISION_MODEL`` is not set).
+The catalogue is ONE data file, ``helpers/models.json``, read once (:func:`catalogue`): per model its token
+family, multiplier, prices, shutdown date, replacement and status, each with its source and the date it was
+checked. This module reads the lifecycle; :mod:`helpers.model_costs` reads the token and price facts.
+``tests/test_catalogue.py`` checks the file against the installed ``openai`` SDK (:func:`check_against_sdk`),
+so a model OpenAI ships or retires cannot go unnoticed. ``DEFAULT_MODEL`` is the ONLY place in the course that
+names the default model (``helpers.config`` falls back to it when ``VISION_MODEL`` is not set).
 
-Why ``gpt-5.4-mini`` (checked 2026-11-21; the research, with every source, is in ``docs/FACTS.md``)
+Why ``gpt-5.4-mini`` (checked 2026-12-07; the research, with every source, is in ``docs/FACTS.md``)
 --------------------------------------------------------------------------------------
 The criteria, in order: current (no announced shutdown), inexpensive, accepts images on Chat Completions,
 and has image-token accounting we can implement.
 
-* ``gpt-6-luna`` (reported, unconfirmed: released 2026-09-22, $0.10 in / $0.50 out per 1M tokens, and named
-  by OpenAI as the replacement for gpt-4o, gpt-4o-mini, gpt-4.1 and gpt-4.1-mini) would be the cheapest
-  current vision model. Every claim about it comes from third-party copies; we found no OpenAI page for it, nor
-  one that documents how it counts image tokens (third parties: 32-px patches x 1.2). So it is in the cost
-  table as an *estimate*, it is not the default, and no suggested replacement below depends on it.
-* ``gpt-5.4-mini`` (released 2026-03-17, $0.75 / $4.50) is current (no shutdown announced on OpenAI's
-  deprecations page), takes images on Chat Completions, and is listed in the patch-family table of
-  OpenAI's "Images and vision" guide (32-px patches, 1536-patch budget). That makes it the best-documented
-  current model. Caveat: the guide's multiplier (1.62) and community billing measurements (1.2) disagree;
-  the cost table uses the measured 1.2 and says so.
-* Not chosen: gpt-4.1-mini and gpt-4o-mini (documented, but reported, unconfirmed, to shut down on
-  2027-01-14), gpt-5-mini and
-  gpt-5-nano (shut down on 2026-12-11), gpt-4.1-nano and o4-mini (shut down on 2026-10-23).
-
-``gpt-5.4-mini`` is a reasoning model: on Chat Completions it takes ``max_completion_tokens`` (not
-``max_tokens``), and its reasoning tokens count against that limit.
+* ``gpt-5.4-mini`` ($0.75 / $4.50) is current (no shutdown in the SDK's deprecation notes or on OpenAI's
+  deprecations page), takes images on Chat Completions, and is in the patch table of OpenAI's "Images and
+  vision" guide (32-px patches, 1536-patch budget): the best-documented current model. Caveat: the guide's
+  multiplier (1.62) and community billing measurements (1.2) disagree; the course uses the measured 1.2.
+* ``gpt-6-luna`` ($0.10 / $0.50, OpenAI's model page) is cheaper and current, and OpenAI names it as the
+  replacement for gpt-4o, gpt-4o-mini, gpt-4.1, gpt-4.1-mini and gpt-5-nano. But the guide documents no image
+  accounting for any GPT-6 model, so its image tokens are an *estimate*: not the default.
+* Not chosen: gpt-4.1-mini and gpt-4o-mini (shut down 2027-01-14), gpt-5-mini and gpt-5-nano (2026-12-11),
+  gpt-5.4-nano (deprecated, 2027-04-01). ``gpt-5.4-mini`` is a reasoning model: on Chat Completions it takes
+  ``max_completion_tokens`` (not ``max_tokens``), and its reasoning tokens count against that limit.
 
 Retired and scheduled shutdowns
 -------------------------------
-``RETIRED_MODELS`` holds names that were shut down on or before 2026-11-21 (the date this was checked);
-``SCHEDULED_SHUTDOWNS`` holds names with an announced shutdown date after it. :func:`retired_model` looks in
-both and compares with today's date, so ``gpt-5`` becomes "retired" by itself on 2026-12-11.
-``replacement`` is always a model that is still current: where the provider's named replacement has since
-been retired or scheduled too, we follow the provider's chain to its end and ``note`` says so.
+``RETIRED_MODELS`` holds names shut down on or before the catalogue's ``checked`` date; ``SCHEDULED_SHUTDOWNS``
+those with an announced later date. :func:`retired_model` compares with today's date, so ``gpt-5`` becomes
+"retired" by itself on 2026-12-11. ``replacement`` is always a model that is still current: where the
+provider's named replacement has since been retired or scheduled too, it is the end of the provider's chain and
+``note`` says so.
 
 >>> retired_model("gpt-4-vision-preview").replacement
-'gpt-5.4-mini'
+'gpt-6-luna'
 >>> retired_model("gpt-4o-2024-08-06", on="2026-11-21") is None
 True
 
@@ -43,34 +41,49 @@ Taught in notebooks/00_setup.ipynb (the default and retired names).
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
+import functools
+import json
 import os
 import re
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from openai.types.shared import chat_model
 
 from helpers.errors import ConfigurationError
 
 #: The course's default model. See the module docstring for why; change it here and nowhere else.
 DEFAULT_MODEL = "gpt-5.4-mini"
 
-#: The date the facts in this module were checked.
-CHECKED = "2026-11-21"
+CATALOGUE_FILE = Path(__file__).with_name("models.json")
+
+
+@functools.cache
+def catalogue() -> dict[str, Any]:
+    """The catalogue file, parsed once (``helpers/models.json``)."""
+    return json.loads(CATALOGUE_FILE.read_text(encoding="utf-8"))
+
+
+#: The date the catalogue's facts were checked.
+CHECKED: str = catalogue()["checked"]
 
 OPENAI_DEPRECATIONS = "https://developers.openai.com/api/docs/deprecations"
-#: Said of every fact known only from third-party copies (the gpt-6 models, the 2027-01-14 shutdowns).
+#: Said of a fact known only from third-party copies (a source whose text contains it is announced as such).
 REPORTED = "reported, unconfirmed"
-#: Replacement suggested instead of gpt-6-luna, whose existence rests on third-party copies alone: the course
-#: default, documented in OpenAI's own vision guide and current.
-_CONFIRMED_SMALL = "gpt-5.4-mini"
-AZURE_RETIREMENTS = "https://learn.microsoft.com/azure/ai-foundry/openai/concepts/model-retirements"
+AZURE_RETIREMENTS = catalogue()["sources"]["azure_retirements"]
 
 
 @dataclass(frozen=True)
 class RetiredModel:
     """A model name its provider shut down (or will), what to use instead, when, and where that is stated.
 
-    ``source`` is a URL followed by ", checked YYYY-MM-DD"; ``note`` explains a replacement chain or a date that
-    only a third party confirms; ``provider`` is "openai" or "azure".
+    ``source`` is a URL followed by ", checked YYYY-MM-DD"; ``note`` explains a replacement chain;
+    ``provider`` is "openai" or "azure"; ``named`` is the replacement the provider itself names (None where it
+    was not read), ``replacement`` the current model the course suggests (the end of the provider's chain).
     """
 
     name: str
@@ -79,91 +92,61 @@ class RetiredModel:
     source: str
     note: str = ""
     provider: str = "openai"
+    named: str | None = field(default=None, compare=False)
 
 
-def _src(url: str, extra: str = "") -> str:
-    return f"{url}, checked {CHECKED}" + (f"; {extra}" if extra else "")
+def source_text(key: str, checked: str | None = None) -> str:
+    """The catalogue source ``key`` as "<where>, checked <date>"."""
+    return f"{catalogue()['sources'][key]}, checked {checked or CHECKED}"
 
 
-def _records(names: tuple[str, ...], replacement: str, retired_on: str, source: str, note: str = "",
-             provider: str = "openai") -> dict[str, RetiredModel]:
-    return {n: RetiredModel(n, replacement, retired_on, source, note, provider) for n in names}
+def _record(name: str, facts: dict[str, Any], provider: str = "openai") -> RetiredModel | None:
+    return None if not facts.get("shutdown") or not facts.get("use_now") else RetiredModel(name, facts["use_now"], facts["shutdown"],
+                        source_text(facts["lifecycle_source"], facts.get("checked")), facts.get("note", ""),
+                        provider, facts.get("replacement"))
 
 
-_GPT6 = (f"Third-party copies of OpenAI's 2026-10-14 notice name gpt-6-luna ({REPORTED}); we suggest "
-         f"{_CONFIRMED_SMALL}, which OpenAI's own pages document.")
-_VIA_GPT4O = (f"OpenAI named gpt-4o as the replacement; gpt-4o itself is {REPORTED} to shut down on 2027-01-14. "
-              + _GPT6)
+def lifecycle_entries() -> dict[str, dict[str, Any]]:
+    """Every name the catalogue knows, lower case -> its lifecycle facts (shutdown, replacement, use_now,
+    status, lifecycle_source, note, vision, provider). Snapshot overrides and text-only names included."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in catalogue()["models"]:
+        base = {k: row.get(k) for k in ("shutdown", "replacement", "use_now", "status", "lifecycle_source")}
+        base.update(vision=True, provider="openai", note=row.get("note", "") if row.get("shutdown") else "")
+        for name in (row["name"], *row.get("aliases", ())):
+            out[name] = dict(base)
+        for name, override in row.get("snapshots", {}).items():
+            out[name] = {**base, "note": "", **override}
+    for group in catalogue()["text_only"]["groups"]:
+        for name in group["names"]:
+            out[name] = {**group, "vision": False, "provider": "openai"}
+    for group in catalogue()["azure"]:
+        for name in group["names"]:
+            out[name] = {**group, "vision": True, "provider": "azure"}
+    return out
 
-#: Names shut down on or before 2026-11-21. Keys are lower-case model names (Azure: "<model> <version>").
-RETIRED_MODELS: dict[str, RetiredModel] = {
-    # The models of the 2023-2024 seed notebooks (OpenAI deprecation notice of 2024-06-06).
-    **_records(("gpt-4-vision-preview", "gpt-4-1106-vision-preview"), _CONFIRMED_SMALL, "2024-12-06",
-               _src(OPENAI_DEPRECATIONS, "2024-06-06 notice"), _VIA_GPT4O),
-    **_records(("gpt-4-32k", "gpt-4-32k-0613", "gpt-4-32k-0314"), _CONFIRMED_SMALL, "2025-06-06",
-               _src(OPENAI_DEPRECATIONS, "2024-06-06 notice"), _VIA_GPT4O),
-    **_records(("gpt-4.5-preview", "gpt-4.5-preview-2025-02-27"), _CONFIRMED_SMALL, "2025-07-14",
-               _src(OPENAI_DEPRECATIONS, "2025-04-14 notice"),
-               f"OpenAI named gpt-4.1; gpt-4.1 itself is {REPORTED} to shut down on 2027-01-14. " + _GPT6),
-    **_records(("o1-preview", "o1-preview-2024-09-12"), "gpt-5.6-sol", "2025-07-28",
-               _src(OPENAI_DEPRECATIONS, "2025-04-28 notice"),
-               "OpenAI named o3; o3 itself shuts down on 2026-12-11 with gpt-5.6-sol as its replacement. "
-               "Text-only model."),
-    **_records(("o1-mini", "o1-mini-2024-09-12"), "gpt-5.6-terra", "2025-10-27",
-               _src(OPENAI_DEPRECATIONS, "2025-04-28 notice"),
-               "OpenAI named o4-mini; o4-mini itself was shut down on 2026-10-23 (replacement gpt-5.6-terra). "
-               "Text-only model."),
-    **_records(("gpt-4-0314", "gpt-4-0125-preview", "gpt-4-turbo-preview"), "gpt-5.6-sol", "2026-03-26",
-               _src(OPENAI_DEPRECATIONS, "date from a third-party copy of the page, not seen on OpenAI's own"),
-               "Text-only models. gpt-4-turbo-preview pointed to gpt-4-0125-preview. Replacement: the one "
-               "OpenAI names for the rest of the GPT-4 family."),
-    # OpenAI's 2026-04-22 "legacy GPT model snapshots" notice, shutdowns on 2026-10-23.
-    **_records(("gpt-4-turbo", "gpt-4-turbo-2024-04-09", "gpt-4-1106-preview", "gpt-4", "gpt-4-0613"),
-               "gpt-5.6-sol", "2026-10-23", _src(OPENAI_DEPRECATIONS, "2026-04-22 notice")),
-    **_records(("gpt-4o-2024-05-13",), "gpt-5.6-sol", "2026-10-23", _src(OPENAI_DEPRECATIONS, "2026-04-22 notice")),
-    **_records(("o1", "o1-2024-12-17", "o3-mini", "o3-mini-2025-01-31"), "gpt-5.6-sol", "2026-10-23",
-               _src(OPENAI_DEPRECATIONS, "2026-04-22 notice")),
-    **_records(("o4-mini", "o4-mini-2025-04-16"), "gpt-5.6-terra", "2026-10-23",
-               _src(OPENAI_DEPRECATIONS, "2026-04-22 notice")),
-    **_records(("gpt-4.1-nano", "gpt-4.1-nano-2025-04-14"), "gpt-5.6-luna", "2026-10-23",
-               _src(OPENAI_DEPRECATIONS, "2026-04-22 notice; replacement from third-party copies")),
-    **_records(("gpt-3.5-turbo", "gpt-3.5-turbo-0125"), "gpt-5.6-terra", "2026-10-23",
-               _src(OPENAI_DEPRECATIONS, "2026-04-22 notice"),
-               "Text-only. The April 2026 copy of the notice named gpt-4.1-mini (itself reported, unconfirmed, to "
-               "shut down on 2027-01-14); the October 2026 copies name gpt-5.6-terra."),
-    # Azure OpenAI: GPT-4 Turbo with Vision, the model behind the retired "vision enhancements".
-    **_records(("vision-preview", "gpt-4 vision-preview"), "gpt-4o", "2025-05-15",
-               _src(AZURE_RETIREMENTS, "re-checked 2026-12-02"), "Azure deployments of gpt-4 version "
-               "vision-preview were upgraded to gpt-4o 2024-11-20 and the version retired on 2025-05-15 (moved from "
-               "2025-05-01 in April 2025, itself moved from 2025-04-02; the 1106-Preview and 0125-Preview versions "
-               "stayed on 2025-05-01). "
-               "Its Azure vision enhancements (OCR, object grounding, video prompts) existed only for this "
-               "version and went with it. Azure retires its gpt-4o versions 2024-08-06/2024-11-20 on "
-               "2027-04-14 (third-party summary).", provider="azure"),
-}
 
-#: Announced shutdowns after 2026-11-21: still callable today, retired by :func:`retired_model` once due.
-SCHEDULED_SHUTDOWNS: dict[str, RetiredModel] = {
-    **_records(("gpt-5", "gpt-5-2025-08-07", "o3", "o3-2025-04-16"), "gpt-5.6-sol", "2026-12-11",
-               _src(OPENAI_DEPRECATIONS, "2026-06-11 notice")),
-    **_records(("gpt-5-mini", "gpt-5-mini-2025-08-07"), "gpt-5.6-terra", "2026-12-11",
-               _src(OPENAI_DEPRECATIONS, "2026-06-11 notice")),
-    **_records(("gpt-5-nano", "gpt-5-nano-2025-08-07"), "gpt-5.6-luna", "2026-12-11",
-               _src(OPENAI_DEPRECATIONS, "2026-06-11 notice")),
-    **_records(("gpt-4o", "gpt-4o-2024-08-06", "gpt-4o-2024-11-20", "gpt-4o-mini", "gpt-4o-mini-2024-07-18",
-                "gpt-4.1", "gpt-4.1-2025-04-14", "gpt-4.1-mini", "gpt-4.1-mini-2025-04-14"),
-               _CONFIRMED_SMALL, "2027-01-14",
-               _src(OPENAI_DEPRECATIONS, f"2026-10-14 notice, {REPORTED}: known from third-party copies only"),
-               _GPT6),
-}
+def _split() -> tuple[dict[str, RetiredModel], dict[str, RetiredModel]]:
+    retired: dict[str, RetiredModel] = {}
+    scheduled: dict[str, RetiredModel] = {}
+    for name, facts in lifecycle_entries().items():
+        record = _record(name, facts, facts["provider"])
+        if record is not None:
+            (retired if record.retired_on <= CHECKED else scheduled)[name] = record
+    return retired, scheduled
+
+
+#: Names shut down on or before :data:`CHECKED` (keys: lower-case names; Azure: "<model> <version>"), and
+#: announced shutdowns after it (still callable; :func:`retired_model` retires them once due).
+RETIRED_MODELS, SCHEDULED_SHUTDOWNS = _split()
 
 
 def today() -> _dt.date:
     """The date retirement checks compare with: today, unless ``VISION_CATALOG_DATE`` (YYYY-MM-DD) pins it.
 
-    The test session pins it to :data:`CHECKED` (see ``conftest.py``), so the stored notebook outputs and the
-    tests mean the same thing next year as on the day the facts were checked; a learner's session uses the
-    real date, so a model is refused from the day it is shut down.
+    The test session pins it (see ``conftest.py``) to the date the notebooks' stored outputs were made, so they
+    mean the same thing next year; a learner's session uses the real date, so a model is refused from the day
+    it is shut down.
     """
     pinned = os.environ.get("VISION_CATALOG_DATE", "").strip()
     if pinned:
@@ -176,11 +159,7 @@ def today() -> _dt.date:
 
 
 def _parse_day(on: _dt.date | str | None) -> _dt.date:
-    if on is None:
-        return today()
-    if isinstance(on, _dt.date):
-        return on
-    return _dt.date.fromisoformat(on)
+    return today() if on is None else on if isinstance(on, _dt.date) else _dt.date.fromisoformat(on)
 
 
 # "gpt-4o-2024-05-13", "gpt-4-0613": a dated snapshot of a base name.
@@ -208,12 +187,7 @@ def hyphenated(name: str) -> str:
 def _candidates(name: str) -> list[str]:
     raw = normalise(name)
     spellings = [raw, raw.replace(" ", "-"), raw.replace(":", " "), raw.replace("(", " ").replace(")", "")]
-    out: list[str] = []
-    for s in spellings:
-        s = " ".join(s.split())
-        if s not in out:
-            out.append(s)
-    return out
+    return list(dict.fromkeys(" ".join(s.split()) for s in spellings))
 
 
 def _lookup(name: str, table: dict[str, RetiredModel]) -> RetiredModel | None:
@@ -231,9 +205,8 @@ def retired_model(name: str, on: _dt.date | str | None = None) -> RetiredModel |
     """The shutdown record for ``name`` if it is shut down on the date ``on`` (default: today), else None.
 
     Finds exact names, dated snapshots of a retired name (``o1-2024-12-17`` via ``o1``), gateway prefixes
-    (``openai/o1``) and Azure's spellings (``vision-preview``, ``gpt-4 vision-preview``). A snapshot that
-    is not itself listed is not retired just because another snapshot of the same model is
-    (``gpt-4o-2024-05-13`` is retired; ``gpt-4o-2024-08-06`` is not, yet).
+    (``openai/o1``) and Azure's spellings (``vision-preview``, ``gpt-4 vision-preview``). A snapshot with its
+    own date in the catalogue keeps it (``gpt-4o-2024-05-13`` was shut down on 2026-10-23, ``gpt-4o`` is not).
 
     >>> retired_model("gpt-4 vision-preview").provider
     'azure'
@@ -270,7 +243,7 @@ def retirement_table(include_scheduled: bool = True) -> list[dict]:
     """Rows (name, replacement, retired_on, provider, status, note, source) for a notebook table, by date.
 
     >>> retirement_table()[0]["retired_on"]
-    '2024-12-06'
+    '2024-09-13'
 
     Taught in notebooks/00_setup.ipynb.
     """
@@ -280,6 +253,73 @@ def retirement_table(include_scheduled: bool = True) -> list[dict]:
     records.sort(key=lambda item: (item[0].retired_on, item[0].provider, item[0].name))
     return [{"name": r.name, "replacement": r.replacement, "retired_on": r.retired_on, "provider": r.provider,
              "status": status, "note": r.note, "source": r.source} for r, status in records]
+
+
+# --- the installed SDK's model list ------------------------------------------------------------------
+
+_ANNOUNCED = re.compile(r"^- ((?:\"[^\"]+\",?\s*)+):\s*(Announced shutdown date:\s*(\d{4}-\d{2}-\d{2})|.*)", re.M)
+
+
+def sdk_models() -> dict[str, str | None]:
+    """The installed ``openai`` SDK's chat model names -> the shutdown date its deprecation notes announce
+    (None: no date; "unsupported" for names it keeps only for compatibility).
+
+    Read from ``openai.types.shared.chat_model``: the ``ChatModel`` literal and the "Deprecated values" text
+    the SDK's generator writes under it (parsed with :mod:`ast`, nothing is executed).
+    """
+    names = typing.get_args(chat_model.ChatModel)
+    tree = ast.parse(Path(chat_model.__file__).read_text(encoding="utf-8"))
+    notes = " ".join(node.value.value for node in tree.body
+                     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+                     and isinstance(node.value.value, str))
+    notes = re.sub(r"\n\s+", " ", notes).replace(" - \"", "\n- \"")
+    dates: dict[str, str | None] = {}
+    for listed, said, day in _ANNOUNCED.findall(notes):
+        for name in re.findall(r"\"([^\"]+)\"", listed):
+            dates[name] = day or ("unsupported" if "Not a supported model" in said else None)
+    return {name: dates.get(name) for name in names}
+
+
+@dataclass(frozen=True)
+class SdkCheck:
+    """What :func:`check_against_sdk` found: names the catalogue lacks, and dates that disagree."""
+
+    unknown: list[str]
+    mismatched: list[str]
+
+    def __str__(self) -> str:
+        lines = []
+        if self.unknown:
+            lines.append("Not in helpers/models.json (add each, with its token family, prices, shutdown and "
+                         "sources, or list it under text_only): " + ", ".join(self.unknown))
+        if self.mismatched:
+            lines.append("Shutdown dates that disagree with the SDK's deprecation notes:\n  "
+                         + "\n  ".join(self.mismatched))
+        return "\n".join(lines) or "The catalogue agrees with the SDK."
+
+
+def check_against_sdk(listed: dict[str, str | None] | None = None) -> SdkCheck:
+    """Compare the catalogue with the SDK's model list (default: :func:`sdk_models` of the installed SDK).
+
+    Fails on every name the SDK lists that the catalogue does not know (a new model: it may take images), and
+    on every name whose shutdown differs: announced by the SDK but live in the catalogue, or vice versa.
+    """
+    listed = sdk_models() if listed is None else listed
+    known = lifecycle_entries()
+    unknown, mismatched = [], []
+    for name, announced in sorted(listed.items()):
+        facts = known.get(name)
+        if facts is None:
+            base = _DATE_SUFFIX.sub("", name)
+            facts = known.get(base) if base != name else None
+        if facts is None:
+            unknown.append(name)
+            continue
+        ours = facts.get("shutdown")
+        theirs = None if announced == "unsupported" else announced
+        if ours != theirs:
+            mismatched.append(f"{name}: SDK {theirs or 'no shutdown'}, catalogue {ours or 'no shutdown'}")
+    return SdkCheck(unknown, mismatched)
 
 
 #: Model families that reason before answering. On Chat Completions they reject ``max_tokens`` ("Use

@@ -10,9 +10,11 @@ OpenAI bills an image as input tokens, in one of two documented ways ("families"
   image is cut into 32 x 32 patches. ``high`` allows up to 1536 patches *or* a maximum dimension of
   2048 px, and the image is resized to fit the lesser of the two: first scaled so its longest side is at
   most 2048 px, then, if more than 1536 patches are still needed, scaled down with OpenAI's documented
-  shrink factor. Tokens = ``ceil(patches x multiplier)``; ``low`` makes no difference. gpt-5.4 and gpt-5.5
-  allow 2,500 patches at ``high`` and take ``detail="original"`` (10,000 patches or 6000 px); the GPT-5.6
-  family's ``original`` keeps the input size. ``auto`` is ``original`` on gpt-5.5/5.6, ``high`` elsewhere.
+  shrink factor. Tokens = ``ceil(patches x multiplier)``; ``low`` makes no difference. gpt-5.4 and later
+  models allow 2,500 patches at ``high`` and take ``detail="original"`` ("available on gpt-5.4 and future
+  models", the guide): 10,000 patches or 6000 px on gpt-5.4/5.5; the GPT-5.6 family's ``original`` keeps the
+  input size, and so (an estimate) does GPT-6's. ``auto`` is ``high`` on gpt-5.4 and ``original`` on gpt-5.5
+  and GPT-5.6 (the guide), ``original`` on GPT-6 (estimate) and ``high`` elsewhere (the course's assumption).
 
 Every constant carries its source and the date it was checked; :func:`constants_table` shows them, and
 each row says whether its numbers are documented by OpenAI, measured from billing, or an estimate.
@@ -44,25 +46,32 @@ from helpers.model_costs import (
     CHECKED,
     DETAILS,
     FAMILY_DEFAULTS,
+    LONG_CONTEXT,
     PATCH_BUDGET,
     PATCH_MAX_SIDE,
     PATCH_SIZE,
     PRICING,
     VISION_GUIDE,
+    Cost,
+    EstimateWarning,
     Family,
     ModelCost,
     constants_table,
     estimate_cost,
     is_known_model,
+    is_long_context,
     known_models,
     model_cost,
+    nearest_known,
+    price_tokens,
     resolve_model,
 )
 
-__all__ = ["CHECKED", "DETAILS", "FAMILY_DEFAULTS", "PATCH_BUDGET", "PATCH_MAX_SIDE", "PATCH_SIZE", "PER_MESSAGE_TOKENS", "PER_NAME_TOKENS", "PRICING", "REPLY_PRIMING_TOKENS", "VISION_GUIDE",
-           "ModelCost", "TileGrid", "check_detail", "constants_table", "estimate_cost", "image_tokens",
-           "is_known_model", "known_models", "model_cost", "resolve_model", "scaled_size", "text_tokens",
-           "tile_grid"]
+__all__ = ["CHECKED", "DETAILS", "FAMILY_DEFAULTS", "LONG_CONTEXT", "PATCH_BUDGET", "PATCH_MAX_SIDE", "PATCH_SIZE",
+           "PER_MESSAGE_TOKENS", "PER_NAME_TOKENS", "PRICING", "REPLY_PRIMING_TOKENS", "VISION_GUIDE", "Cost",
+           "EstimateWarning", "ModelCost", "TileGrid", "check_detail", "constants_table", "estimate_cost", "image_tokens",
+           "is_known_model", "is_long_context", "known_models", "model_cost", "nearest_known", "price_tokens",
+           "resolve_model", "scaled_size", "text_tokens", "tile_grid"]
 
 Detail = Literal["low", "high", "original", "auto"]
 
@@ -85,8 +94,8 @@ def check_detail(detail: object, model: str | None = None, family: str | None = 
     """``detail`` itself if it is a level the API takes, else :class:`~helpers.errors.InvalidDetailError`.
 
     The one check of detail levels in the course (requests, image preparation, token maths). Without ``model``
-    any value the API's types list is accepted; with it, only the levels the guide documents for that model
-    (``"original"``: gpt-5.4, gpt-5.5 and the GPT-5.6 family, guide checked 2026-12-02).
+    any value the API's types list is accepted; with it, only the levels that model takes (``"original"``:
+    "available on gpt-5.4 and future models", the guide, checked 2026-12-07: gpt-5.4, gpt-5.5, GPT-5.6, GPT-6).
 
     >>> check_detail("low")
     'low'
@@ -97,7 +106,8 @@ def check_detail(detail: object, model: str | None = None, family: str | None = 
         raise InvalidDetailError(f"detail must be one of {', '.join(DETAILS)}; got {detail!r}.",
                                  code="invalid_detail",
                                  fix="use detail='low' (one small version), 'high' (full resolution), 'auto', or "
-                                     "'original' on the models that take it (gpt-5.4, gpt-5.5, gpt-5.6).")
+                                     "'original' on the models that take it (gpt-5.4 and later, GPT-6 "
+                                     "included).")
     if model is not None or family is not None:
         _check_model_takes(detail, model_cost(model, family))
     return detail
@@ -107,8 +117,8 @@ def _check_model_takes(detail: str, cost: ModelCost) -> None:
     if detail not in cost.details:
         takes = [m for m in known_models() if detail in model_cost(m).details]
         raise InvalidDetailError(
-            f"{cost.name} does not take detail={detail!r} (OpenAI's guide documents it only for "
-            f"{', '.join(takes)}); it takes {', '.join(cost.details)}.", code="invalid_detail",
+            f"{cost.name} does not take detail={detail!r} (OpenAI's guide: 'available on gpt-5.4 and "
+            f"future models': {', '.join(takes)}); it takes {', '.join(cost.details)}.", code="invalid_detail",
             fix="use detail='high' (or 'auto') with this model, or choose a model that takes 'original'.")
 
 
@@ -186,10 +196,10 @@ def scaled_size(width: int, height: int, detail: str = "high", model: str | None
 
     Resizing an image to this size before sending it changes neither what the model sees nor the token
     count (and saves upload bytes). Idempotent: ``scaled_size(*scaled_size(w, h)) == scaled_size(w, h)``.
-    ``detail="auto"`` is the model's documented default (``"original"`` on gpt-5.5 and gpt-5.6, ``"high"`` on
-    gpt-5.4); elsewhere it is treated as ``"high"`` (an assumption: OpenAI does not say how it picks).
-    ``detail="original"`` (gpt-5.4/5.5: up to 10,000 patches or 6000 px; gpt-5.6: no resize) is refused on
-    models whose guide entry does not list it.
+    ``detail="auto"`` is the model's documented default (``"original"`` on gpt-5.5 and GPT-5.6, ``"high"`` on
+    gpt-5.4, the guide; ``"original"`` on GPT-6, an estimate); elsewhere it is treated as ``"high"`` (the guide
+    only says "automatic detail selection" for them). ``detail="original"`` (gpt-5.4/5.5: up to 10,000 patches
+    or 6000 px; GPT-5.6 and GPT-6: no resize) is refused on models older than gpt-5.4.
     The default ``model="gpt-4o"`` is the model of OpenAI's worked examples, not the course default.
 
     >>> scaled_size(1024, 1024)
@@ -221,9 +231,10 @@ def image_tokens(width: int, height: int, detail: str = "high", model: str | Non
 
     Tile family: ``low`` = base; ``high`` = base + tile x 512-px tiles. Patch family: ``ceil(patches x
     multiplier)``; ``low`` counts like ``high`` (community measurements show it has no effect on patch models;
-    OpenAI documents no low-detail rule for them), while ``original`` (gpt-5.4, gpt-5.5, gpt-5.6) has its own,
-    larger limits. ``"auto"`` follows the model's documented default (see :func:`scaled_size`), else
-    ``"high"``: an assumption, since OpenAI does not say how it chooses, and "high" is the upper bound there.
+    OpenAI documents no low-detail rule for them), while ``original`` (gpt-5.4 and later) has its own, larger
+    limits. ``"auto"`` follows the model's documented default (see :func:`scaled_size`), else ``"high"``,
+    the upper bound on models without ``original``. A model the catalogue does not know but named like
+    OpenAI's is counted with the nearest known model's rules, with an :class:`EstimateWarning`.
 
     >>> image_tokens(2048, 4096)
     1105
@@ -232,7 +243,7 @@ def image_tokens(width: int, height: int, detail: str = "high", model: str | Non
     >>> image_tokens(1024, 1024, model="gpt-4.1-mini")
     1659
     >>> image_tokens(4000, 3000, "original", model="gpt-5.5"), image_tokens(4000, 3000, "high", model="gpt-5.5")
-    (9890, 2451)
+    (11868, 2942)
 
     Taught in notebooks/04_detail_levels.ipynb.
     """

@@ -1,5 +1,6 @@
 """What a class will cost (issue 13): usage counted by the offline backend the way a learner's run sends it,
-priced with helpers.model_costs, cached per notebook; an unknown model is a clear error."""
+priced with helpers.model_costs, cached per notebook; an unknown model is a clear error. Issue 22: requests
+above 272K input tokens at the long-context tier, input a prompt cache can serve at the cached rate."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def test_the_table_prices_each_notebook_and_the_class():
     assert f"{one:.4f}" in table.splitlines()[3]                       # total, 1 learner
     assert f"${one * 30:.2f}" in table.splitlines()[-1]
     assert "class of 30: 150 requests, 102,000 input tokens (90,000 of them image)" in table
-    assert "Output is an estimate" in table and model_costs.PRICING in table
+    assert "Output is an estimate" in table and model_costs.model_cost("gpt-4o").prices_source in table
     assert table.splitlines()[1].endswith(" +") and not table.splitlines()[2].endswith(" +")
 
 
@@ -60,9 +61,21 @@ def test_an_unknown_model_names_the_known_ones_and_runs_nothing(capsys):
     def must_not_run(path: Path, env: dict[str, str]) -> tuple[float, int]:
         raise AssertionError("no notebook should run for an unknown model")
 
-    assert main(notebook_paths(["05"]), must_not_run, learners=30, model="gpt-9-vision", refresh=False) == 2
+    assert main(notebook_paths(["05"]), must_not_run, learners=30, model="my-llava", refresh=False) == 2
     said = capsys.readouterr().err
-    assert "gpt-9-vision" in said and "gpt-4o" in said and "gpt-5.4-mini" in said and "What to do" in said
+    assert "my-llava" in said and "gpt-4o" in said and "gpt-5.4-mini" in said and "What to do" in said
+
+
+def test_a_new_openai_model_is_priced_as_a_labelled_estimate(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(class_cost, "CACHE_FILE", tmp_path / "class_usage.json")
+    measured_as: list[str] = []
+    monkeypatch.setattr(class_cost, "count_usage", lambda paths, model, run: measured_as.append(model)
+                        or {p.name: Usage(1, 100, 1000, 50, 0, 0, 1) for p in paths})
+    with pytest.warns(model_costs.EstimateWarning, match="gpt-9-vision"):
+        assert main(notebook_paths(["05"]), _fake_notebook, learners=2, model="gpt-9-vision", refresh=False) == 0
+    table = capsys.readouterr().out
+    assert measured_as == ["gpt-6.2-astra"]             # the nearest known model: same token maths
+    assert "\nnotebook" in table and "Estimate: not in the catalogue; rules and prices of gpt-6.2-astra" in table
 
 
 def test_a_second_call_uses_the_cache_until_the_notebook_changes(tmp_path, monkeypatch, capsys):
@@ -93,3 +106,61 @@ def test_prices_used_say_where_they_come_from_and_when(model):
     cost = model_costs.model_cost(model)
     assert cost.input_per_million and cost.output_per_million and cost.checked and cost.prices_source
     assert cost.prices_source in price({"x.ipynb": Usage(1, 1, 1, 1, 0, 0, 1)}, model, 1)
+
+
+def _conversation_notebook(path: Path, env: dict[str, str]) -> tuple[float, int]:
+    """Two turns of one conversation: the second resends the first (a 1200-word question and its answer)."""
+    sdk = openai.OpenAI(base_url=env["OPENAI_BASE_URL"], api_key=env["OPENAI_API_KEY"], max_retries=0)
+    history = [{"role": "user", "content": [{"type": "text", "text": "Describe this. " + "word " * 1200},
+                                            {"type": "image_url", "image_url": {"url": _png(1024, 512)}}]}]
+    first = sdk.chat.completions.create(model=env["VISION_MODEL"], messages=history)
+    history += [{"role": "assistant", "content": first.choices[0].message.content},
+                {"role": "user", "content": "And the colour?"}]
+    sdk.chat.completions.create(model=env["VISION_MODEL"], messages=history)
+    return 0.0, 0
+
+
+def test_a_resent_prefix_is_counted_as_cacheable_in_openai_steps():
+    path = notebook_paths(["00"])[0]
+    counts = count_usage([path], "gpt-4o", _conversation_notebook, warm=False)[path.name]
+    first_message = (tokens.text_tokens("Describe this. " + "word " * 1200, "gpt-4o") + 3
+                     + tokens.text_tokens("user", "gpt-4o") + tokens.image_tokens(1024, 512, "auto", "gpt-4o"))
+    assert counts.cached == class_cost.cacheable(first_message) > 1024
+    assert counts.cached % 128 == 0 and counts.long_requests == 0
+
+
+def test_the_table_prices_cached_input_at_the_cached_rate_and_says_the_uncached_price():
+    usage = {"10_conversation.ipynb": Usage(2, 3000, 1000, 100, 0, 0, 2, cached=2048)}
+    table = price(usage, "gpt-4o", 1)
+    cost = model_costs.model_cost("gpt-4o")
+    expected = (1952 * cost.input_per_million + 2048 * cost.cached_input_per_million + 100 * 10.0) / 1e6
+    assert f"{expected:.4f}" in table.splitlines()[2]
+    uncached = model_costs.estimate_cost("gpt-4o", 4000, 100)
+    assert f"with no cache hit at all, 1 learner: ${uncached:.4f}" in table
+    assert "$1.25 cached input" in table
+
+
+def test_only_requests_above_272k_are_priced_at_the_long_context_tier():
+    # 300,000-token request (long) + 10,000-token request (standard), on a model with the tier and one without.
+    usage = {"06_cost_math.ipynb": Usage(2, 310_000, 0, 2_000, 0, 0, 2, long_requests=1, long_input=300_000,
+                                         long_output=1_000)}
+    luna = model_costs.model_cost("gpt-6-luna")
+    want = (model_costs.estimate_cost("gpt-6-luna", 300_000, 1_000)
+            + model_costs.estimate_cost("gpt-6-luna", 10_000, 1_000))
+    assert class_cost.dollars(luna, usage["06_cost_math.ipynb"]) == pytest.approx(want)
+    assert want > model_costs.price_tokens(luna, 310_000, 2_000)        # the tier is dearer than one flat sum
+    assert "1 request(s) above 272,000 input tokens (priced at the long-context tier" in price(usage, "gpt-6-luna", 1)
+    assert "this model has no such tier" in price(usage, "gpt-4o", 1)
+
+
+def test_old_cache_rows_without_the_new_counts_are_measured_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(class_cost, "CACHE_FILE", tmp_path / "class_usage.json")
+    path = notebook_paths(["00"])[0]
+    old = {"requests": 1, "text": 10, "image": 20, "output": 5, "bounded": 0, "bound": 0, "unbounded": 1}
+    (tmp_path / "class_usage.json").write_text(json.dumps({"models": {"gpt-4o": {path.name: {
+        "course_version": course_version([path.name]), "usage": old}}}}))
+    runs: list[str] = []
+    monkeypatch.setattr(class_cost, "count_usage",
+                        lambda paths, model, run: runs.extend(p.name for p in paths) or {p.name: Usage() for p in paths})
+    cached_usage([path], "gpt-4o", _fake_notebook)
+    assert runs == [path.name]

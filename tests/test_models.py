@@ -92,10 +92,11 @@ def test_current_names_and_other_snapshots_are_not_retired():
 
 def test_scheduled_shutdowns_take_effect_on_their_date():
     assert retired_model("gpt-5", on="2026-12-10") is None
-    assert retired_model("gpt-5", on="2026-12-11").replacement == "gpt-5.6-sol"
-    assert retired_model("gpt-5-mini-2025-08-07", on=dt.date(2026, 12, 11)).replacement == "gpt-5.6-terra"
+    # Replacements as OpenAI's deprecations page names them now (gpt-5.6-* at the 2026-06-11 notice).
+    assert retired_model("gpt-5", on="2026-12-11").replacement == "gpt-6.1-sol"
+    assert retired_model("gpt-5-mini-2025-08-07", on=dt.date(2026, 12, 11)).replacement == "gpt-6.1-terra"
     assert retired_model("gpt-4o-2024-11-20", on="2027-01-13") is None
-    assert retired_model("gpt-4o-2024-11-20", on="2027-01-14").replacement == "gpt-5.4-mini"
+    assert retired_model("gpt-4o-2024-11-20", on="2027-01-14").replacement == "gpt-6-luna"
     assert scheduled_shutdown("gpt-4.1-mini").retired_on == "2027-01-14"
     assert scheduled_shutdown("gpt-4-vision-preview") is None      # already retired, not scheduled
 
@@ -107,24 +108,21 @@ def test_every_record_is_dated_sourced_and_points_to_a_current_costed_model(reco
         assert day <= dt.date.fromisoformat(CHECKED)
     else:
         assert day > dt.date.fromisoformat(CHECKED)
-    assert re.match(r"https://", record.source) and f"checked {CHECKED}" in record.source
+    assert re.match(r"https://", record.source) and re.search(r", checked \d{4}-\d{2}-\d{2}", record.source)
     assert record.provider in ("openai", "azure")
     # The replacement is one the course can cost, and it is not retired itself.
     assert resolve_model(record.replacement) is not None, record.replacement
     assert retired_model(record.replacement, on=CHECKED) is None, record.replacement
 
 
-def test_gpt6_claims_are_labelled_and_no_replacement_depends_on_them():
-    # Issue 15: every gpt-6 claim and the 2027-01-14 shutdowns rest on third-party copies (checked 2026-12-02).
+def test_the_2027_shutdowns_are_confirmed_and_gpt6_is_named_as_openai_names_it():
+    # Issue 22: the installed SDK's deprecation notes list the 2027-01-14 shutdowns and the GPT-6 models, so
+    # they are no longer "reported, unconfirmed" (they were, from third-party copies, until 2026-12-07).
     for record in ALL_RECORDS:
-        assert not record.replacement.startswith("gpt-6"), record
-        if record.retired_on == "2027-01-14":
-            assert "reported, unconfirmed" in record.source
-        if "gpt-6" in record.note:
-            assert "reported, unconfirmed" in record.note
-    assert "reported, unconfirmed" in models.__doc__
+        if record.retired_on == "2027-01-14" and record.provider == "openai":
+            assert models.REPORTED not in record.source and record.replacement == "gpt-6-luna", record
     from helpers.client import shutdown_notice
-    assert "reported, unconfirmed to shut down on 2027-01-14" in shutdown_notice("gpt-4o")
+    assert "gpt-4o is scheduled to shut down on 2027-01-14: plan to switch to gpt-6-luna" in shutdown_notice("gpt-4o")
 
 
 def test_azure_vision_preview_retired_on_2025_05_15():
@@ -141,7 +139,7 @@ def test_a_record_builds_the_course_error_with_what_to_do():
     record = retired_model("gpt-4-vision-preview")
     err = RetiredModelError(record.name, replacement=record.replacement, retired_on=record.retired_on,
                             source=record.source)
-    assert "2024-12-06" in str(err) and "VISION_MODEL=gpt-5.4-mini" in str(err)
+    assert "2024-12-06" in str(err) and "VISION_MODEL=gpt-6-luna" in str(err)
     assert isinstance(err, ValueError)
 
 

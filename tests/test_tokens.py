@@ -172,8 +172,10 @@ def test_auto_is_high_on_gpt54_and_original_on_gpt55_and_gpt56():
 
 def test_original_only_where_the_guide_documents_it():
     takes = sorted(m for m in ALL_MODELS if "original" in model_cost(m).details)
-    assert takes == sorted(["gpt-5.4", "gpt-5.5", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna"])
-    for model in ("gpt-4o", "gpt-4.1-mini", "gpt-5.4-mini", "gpt-6-luna"):
+    # "Available on gpt-5.4 and future models" (the guide, checked 2026-12-07): GPT-6 included.
+    assert takes == sorted(["gpt-5.4", "gpt-5.5", "gpt-5.6-sol", "gpt-5.6-terra", "gpt-5.6-luna", "gpt-6-astra",
+                            "gpt-6.2-astra", "gpt-6-sol", "gpt-6.1-sol", "gpt-6.2-sol", "gpt-6.1-terra", "gpt-6-luna"])
+    for model in ("gpt-4o", "gpt-4.1-mini", "gpt-5.4-mini", "gpt-5.2", "o3"):
         with pytest.raises(CourseError, match="does not take detail='original'"):
             image_tokens(1000, 1000, "original", model)
         with pytest.raises(CourseError):
@@ -513,3 +515,16 @@ def test_the_configured_azure_deployment_is_costed_as_the_model_behind_it(monkey
     client.clear_clients()
     with pytest.raises(UnknownModelError):                 # forgotten with the settings
         model_cost("team-vision")
+
+
+def test_gpt54_uses_the_measured_multiplier_and_gpt55_borrows_it():
+    # Community billing measurements [c] give x1.2 for gpt-5.4 (the guide lists none; the course assumed 1.0).
+    assert (model_cost("gpt-5.4").multiplier, model_cost("gpt-5.4").evidence) == (1.2, "measured")
+    assert (model_cost("gpt-5.5").multiplier, model_cost("gpt-5.5").evidence) == (1.2, "estimate")
+    assert image_tokens(1024, 1024, "high", "gpt-5.4") == 1229                     # 1024 patches x 1.2
+
+
+def test_auto_on_gpt6_follows_the_newest_documented_family():
+    for model in ("gpt-6-luna", "gpt-6.2-astra"):
+        assert model_cost(model).auto_as == "original" and model_cost(model).evidence == "estimate"
+        assert image_tokens(3000, 3000, "auto", model) == image_tokens(3000, 3000, "original", model)
