@@ -13,6 +13,18 @@ helpers.errors.ConfigurationError: AZURE_OPENAI_ENDPOINT is not set. What to do:
 
 from __future__ import annotations
 
+#: What to do with an image in a format the API does not take and the course cannot convert.
+ADVICE_CONVERT = "Open it in an image editor (or Preview/Paint) and save it as PNG or JPEG, then pass that file."
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (a file name or URL quoted in an error message).
+
+    >>> shorten("abcdef", 4)
+    'abc…'
+    """
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 class CourseError(Exception):
     """Base class. ``str(err)`` is the problem followed by ``What to do: ...``."""

@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import ExifTags, Image, ImageChops
 
-from helpers.errors import UnsupportedImageError
-from helpers.image_formats import ADVICE_CONVERT, shorten
+from helpers.errors import ADVICE_CONVERT, UnsupportedImageError, shorten
 
 try:
     from PIL import ImageCms

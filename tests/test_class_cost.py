@@ -12,10 +12,10 @@ import openai
 import pytest
 from PIL import Image
 
-from helpers import class_cost, model_costs, tokens
-from helpers.class_cost import Usage, cached_usage, count_usage, main, price
-from helpers.course import notebook_paths
+from helpers import model_costs, tokens
 from helpers.offline.replay import course_version
+from helpers.teacher import class_cost, notebook_paths
+from helpers.teacher.class_cost import Usage, cached_usage, count_usage, main, price
 
 
 def _png(width: int, height: int) -> str:
@@ -67,6 +67,7 @@ def test_an_unknown_model_names_the_known_ones_and_runs_nothing(capsys):
 
 def test_a_second_call_uses_the_cache_until_the_notebook_changes(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(class_cost, "CACHE_FILE", tmp_path / "class_usage.json")
+    monkeypatch.setattr(class_cost, "SEED_FILE", tmp_path / "no_seed.json")
     path = notebook_paths(["00"])[0]
     runs: list[str] = []
 
@@ -93,3 +94,25 @@ def test_prices_used_say_where_they_come_from_and_when(model):
     cost = model_costs.model_cost(model)
     assert cost.input_per_million and cost.output_per_million and cost.checked and cost.prices_source
     assert cost.prices_source in price({"x.ipynb": Usage(1, 1, 1, 1, 0, 0, 1)}, model, 1)
+
+
+def test_measuring_leaves_tracked_files_alone(tmp_path, monkeypatch, capsys):
+    """Issue 20: the cache is written under the git-ignored .cache/; the committed counts are only read."""
+    assert class_cost.CACHE_FILE.parent.name == ".cache"
+    gitignore = (class_cost.REPO_ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert ".cache/" in gitignore
+    seed = tmp_path / "committed.json"
+    path = notebook_paths(["00"])[0]
+    seed.write_text(json.dumps({"models": {"gpt-4o": {path.name: {
+        "course_version": course_version([path.name]), "usage": {"requests": 7, "text": 1, "image": 2, "output": 3,
+                                                                 "bounded": 0, "bound": 0, "unbounded": 7}}}}}))
+    before = seed.read_bytes()
+    monkeypatch.setattr(class_cost, "SEED_FILE", seed)
+    monkeypatch.setattr(class_cost, "CACHE_FILE", tmp_path / "cache" / "class_usage.json")
+    monkeypatch.setattr(class_cost, "count_usage",
+                        lambda paths, model, run: {p.name: Usage(1, 10, 20, 5, 0, 0, 1) for p in paths})
+    assert cached_usage([path], "gpt-4o", _fake_notebook)[path.name].requests == 7       # read from the seed
+    cached_usage([path], "gpt-4o", _fake_notebook, refresh=True)                         # measured again
+    assert seed.read_bytes() == before
+    written = json.loads((tmp_path / "cache" / "class_usage.json").read_text())
+    assert written["models"]["gpt-4o"][path.name]["usage"]["requests"] == 1
