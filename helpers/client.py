@@ -74,6 +74,17 @@ def _key_variable(settings: Settings | None) -> str:
     return "OPENAI_API_KEY"
 
 
+def _clean_body(body: object, clean: Any) -> object:
+    """The SDK error's ``body`` with every string in it redacted like the message (keys, URL passwords)."""
+    if isinstance(body, str):
+        return clean(body)
+    if isinstance(body, dict):
+        return {key: _clean_body(value, clean) for key, value in body.items()}
+    if isinstance(body, list):
+        return [_clean_body(value, clean) for value in body]
+    return body
+
+
 def translate_error(err: BaseException, settings: Settings | None = None) -> BaseException:
     """Turn an ``openai`` SDK exception into the course exception that says what to do. Used everywhere.
 
@@ -121,7 +132,7 @@ def translate_error(err: BaseException, settings: Settings | None = None) -> Bas
         if status in (401, 403):
             var = _key_variable(settings)
             result = errors.AuthenticationError(
-                f"{said}.", status=status, code=code,
+                f"{said}.", status=status, code=code, response=err.response, body=_clean_body(err.body, clean),
                 fix=f"check {var}: it must be a valid key for this endpoint (copy it again into .env)."
                     + (" On Azure the key must belong to the AZURE_OPENAI_ENDPOINT resource." if var.startswith("AZ")
                        else ""))
@@ -142,7 +153,8 @@ def translate_error(err: BaseException, settings: Settings | None = None) -> Bas
             else:
                 fix = "wait a minute and run the cell again, send smaller images (detail='low') or fewer tokens; " \
                       "VISION_MAX_RETRIES sets how often the course retries."
-            result = errors.RateLimitError(f"{said} (still rate limited{after}).", status=status, code=code, fix=fix)
+            result = errors.RateLimitError(f"{said} (still rate limited{after}).", status=status, code=code, fix=fix,
+                                           response=err.response, body=_clean_body(err.body, clean))
         elif status >= 500:
             result = errors.ServiceError(
                 f"{said} (still failing{after}).", status=status, code=code,
@@ -150,7 +162,7 @@ def translate_error(err: BaseException, settings: Settings | None = None) -> Bas
                     "course retries).")
         else:
             result = errors.BadRequestError(
-                f"{said}.", status=status, code=code,
+                f"{said}.", status=status, code=code, response=err.response, body=_clean_body(err.body, clean),
                 fix="the request itself was refused: read the server's message above (image format or size, "
                     "a parameter the model does not take, too many images...).")
         result.request_id = getattr(err, "request_id", None)  # type: ignore[attr-defined]
