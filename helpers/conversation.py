@@ -16,7 +16,8 @@ Conversation(turns=0, messages=1, model=None, detail='auto', drop_old_images=Tru
 
 :class:`helpers.conversation.Conversation` saves and loads through this module. Writing goes to a temporary file
 in the same folder that then replaces the target in one step, so a crash never leaves half a file; URL
-passwords are replaced by ``***`` before anything is written. Reading accepts exactly what
+passwords are replaced by ``***`` before anything is written. Reading checks the file against pydantic models
+(:class:`ConversationRecord` and the records inside it, strict: ``"1"`` is not ``1``), accepts exactly what
 :func:`write_save_file` writes and turns everything else (not JSON, cut short, another format, a newer version,
 a hand-edited message or turn record of the wrong shape) into a :class:`~helpers.errors.ConversationFileError`
 that names the part that is wrong, never a raw ``KeyError`` or ``TypeError``.
@@ -38,7 +39,19 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from helpers.chat import (
     ImageInfo,
@@ -60,7 +73,7 @@ from helpers.errors import ConversationFileError
 from helpers.redaction import redact_url
 from helpers.tokens import DETAILS, check_detail
 
-__all__ = ['Conversation', 'ConversationFileError', 'FORMAT_NAME', 'FORMAT_VERSION', 'ImageInfo', 'SavedConversation', 'Turn', 'check_save_data', 'read_save_file', 'write_save_file']
+__all__ = ['Conversation', 'ConversationFileError', 'FORMAT_NAME', 'FORMAT_VERSION', 'ImageInfo', 'SavedConversation', 'Turn', 'ConversationRecord', 'ImageRecord', 'MessageRecord', 'TurnRecord', 'check_save_data', 'read_save_file', 'write_save_file']
 
 
 # ====================================================================================================
@@ -149,126 +162,191 @@ def write_save_file(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
 
 
 # --- reading ------------------------------------------------------------------------------------
-
-class _Wrong(Exception):
-    """Internal: the part of the file that is wrong, and how."""
-
+# The file is described by pydantic models (strict: "1" is not 1, "yes" is not true; unknown keys are ignored);
+# every validation error becomes a ConversationFileError that names the part that is wrong.
 
 def _type_name(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null",
             int: "a whole number", float: "a number"}.get(type(value), type(value).__name__)
 
 
-def _expect(value: Any, kinds: tuple[type, ...], where: str, wanted: str) -> Any:
-    is_bool = isinstance(value, bool)
-    if not isinstance(value, kinds) or (is_bool and bool not in kinds):
-        raise _Wrong(f"{where} is {_type_name(value)}, not {wanted}")
-    return value
+def _wrong(text: str, where: str = "") -> PydanticCustomError:
+    """A problem a validator found; ``where`` is the path below the field being validated."""
+    return PydanticCustomError("conversation_file", "{text}", {"text": text, "where": where})
 
 
-def _text(value: Any, where: str, *, optional: bool = False) -> str | None:
-    if value is None and optional:
-        return None
-    text = _expect(value, (str,), where, "a string" + (" or null" if optional else ""))
+def _sendable(text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
-        raise _Wrong(f"{where} holds {ascii(text[err.start])}, a lone UTF-16 surrogate that cannot be sent") from None
+        raise _wrong(f"holds {ascii(text[err.start])}, a lone UTF-16 surrogate that cannot be sent") from None
     return text
 
 
-def _count(value: Any, where: str, *, optional: bool = False, minimum: int = 0) -> int | None:
-    if value is None and optional:
-        return None
-    number = _expect(value, (int,), where, "a whole number" + (" or null" if optional else ""))
-    if number < minimum:
-        raise _Wrong(f"{where} is {number}, less than {minimum}")
-    return number
-
-
-def _part(part: Any, where: str) -> None:
-    _expect(part, (dict,), where, 'an object such as {"type": "text", "text": "..."}')
-    kind = _text(part.get("type"), f"{where}.type") if "type" in part else None
-    if kind is None:
-        raise _Wrong(f'{where} has no "type"')
-    if kind == "text":
-        _text(part.get("text"), f"{where}.text")
-    elif kind == "image_url":
-        image = _expect(part.get("image_url"), (dict,), f"{where}.image_url", 'an object with a "url"')
-        _text(image.get("url"), f"{where}.image_url.url")
-        if "detail" in image:
-            _text(image["detail"], f"{where}.image_url.detail")
-    _check_strings(part, where)
-
-
-def _check_strings(value: Any, where: str) -> None:
-    """Any other string anywhere inside must be sendable (no lone surrogates)."""
+def _unsendable(value: Any, where: str = "") -> tuple[str, str] | None:
+    """The first string anywhere inside ``value`` that cannot be sent: (where, what is wrong)."""
     if isinstance(value, str):
-        _text(value, where)
+        try:
+            _sendable(value)
+        except PydanticCustomError as err:
+            return where, str(err)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _text(key, f"{where} (a key)")
-            _check_strings(item, f"{where}.{key}")
+            found = _unsendable(key, f"{where} (a key)") or _unsendable(item, f"{where}.{key}")
+            if found:
+                return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_strings(item, f"{where}[{index}]")
+            found = _unsendable(item, f"{where}[{index}]")
+            if found:
+                return found
+    return None
 
 
-def _message(message: Any, where: str) -> dict[str, Any]:
-    _expect(message, (dict,), where, 'an object such as {"role": "user", "content": "..."}')
-    if "role" not in message:
-        raise _Wrong(f'{where} has no "role"')
-    role = _text(message["role"], f"{where}.role")
-    if role not in _ROLES:
-        raise _Wrong(f"{where}.role is {role!r}, not one of {', '.join(_ROLES)}")
-    if "content" not in message:
-        raise _Wrong(f'{where} has no "content"')
-    content = message["content"]
-    if isinstance(content, list):
-        for index, part in enumerate(content):
-            _part(part, f"{where}.content[{index}]")
-    elif not (content is None and role == "assistant"):
-        _text(content, f"{where}.content")
-    _check_strings(message, where)
-    return message
+Sendable = Annotated[str, AfterValidator(_sendable)]
+Count = Annotated[int, Field(ge=0)]
 
 
-def _image_info(value: Any, where: str) -> ImageInfo:
-    _expect(value, (dict,), where, 'an object such as {"name": "cat.png", "width": 512, "height": 384}')
-    name = _text(value.get("name"), f"{where}.name")
-    assert name is not None
-    return ImageInfo(name, _count(value.get("width"), f"{where}.width", optional=True),
-                     _count(value.get("height"), f"{where}.height", optional=True))
+class _Record(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
 
-def _turn(value: Any, where: str, messages: list[dict[str, Any]]) -> Turn:
-    _expect(value, (dict,), where, 'an object such as {"user_index": 1, ...}')
-    if "user_index" not in value:
-        raise _Wrong(f'{where} has no "user_index"')
-    index = _count(value["user_index"], f"{where}.user_index")
-    assert index is not None
-    if index >= len(messages) or messages[index].get("role") != "user":
-        raise _Wrong(f"{where}.user_index is {index}, which is not the index of a user message")
-    images = _expect(value.get("images", []), (list,), f"{where}.images", "a list")
-    return Turn(user_index=index,
-                images=tuple(_image_info(image, f"{where}.images[{i}]") for i, image in enumerate(images)),
-                prompt_tokens=_count(value.get("prompt_tokens"), f"{where}.prompt_tokens", optional=True),
-                completion_tokens=_count(value.get("completion_tokens"), f"{where}.completion_tokens", optional=True),
-                finish_reason=_text(value.get("finish_reason"), f"{where}.finish_reason", optional=True),
-                model=_text(value.get("model"), f"{where}.model", optional=True),
-                images_omitted=_count(value.get("images_omitted", 0), f"{where}.images_omitted") or 0)
+class ImageRecord(_Record):
+    """An image of a turn, as saved: its display name and the size the model received."""
+
+    name: Sendable
+    width: Count | None = None
+    height: Count | None = None
 
 
-def _settings(data: dict[str, Any]) -> tuple[str | None, str | None, str, int, bool]:
-    system = _text(data.get("system"), "system", optional=True)
-    model = _text(data.get("model"), "model", optional=True)
-    detail = _text(data.get("detail", "auto"), "detail")
-    if detail not in DETAILS:
-        raise _Wrong(f"detail is {detail!r}, not one of {', '.join(map(repr, DETAILS))}")
-    max_tokens = _count(data.get("max_tokens", 1000), "max_tokens", minimum=1)
-    drop = _expect(data.get("drop_old_images", False), (bool,), "drop_old_images", "true or false")
-    assert detail is not None and max_tokens is not None
-    return system, model, detail, max_tokens, drop
+class TurnRecord(_Record):
+    """One turn as saved (:class:`Turn`)."""
+
+    user_index: Count
+    images: list[ImageRecord] = []
+    prompt_tokens: Count | None = None
+    completion_tokens: Count | None = None
+    finish_reason: Sendable | None = None
+    model: Sendable | None = None
+    images_omitted: Count = 0
+
+
+def _part_problem(part: Any) -> tuple[str, str] | None:
+    """What is wrong with one content part, as (path below the part, problem), or None."""
+    if not isinstance(part, dict):
+        return "", f'is {_type_name(part)}, not an object such as {{"type": "text", "text": "..."}}'
+    kind = part.get("type")
+    if kind is None:
+        return "", 'has no "type"'
+    if not isinstance(kind, str):
+        return ".type", f"is {_type_name(kind)}, not a string"
+    if kind == "text" and not isinstance(part.get("text"), str):
+        return ".text", f"is {_type_name(part.get('text'))}, not a string"
+    if kind == "image_url":
+        image = part.get("image_url")
+        if not isinstance(image, dict):
+            return ".image_url", f'is {_type_name(image)}, not an object with a "url"'
+        if not isinstance(image.get("url"), str):
+            return ".image_url.url", f"is {_type_name(image.get('url'))}, not a string"
+        if "detail" in image and not isinstance(image["detail"], str):
+            return ".image_url.detail", f"is {_type_name(image['detail'])}, not a string"
+    return None
+
+
+class MessageRecord(_Record):
+    """A Chat Completions message as saved: a known role and sendable content (text, content parts, or null for
+    an assistant's tool call); other keys (``tool_calls``, ``name``...) are kept as they are."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    role: str
+    content: Any
+
+    @field_validator("role")
+    @classmethod
+    def _known_role(cls, role: str) -> str:
+        if role not in _ROLES:
+            raise _wrong(f"is {role!r}, not one of {', '.join(_ROLES)}")
+        return role
+
+    @field_validator("content")
+    @classmethod
+    def _sendable_content(cls, content: Any, info: ValidationInfo) -> Any:
+        if isinstance(content, list):
+            for index, part in enumerate(content):
+                problem = _part_problem(part)
+                if problem:
+                    raise _wrong(problem[1], f"[{index}]{problem[0]}")
+        elif not (content is None and info.data.get("role") == "assistant") and not isinstance(content, str):
+            raise _wrong(f"is {_type_name(content)}, not a string")
+        return content
+
+    @model_validator(mode="after")
+    def _every_string_sendable(self) -> MessageRecord:
+        found = _unsendable(self.model_dump())
+        if found:
+            raise _wrong(found[1], found[0])
+        return self
+
+
+class ConversationRecord(_Record):
+    """A save file's contents after its ``format`` and ``version`` are known (:func:`check_save_data`)."""
+
+    format: Literal["gpt-vision-course/conversation"]
+    version: Annotated[int, Field(ge=1, le=FORMAT_VERSION)]
+    system: Sendable | None = None
+    model: Sendable | None = None
+    detail: Sendable = "auto"
+    max_tokens: Annotated[int, Field(ge=1)] = 1000
+    drop_old_images: bool = False
+    messages: list[MessageRecord]
+    turns: list[TurnRecord] = []
+
+    @field_validator("detail")
+    @classmethod
+    def _known_detail(cls, detail: str) -> str:
+        if detail not in DETAILS:
+            raise _wrong(f"is {detail!r}, not one of {', '.join(map(repr, DETAILS))}")
+        return detail
+
+    @model_validator(mode="after")
+    def _turns_point_at_questions(self) -> ConversationRecord:
+        for number, turn in enumerate(self.turns):
+            index = turn.user_index
+            if index >= len(self.messages) or self.messages[index].role != "user":
+                raise _wrong(f"is {index}, which is not the index of a user message", f"turns[{number}].user_index")
+        return self
+
+
+_WANTED = {"string_type": "a string", "int_type": "a whole number", "bool_type": "true or false",
+           "list_type": "a list", "model_type": "an object", "dict_type": "an object",
+           "model_attributes_type": "an object"}
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _explain(error: Any) -> str:
+    """One pydantic error as the course says it: the part of the file, what it is, what it should be."""
+    where, kind, value, ctx = _path(error["loc"]), error["type"], error.get("input"), error.get("ctx") or {}
+    if kind == "conversation_file":
+        below = ctx.get("where", "")
+        where += below
+        return f"{where} {ctx['text']}"
+    if kind == "missing":
+        parent, name = _path(error["loc"][:-1]), error["loc"][-1]
+        return f'{parent} has no "{name}"' if parent else f'there is no "{name}"' + (" list" if name in
+                                                                                    ("messages", "turns") else "")
+    if kind in _WANTED:
+        return f"{where} is {_type_name(value)}, not {_WANTED[kind]}"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return f"{where} is {value!r}, {'less' if kind == 'greater_than_equal' else 'more'} than " \
+               f"{ctx.get('ge', ctx.get('le'))}"
+    return f"{where}: {error['msg']}"
 
 
 def check_save_data(data: Any, name: str) -> SavedConversation:
@@ -288,17 +366,16 @@ def check_save_data(data: Any, name: str) -> SavedConversation:
             f"{name!r} uses conversation format version {version!r}; this course reads up to {FORMAT_VERSION}.",
             fix="update the course helpers (git pull) or re-create the conversation.")
     try:
-        system, model, detail, max_tokens, drop = _settings(data)
-        if "messages" not in data:
-            raise _Wrong('there is no "messages" list')
-        messages = _expect(data["messages"], (list,), "messages", "a list of messages")
-        messages = [_message(m, f"messages[{i}]") for i, m in enumerate(messages)]
-        turns = _expect(data.get("turns", []), (list,), "turns", "a list of turn records")
-        turns = [_turn(t, f"turns[{i}]", messages) for i, t in enumerate(turns)]
-    except _Wrong as wrong:
-        raise ConversationFileError(f"{name!r} is not a conversation this course can load: {wrong}.",
-                                    fix=_FIX) from None
-    return SavedConversation(system, model, detail, max_tokens, drop, messages, turns)
+        record = ConversationRecord.model_validate(data)
+    except ValidationError as err:
+        raise ConversationFileError(f"{name!r} is not a conversation this course can load: "
+                                    f"{_explain(err.errors()[0])}.", fix=_FIX) from None
+    turns = [Turn(user_index=t.user_index, images=tuple(ImageInfo(i.name, i.width, i.height) for i in t.images),
+                  prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens,
+                  finish_reason=t.finish_reason, model=t.model, images_omitted=t.images_omitted)
+             for t in record.turns]
+    return SavedConversation(record.system, record.model, record.detail, record.max_tokens, record.drop_old_images,
+                             list(data["messages"]), turns)
 
 
 def read_save_file(path: str | os.PathLike[str]) -> SavedConversation:

@@ -70,7 +70,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import requests
+import httpx
 from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from helpers import models, tokens
@@ -118,7 +118,7 @@ JPEG_QUALITY = 90                       # re-encoded JPEGs: visually lossless fo
 WEBP_QUALITY = 90                       # re-encoded lossy WEBPs
 DOWNLOAD_TIMEOUT = 30.0                 # seconds, for connecting and for each read of an http(s) download
 MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024  # refuse to download more than this (a photo to shrink may exceed 20 MB)
-USER_AGENT = "gpt-vision-course-helpers/0.1 (educational notebooks; python-requests)"
+USER_AGENT = "gpt-vision-course-helpers/0.1 (educational notebooks; httpx)"
 #: The most bytes read from one local file or one download before deciding anything: a photo to shrink may
 #: exceed the 20 MB per-image limit, a 10 GB file or a device such as /dev/zero is refused at once.
 MAX_INPUT_BYTES = MAX_DOWNLOAD_BYTES
@@ -417,20 +417,24 @@ def read_path(path: str, *, limit: int = MAX_INPUT_BYTES, fix: str | None = None
 
 
 def _download(url: str, timeout: float) -> bytes:
-    """GET an image with a timeout and a size cap; network trouble becomes NetworkError/ImageNotFoundError."""
+    """GET an image with a timeout and a size cap; network trouble becomes NetworkError/ImageNotFoundError.
+
+    Uses httpx, the course's one HTTP client for its own calls (``requests`` appears only where lesson 02 teaches
+    a raw HTTP call, :func:`helpers.client.http_endpoint`). Redirects are followed, as a browser would."""
     shown = shorten(redact_url(url), 200)
     try:
-        with requests.get(url, timeout=timeout, stream=True, headers={"User-Agent": USER_AGENT}) as response:
+        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True,
+                          headers={"User-Agent": USER_AGENT}) as response:
             if response.status_code in (404, 410):
                 raise ImageNotFoundError(f"Downloading {shown} failed: HTTP {response.status_code} "
-                                         f"({response.reason}), there is no image at that address.",
+                                         f"({response.reason_phrase}), there is no image at that address.",
                                          source=shown, fix="check the URL. " + DOWNLOAD_ADVICE)
             if response.status_code >= 400:
-                raise NetworkError(f"Downloading {shown} failed: HTTP {response.status_code} ({response.reason}).",
-                                   status=response.status_code, fix=DOWNLOAD_ADVICE)
+                raise NetworkError(f"Downloading {shown} failed: HTTP {response.status_code} "
+                                   f"({response.reason_phrase}).", status=response.status_code, fix=DOWNLOAD_ADVICE)
             chunks: list[bytes] = []
             received = 0
-            for chunk in response.iter_content(chunk_size=1 << 16):
+            for chunk in response.iter_bytes(chunk_size=1 << 16):
                 received += len(chunk)
                 if received > MAX_DOWNLOAD_BYTES:
                     raise ImageTooLargeError(
@@ -438,10 +442,10 @@ def _download(url: str, timeout: float) -> bytes:
                         source=shown, fix="download a smaller version of the image. " + DOWNLOAD_ADVICE)
                 chunks.append(chunk)
             return b"".join(chunks)
-    except requests.Timeout as err:
+    except httpx.TimeoutException as err:
         raise NetworkError(f"Downloading {shown} timed out after {timeout:g} s.",
                            fix="try again later, or pass a larger timeout=. " + DOWNLOAD_ADVICE) from err
-    except requests.RequestException as err:
+    except (httpx.HTTPError, httpx.InvalidURL) as err:
         raise NetworkError(f"Downloading {shown} failed: {type(err).__name__} (no connection to the site).",
                            fix="check the address and your internet connection. " + DOWNLOAD_ADVICE) from err
 
