@@ -165,7 +165,7 @@ def translate_error(err: BaseException, settings: Settings | None = None) -> Bas
                 f"{said}.", status=status, code=code, response=err.response, body=_clean_body(err.body, clean),
                 fix="the request itself was refused: read the server's message above (image format or size, "
                     "a parameter the model does not take, too many images...).")
-        result.request_id = getattr(err, "request_id", None)  # type: ignore[attr-defined]
+        result.request_id = getattr(err, "request_id", None)
     elif isinstance(err, openai.APIError):  # e.g. a response that does not match the schema
         result = errors.ServiceError(clean(f"Unexpected response from the provider: {err.message}"),
                                      status=getattr(err, "status_code", None),
@@ -251,10 +251,10 @@ def resolved_base_url(settings: Settings) -> str:
 def _build(settings: Settings, asynchronous: bool, url: str) -> AnyClient:
     common: dict[str, Any] = {"timeout": settings.timeout, "max_retries": settings.max_retries}
     if settings.provider == "azure":
-        cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
+        azure_cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
         # No azure_deployment here: the SDK routes by the request's `model`, which we set to the deployment name,
         # so model=... can still pick another deployment of the same resource.
-        return cls(azure_endpoint=url, api_key=settings.api_key, api_version=settings.azure_api_version, **common)
+        return azure_cls(azure_endpoint=url, api_key=settings.api_key, api_version=settings.azure_api_version, **common)
     cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
     key = settings.api_key or NO_KEY_PLACEHOLDER
     if settings.provider == "offline":

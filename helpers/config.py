@@ -52,6 +52,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from helpers import models
@@ -371,7 +372,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
     if images_base_url:
         images_base_url = http_url("COURSE_IMAGES_BASE_URL", images_base_url,
                                     example="https://raw.githubusercontent.com/OWNER/REPO/main/images") + "/"
-    common = dict(timeout=timeout, max_retries=max_retries, offline_port=offline_port,
+    common: dict[str, Any] = dict(timeout=timeout, max_retries=max_retries, offline_port=offline_port,
                   images_base_url=images_base_url, inferred=not explicit)
 
     vision_model = values.get("VISION_MODEL")
@@ -392,10 +393,10 @@ def load_settings(environ: Mapping[str, str] | None = None,
     if provider == "compatible":
         base_url = http_url("OPENAI_BASE_URL", require(values, "OPENAI_BASE_URL", provider),
                              example="http://localhost:11434/v1 (Ollama) or http://localhost:8000/v1 (vLLM)")
-        key = values.get("OPENAI_API_KEY")
-        if key:
-            check_key_shape("OPENAI_API_KEY", key, must_look_like_openai=False)
-        return Settings(provider="compatible", model=vision_model or models.DEFAULT_MODEL, api_key=key,
+        optional_key = values.get("OPENAI_API_KEY")
+        if optional_key:
+            check_key_shape("OPENAI_API_KEY", optional_key, must_look_like_openai=False)
+        return Settings(provider="compatible", model=vision_model or models.DEFAULT_MODEL, api_key=optional_key,
                         base_url=base_url, **common)
 
     # azure

@@ -593,7 +593,7 @@ class Conversation:
         blocks = []
         for index, message in enumerate(self.messages):
             role = message.get("role")
-            who = {"system": "System", "user": "You", "assistant": "Assistant"}.get(role, str(role).title())
+            who = {"system": "System", "user": "You", "assistant": "Assistant"}.get(str(role), str(role).title())
             content = message.get("content")
             if isinstance(content, str):
                 body = content

@@ -102,6 +102,9 @@ class VideoError(CourseError, ValueError):
 class RequestError(CourseError):
     """A request to the provider failed. ``status`` is the HTTP status (None for network errors)."""
 
+    #: The provider's ``x-request-id`` of the failed request, when there was one (quote it to their support).
+    request_id: str | None = None
+
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
                  fix: str | None = None) -> None:
         self.status = status

@@ -73,7 +73,15 @@ def test_a_request_refused_before_sending_is_an_sdk_bad_request_too(api):
     assert api.posts == []
 
 
-def test_the_offline_server_rate_limit_is_an_sdk_rate_limit(monkeypatch, tmp_path):
+@pytest.fixture
+def offline():
+    """The course's offline server as the active provider; the active settings are forgotten afterwards."""
+    client.clear_clients()
+    yield client.activate(offline_settings("gpt-4o"))
+    client.clear_clients()
+
+
+def test_the_offline_server_rate_limit_is_an_sdk_rate_limit(offline, monkeypatch, tmp_path):
     """The same through the course's own server: its fault injection answers 429 (issue 9)."""
     monkeypatch.setenv("VISION_MAX_RETRIES", "0")
     monkeypatch.setenv("VISION_OFFLINE_FAULT", f"429;times=9;key={tmp_path.name};retry_after=0.01")
@@ -82,7 +90,6 @@ def test_the_offline_server_rate_limit_is_an_sdk_rate_limit(monkeypatch, tmp_pat
         sdk.chat.completions.create(model="gpt-4o", messages=ASK, max_completion_tokens=20)
     assert not isinstance(raw.value, errors.CourseError)
     monkeypatch.setenv("VISION_OFFLINE_FAULT", f"429;times=9;key={tmp_path.name}-b;retry_after=0.01")
-    client.activate(offline_settings("gpt-4o"))
     with pytest.raises(openai.RateLimitError) as err:
         complete(ASK, max_tokens=20)
     assert isinstance(err.value, errors.RateLimitError) and "What to do:" in str(err.value)
