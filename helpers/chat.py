@@ -56,7 +56,12 @@ from helpers.notices import notify_truncated
 from helpers.redaction import host_of, redact_url
 from helpers.tokens import check_detail, is_known_model
 
-__all__ = ['Completion', 'ConversationFileError', 'ImageInfo', 'as_sources', 'check_max_tokens', 'check_sendable', 'check_text', 'complete', 'data_url_size', 'image_content', 'last_request', 'nothing_to_send', 'query_base64_image_description', 'query_image_description', 'redacted_body', 'source_name', 'token_limit_field', 'translate_error', 'user_message']
+__all__ = [
+    "Completion", "ConversationFileError", "ImageInfo", "as_sources", "check_max_tokens",
+    "check_sendable", "check_text", "complete", "data_url_size", "image_content", "last_request",
+    "nothing_to_send", "query_base64_image_description", "query_image_description", "redacted_body",
+    "source_name", "token_limit_field", "translate_error", "user_message",
+]
 
 
 # ====================================================================================================

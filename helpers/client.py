@@ -46,7 +46,11 @@ from helpers.images import to_data_url
 from helpers.notices import notify
 from helpers.redaction import NO_KEY_PLACEHOLDER, OFFLINE_API_KEY, host_of, mask_secret, redact
 
-__all__ = ['AnyClient', 'AzureTarget', 'HttpEndpoint', 'IMAGES_DIR', 'activate', 'active_settings', 'azure_simulator', 'azure_target', 'clear_clients', 'course_image_url', 'get_client', 'http_endpoint', 'setup', 'translate_error']
+__all__ = [
+    "AnyClient", "AzureTarget", "HttpEndpoint", "IMAGES_DIR", "activate", "active_settings",
+    "azure_simulator", "azure_target", "clear_clients", "course_image_url", "get_client", "http_endpoint",
+    "setup", "translate_error",
+]
 
 
 # ====================================================================================================

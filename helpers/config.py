@@ -61,7 +61,13 @@ from helpers.local import REPO_ROOT, is_loopback
 from helpers.redaction import NO_KEY_PLACEHOLDER, OFFLINE_API_KEY, host_of, mask_secret, redact
 from helpers.tokens import is_known_model
 
-__all__ = ['ENV_VARS', 'NO_KEY_PLACEHOLDER', 'OFFLINE_API_KEY', 'PROVIDERS', 'REPO_ROOT', 'Settings', 'check_api_version', 'check_deployment', 'check_key_shape', 'check_model', 'describe', 'dotenv_enabled', 'find_dotenv_file', 'host_of', 'http_url', 'infer_provider', 'load_settings', 'mask_secret', 'number', 'offline_settings', 'read_environment', 'redact', 'reject_placeholders', 'require']
+__all__ = [
+    "ENV_VARS", "NO_KEY_PLACEHOLDER", "OFFLINE_API_KEY", "PROVIDERS", "REPO_ROOT", "Settings",
+    "check_api_version", "check_deployment", "check_key_shape", "check_model", "describe",
+    "dotenv_enabled", "find_dotenv_file", "host_of", "http_url", "infer_provider", "load_settings",
+    "mask_secret", "number", "offline_settings", "read_environment", "redact", "reject_placeholders",
+    "require",
+]
 
 
 # ====================================================================================================
@@ -372,8 +378,9 @@ def load_settings(environ: Mapping[str, str] | None = None,
     if images_base_url:
         images_base_url = http_url("COURSE_IMAGES_BASE_URL", images_base_url,
                                     example="https://raw.githubusercontent.com/OWNER/REPO/main/images") + "/"
-    common: dict[str, Any] = dict(timeout=timeout, max_retries=max_retries, offline_port=offline_port,
+    common = dict(timeout=timeout, max_retries=max_retries, offline_port=offline_port,
                   images_base_url=images_base_url, inferred=not explicit)
+    shared: dict[str, Any] = common          # one type for the Settings(**shared) calls below
 
     vision_model = values.get("VISION_MODEL")
     if vision_model:
@@ -382,13 +389,13 @@ def load_settings(environ: Mapping[str, str] | None = None,
     if provider == "offline":
         recording, recorded_model = _recording(values.get("VISION_RECORDING"))
         return Settings(provider="offline", model=vision_model or recorded_model or models.DEFAULT_MODEL,
-                        api_key=OFFLINE_API_KEY, recording=recording, **common)
+                        api_key=OFFLINE_API_KEY, recording=recording, **shared)
 
     if provider == "openai":
         key = require(values, "OPENAI_API_KEY", provider)
         check_key_shape("OPENAI_API_KEY", key)
         return Settings(provider="openai", model=vision_model or models.DEFAULT_MODEL, api_key=key,
-                        base_url=OPENAI_BASE_URL_DEFAULT, **common)
+                        base_url=OPENAI_BASE_URL_DEFAULT, **shared)
 
     if provider == "compatible":
         base_url = http_url("OPENAI_BASE_URL", require(values, "OPENAI_BASE_URL", provider),
@@ -397,7 +404,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
         if optional_key:
             check_key_shape("OPENAI_API_KEY", optional_key, must_look_like_openai=False)
         return Settings(provider="compatible", model=vision_model or models.DEFAULT_MODEL, api_key=optional_key,
-                        base_url=base_url, **common)
+                        base_url=base_url, **shared)
 
     # azure
     endpoint = http_url("AZURE_OPENAI_ENDPOINT", require(values, "AZURE_OPENAI_ENDPOINT", provider),
@@ -424,7 +431,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
     else:
         model, assumed = models.DEFAULT_MODEL, True
     return Settings(provider="azure", model=model, api_key=key, azure_endpoint=endpoint,
-                    azure_api_version=version, azure_deployment=deployment, model_assumed=assumed, **common)
+                    azure_api_version=version, azure_deployment=deployment, model_assumed=assumed, **shared)
 
 
 def _recording(value: str | None) -> tuple[str | None, str | None]:

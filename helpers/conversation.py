@@ -73,7 +73,11 @@ from helpers.errors import ConversationFileError
 from helpers.redaction import redact_url
 from helpers.tokens import DETAILS, check_detail
 
-__all__ = ['Conversation', 'ConversationFileError', 'FORMAT_NAME', 'FORMAT_VERSION', 'ImageInfo', 'SavedConversation', 'Turn', 'ConversationRecord', 'ImageRecord', 'MessageRecord', 'TurnRecord', 'check_save_data', 'read_save_file', 'write_save_file']
+__all__ = [
+    "Conversation", "ConversationFileError", "FORMAT_NAME", "FORMAT_VERSION", "ImageInfo",
+    "SavedConversation", "Turn", "ConversationRecord", "ImageRecord", "MessageRecord", "TurnRecord",
+    "check_save_data", "read_save_file", "write_save_file",
+]
 
 
 # ====================================================================================================

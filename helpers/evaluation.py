@@ -73,7 +73,12 @@ from helpers.ocr import character_error_rate
 from helpers.structured import response_format
 from helpers.tokens import check_detail
 
-__all__ = ['CaseResult', 'EVALUATIONS_DIR', 'EVAL_LABELS', 'EvalCase', 'GUIDE_LIMITATIONS', 'METRICS', 'Run', 'Score', 'answer_text', 'by_case', 'by_limitation', 'by_task', 'compare', 'declines', 'evaluate_case', 'field_accuracy', 'first_option', 'iou', 'load_cases', 'load_run', 'normalise_answer', 'plot', 'run_eval', 'save_run', 'score', 'task_scores', 'token_report', 'within_tolerance']
+__all__ = [
+    "CaseResult", "EVALUATIONS_DIR", "EVAL_LABELS", "EvalCase", "GUIDE_LIMITATIONS", "METRICS", "Run",
+    "Score", "answer_text", "by_case", "by_limitation", "by_task", "compare", "declines", "evaluate_case",
+    "field_accuracy", "first_option", "iou", "load_cases", "load_run", "normalise_answer", "plot",
+    "run_eval", "save_run", "score", "task_scores", "token_report", "within_tolerance",
+]
 
 
 # ====================================================================================================

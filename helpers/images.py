@@ -96,7 +96,14 @@ from helpers.image_metadata import (
 from helpers.redaction import redact_url
 from helpers.tokens import check_detail
 
-__all__ = ['DOWNLOAD_ADVICE', 'DOWNLOAD_TIMEOUT', 'Decoded', 'Encoded', 'ImageSource', 'JPEG_QUALITY', 'Kind', 'MAX_DOWNLOAD_BYTES', 'MAX_IMAGE_BYTES', 'MAX_INPUT_BYTES', 'MIME_BY_FORMAT', 'Plan', 'PreparedImage', 'SUPPORTED_MIME', 'Source', 'USER_AGENT', 'WEBP_QUALITY', 'decode', 'decode_data_url', 'encode', 'encode_image', 'human_bytes', 'image_part', 'is_clean', 'is_http_url', 'load_image', 'output_format', 'plan_image', 'prepare_image', 'read_path', 'read_source', 'redact_url', 'reencode', 'save_options', 'shorten', 'sniff', 'sniff_mime', 'strip_metadata', 'to_data_url', 'warn_if_animated', 'with_article']
+__all__ = [
+    "DOWNLOAD_ADVICE", "DOWNLOAD_TIMEOUT", "Decoded", "Encoded", "ImageSource", "JPEG_QUALITY", "Kind",
+    "MAX_DOWNLOAD_BYTES", "MAX_IMAGE_BYTES", "MAX_INPUT_BYTES", "MIME_BY_FORMAT", "Plan", "PreparedImage",
+    "SUPPORTED_MIME", "Source", "USER_AGENT", "WEBP_QUALITY", "decode", "decode_data_url", "encode",
+    "encode_image", "human_bytes", "image_part", "is_clean", "is_http_url", "load_image", "output_format",
+    "plan_image", "prepare_image", "read_path", "read_source", "redact_url", "reencode", "save_options",
+    "shorten", "sniff", "sniff_mime", "strip_metadata", "to_data_url", "warn_if_animated", "with_article",
+]
 
 
 # ====================================================================================================

@@ -60,7 +60,12 @@ from helpers import models, tokens
 from helpers.errors import ImageNotFoundError, VideoError
 from helpers.images import image_part
 
-__all__ = ['Frame', 'Opened', 'PathLike', 'SampledFrames', 'SeekingReader', 'VideoInfo', 'centres', 'decode_errors', 'default_model', 'format_timestamp', 'frame_size', 'frames_at', 'frames_to_parts', 'open_video', 'plan', 'plan_timestamps', 'sample_frames', 'sample_frames_naive', 'video_info', 'whole_number']
+__all__ = [
+    "Frame", "Opened", "PathLike", "SampledFrames", "SeekingReader", "VideoInfo", "centres",
+    "decode_errors", "default_model", "format_timestamp", "frame_size", "frames_at", "frames_to_parts",
+    "open_video", "plan", "plan_timestamps", "sample_frames", "sample_frames_naive", "video_info",
+    "whole_number",
+]
 
 
 # ====================================================================================================
