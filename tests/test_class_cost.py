@@ -116,3 +116,16 @@ def test_measuring_leaves_tracked_files_alone(tmp_path, monkeypatch, capsys):
     assert seed.read_bytes() == before
     written = json.loads((tmp_path / "cache" / "class_usage.json").read_text())
     assert written["models"]["gpt-4o"][path.name]["usage"]["requests"] == 1
+
+
+@pytest.mark.parametrize("command", ["helpers.teacher", "helpers.course"])
+def test_the_teacher_command_line_runs_under_both_spellings(command):
+    """Issue 20: the teacher tools live in helpers.teacher; `python -m helpers.course`, which notebook 00 and the
+    offline server's messages name, runs the same commands."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", command, "list"], capture_output=True, text=True, timeout=120,
+                          cwd=class_cost.REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [path.name for path in notebook_paths()]
