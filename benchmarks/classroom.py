@@ -53,7 +53,7 @@ import openai  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from helpers import models  # noqa: E402
-from helpers.chat_parts import image_content, user_message  # noqa: E402
+from helpers.chat import image_content, user_message  # noqa: E402
 from helpers.images import to_data_url  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -23,6 +23,7 @@ The modules behind these names, one concept each:
 ``models``         model names: the default, aliases, snapshots, reasoning models, retirements
 ``tokens``         image and text tokens (tile and patch families), prices, the tile grid, chat overheads
 ``images``         load, sniff the real format, EXIF orientation, strip metadata, resize, data URLs
+``course_images``  the course's sample images in ``images/``: their paths and public copies
 ``compare``        where two images differ, pixel by pixel
 ``injection``      instructions written inside an image (prompt injection), found in text
 ``chat``           ``query_image_description``, ``query_base64_image_description``, ``complete``
@@ -45,8 +46,14 @@ from helpers.azure import (
     chat_url,
     parse_grounding,
 )
-from helpers.chat import complete, last_request, query_base64_image_description, query_image_description
-from helpers.chat_parts import image_content, user_message
+from helpers.chat import (
+    complete,
+    image_content,
+    last_request,
+    query_base64_image_description,
+    query_image_description,
+    user_message,
+)
 from helpers.client import azure_simulator, azure_target, course_image_url, get_client, http_endpoint, setup
 from helpers.config import (
     ENV_VARS,
@@ -58,6 +65,7 @@ from helpers.config import (
     offline_settings,
 )
 from helpers.conversation import Conversation
+from helpers.course_images import course_image_path
 from helpers.display import (
     draw_boxes,
     draw_polygons,
@@ -145,6 +153,7 @@ __all__ = [
     "check_model",
     "complete",
     "constants_table",
+    "course_image_path",
     "course_image_url",
     "describe",
     "draw_boxes",

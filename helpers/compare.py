@@ -66,7 +66,7 @@ def changed_regions(a_bytes: bytes | Image.Image, b_bytes: bytes | Image.Image) 
     mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     count, _labels, stats, _centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
     w, h = size
-    regions = []
+    regions: list[tuple[str, float, tuple[float, ...]]] = []
     for label in range(1, count):
         x, y, bw, bh, _area = (int(v) for v in stats[label])
         share = bw * bh / (w * h)

@@ -1,7 +1,7 @@
 """A conversation with history: :class:`Conversation` keeps the messages, per-turn usage and saves itself.
 
 Built on the one request path of :mod:`helpers.chat` (every turn is a :func:`helpers.chat.send`), and on
-:mod:`helpers.conversation_file` for the save file. It records per-turn token usage, can stop re-sending old
+its save file (below). It records per-turn token usage, can stop re-sending old
 images (``drop_old_images``), saves/loads itself as JSON (URL passwords redacted; malformed files give a
 :class:`~helpers.errors.ConversationFileError` naming what is wrong) and renders itself as Markdown.
 
@@ -11,17 +11,49 @@ notebooks/04_detail_levels.ipynb).
 >>> chat = Conversation("Answer in one sentence.", drop_old_images=True)
 >>> chat
 Conversation(turns=0, messages=1, model=None, detail='auto', drop_old_images=True)
+
+**Conversation file** (until issue 20 ``helpers.conversation_file``). A conversation's save file: its JSON format, the atomic write, and a reader that checks every part.
+
+:class:`helpers.conversation.Conversation` saves and loads through this module. Writing goes to a temporary file
+in the same folder that then replaces the target in one step, so a crash never leaves half a file; URL
+passwords are replaced by ``***`` before anything is written. Reading checks the file against pydantic models
+(:class:`ConversationRecord` and the records inside it, strict: ``"1"`` is not ``1``), accepts exactly what
+:func:`write_save_file` writes and turns everything else (not JSON, cut short, another format, a newer version,
+a hand-edited message or turn record of the wrong shape) into a :class:`~helpers.errors.ConversationFileError`
+that names the part that is wrong, never a raw ``KeyError`` or ``TypeError``.
+
+Taught in notebooks/09_conversations.ipynb.
+
+>>> check_save_data({"format": FORMAT_NAME, "version": 1, "messages": [{"role": "user"}]}, "x.json")
+Traceback (most recent call last):
+...
+helpers.errors.ConversationFileError: 'x.json' is not a conversation this course can load: messages[0] has no "content". What to do: ...
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
-from dataclasses import asdict
+import tempfile
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from helpers.chat import request_body, send, target_for
-from helpers.chat_parts import (
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from helpers.chat import (
     ImageInfo,
     as_sources,
     check_max_tokens,
@@ -30,17 +62,359 @@ from helpers.chat_parts import (
     image_content,
     nothing_to_send,
     redacted_body,
+    request_body,
+    send,
     source_name,
+    target_for,
     user_message,
 )
 from helpers.config import Settings
-from helpers.conversation_file import FORMAT_NAME, FORMAT_VERSION, Turn, read_save_file, write_save_file
 from helpers.errors import ConversationFileError
 from helpers.redaction import redact_url
-from helpers.tokens import check_detail
+from helpers.tokens import DETAILS, check_detail
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "Conversation", "ConversationFileError", "ImageInfo", "Turn"]
+__all__ = [
+    "Conversation", "ConversationFileError", "FORMAT_NAME", "FORMAT_VERSION", "ImageInfo",
+    "SavedConversation", "Turn", "ConversationRecord", "ImageRecord", "MessageRecord", "TurnRecord",
+    "check_save_data", "read_save_file", "write_save_file",
+]
 
+
+# ====================================================================================================
+# conversation file (formerly helpers/conversation_file.py)
+# ====================================================================================================
+
+FORMAT_NAME = "gpt-vision-course/conversation"
+FORMAT_VERSION = 1
+
+_ROLES = ("system", "developer", "user", "assistant", "tool")
+_FIX = "correct that part of the file, or load a file written by Conversation.save()."
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One successful question and answer: where it sits in ``messages``, its images and its token usage.
+
+    >>> Turn(user_index=1, prompt_tokens=120, completion_tokens=30).total_tokens
+    150
+    """
+
+    user_index: int
+    images: tuple[ImageInfo, ...] = ()
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+    images_omitted: int = 0
+
+    @property
+    def total_tokens(self) -> int | None:
+        """Prompt plus completion tokens, or None when the provider did not report usage."""
+        if self.prompt_tokens is None or self.completion_tokens is None:
+            return None
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class SavedConversation:
+    """The checked contents of a save file, ready to become a Conversation."""
+
+    system: str | None
+    model: str | None
+    detail: str
+    max_tokens: int
+    drop_old_images: bool
+    messages: list[dict[str, Any]]
+    turns: list[Turn]
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+def _remove_stale_temp_files(target: Path, *, older_than: float = 3600.0) -> None:
+    """Delete temp files of earlier saves of ``target`` that a killed process left behind (an hour old)."""
+    cutoff = time.time() - older_than
+    for leftover in target.parent.glob(f".{target.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+
+
+def write_save_file(path: str | os.PathLike[str], data: dict[str, Any]) -> Path:
+    """Write ``data`` (URL passwords redacted) as JSON to ``path``, atomically; return the path.
+
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "chat.json"
+    >>> write_save_file(target, {"url": "https://ann:pw@example.com/x.png"}).read_text()
+    '{\\n "url": "https://ann:***@example.com/x.png"\\n}\\n'
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(redacted_body(data), stream, ensure_ascii=False, indent=1)
+            stream.write("\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    _remove_stale_temp_files(target)
+    return target
+
+
+# --- reading ------------------------------------------------------------------------------------
+# The file is described by pydantic models (strict: "1" is not 1, "yes" is not true; unknown keys are ignored);
+# every validation error becomes a ConversationFileError that names the part that is wrong.
+
+def _type_name(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", type(None): "null",
+            int: "a whole number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _wrong(text: str, where: str = "") -> PydanticCustomError:
+    """A problem a validator found; ``where`` is the path below the field being validated."""
+    return PydanticCustomError("conversation_file", "{text}", {"text": text, "where": where})
+
+
+def _sendable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise _wrong(f"holds {ascii(text[err.start])}, a lone UTF-16 surrogate that cannot be sent") from None
+    return text
+
+
+def _unsendable(value: Any, where: str = "") -> tuple[str, str] | None:
+    """The first string anywhere inside ``value`` that cannot be sent: (where, what is wrong)."""
+    if isinstance(value, str):
+        try:
+            _sendable(value)
+        except PydanticCustomError as err:
+            return where, str(err)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            found = _unsendable(key, f"{where} (a key)") or _unsendable(item, f"{where}.{key}")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unsendable(item, f"{where}[{index}]")
+            if found:
+                return found
+    return None
+
+
+Sendable = Annotated[str, AfterValidator(_sendable)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class ImageRecord(_Record):
+    """An image of a turn, as saved: its display name and the size the model received."""
+
+    name: Sendable
+    width: Count | None = None
+    height: Count | None = None
+
+
+class TurnRecord(_Record):
+    """One turn as saved (:class:`Turn`)."""
+
+    user_index: Count
+    images: list[ImageRecord] = []
+    prompt_tokens: Count | None = None
+    completion_tokens: Count | None = None
+    finish_reason: Sendable | None = None
+    model: Sendable | None = None
+    images_omitted: Count = 0
+
+
+def _part_problem(part: Any) -> tuple[str, str] | None:
+    """What is wrong with one content part, as (path below the part, problem), or None."""
+    if not isinstance(part, dict):
+        return "", f'is {_type_name(part)}, not an object such as {{"type": "text", "text": "..."}}'
+    kind = part.get("type")
+    if kind is None:
+        return "", 'has no "type"'
+    if not isinstance(kind, str):
+        return ".type", f"is {_type_name(kind)}, not a string"
+    if kind == "text" and not isinstance(part.get("text"), str):
+        return ".text", f"is {_type_name(part.get('text'))}, not a string"
+    if kind == "image_url":
+        image = part.get("image_url")
+        if not isinstance(image, dict):
+            return ".image_url", f'is {_type_name(image)}, not an object with a "url"'
+        if not isinstance(image.get("url"), str):
+            return ".image_url.url", f"is {_type_name(image.get('url'))}, not a string"
+        if "detail" in image and not isinstance(image["detail"], str):
+            return ".image_url.detail", f"is {_type_name(image['detail'])}, not a string"
+    return None
+
+
+class MessageRecord(_Record):
+    """A Chat Completions message as saved: a known role and sendable content (text, content parts, or null for
+    an assistant's tool call); other keys (``tool_calls``, ``name``...) are kept as they are."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    role: str
+    content: Any
+
+    @field_validator("role")
+    @classmethod
+    def _known_role(cls, role: str) -> str:
+        if role not in _ROLES:
+            raise _wrong(f"is {role!r}, not one of {', '.join(_ROLES)}")
+        return role
+
+    @field_validator("content")
+    @classmethod
+    def _sendable_content(cls, content: Any, info: ValidationInfo) -> Any:
+        if isinstance(content, list):
+            for index, part in enumerate(content):
+                problem = _part_problem(part)
+                if problem:
+                    raise _wrong(problem[1], f"[{index}]{problem[0]}")
+        elif not (content is None and info.data.get("role") == "assistant") and not isinstance(content, str):
+            raise _wrong(f"is {_type_name(content)}, not a string")
+        return content
+
+    @model_validator(mode="after")
+    def _every_string_sendable(self) -> MessageRecord:
+        found = _unsendable(self.model_dump())
+        if found:
+            raise _wrong(found[1], found[0])
+        return self
+
+
+class ConversationRecord(_Record):
+    """A save file's contents after its ``format`` and ``version`` are known (:func:`check_save_data`)."""
+
+    format: Literal["gpt-vision-course/conversation"]
+    version: Annotated[int, Field(ge=1, le=FORMAT_VERSION)]
+    system: Sendable | None = None
+    model: Sendable | None = None
+    detail: Sendable = "auto"
+    max_tokens: Annotated[int, Field(ge=1)] = 1000
+    drop_old_images: bool = False
+    messages: list[MessageRecord]
+    turns: list[TurnRecord] = []
+
+    @field_validator("detail")
+    @classmethod
+    def _known_detail(cls, detail: str) -> str:
+        if detail not in DETAILS:
+            raise _wrong(f"is {detail!r}, not one of {', '.join(map(repr, DETAILS))}")
+        return detail
+
+    @model_validator(mode="after")
+    def _turns_point_at_questions(self) -> ConversationRecord:
+        for number, turn in enumerate(self.turns):
+            index = turn.user_index
+            if index >= len(self.messages) or self.messages[index].role != "user":
+                raise _wrong(f"is {index}, which is not the index of a user message", f"turns[{number}].user_index")
+        return self
+
+
+_WANTED = {"string_type": "a string", "int_type": "a whole number", "bool_type": "true or false",
+           "list_type": "a list", "model_type": "an object", "dict_type": "an object",
+           "model_attributes_type": "an object"}
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _explain(error: Any) -> str:
+    """One pydantic error as the course says it: the part of the file, what it is, what it should be."""
+    where, kind, value, ctx = _path(error["loc"]), error["type"], error.get("input"), error.get("ctx") or {}
+    if kind == "conversation_file":
+        below = ctx.get("where", "")
+        where += below
+        return f"{where} {ctx['text']}"
+    if kind == "missing":
+        parent, name = _path(error["loc"][:-1]), error["loc"][-1]
+        return f'{parent} has no "{name}"' if parent else f'there is no "{name}"' + (" list" if name in
+                                                                                    ("messages", "turns") else "")
+    if kind in _WANTED:
+        return f"{where} is {_type_name(value)}, not {_WANTED[kind]}"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return f"{where} is {value!r}, {'less' if kind == 'greater_than_equal' else 'more'} than " \
+               f"{ctx.get('ge', ctx.get('le'))}"
+    return f"{where}: {error['msg']}"
+
+
+def check_save_data(data: Any, name: str) -> SavedConversation:
+    """Check the parsed JSON of a save file named ``name``; every problem is a ConversationFileError.
+
+    >>> check_save_data({"format": FORMAT_NAME, "version": 1, "messages": []}, "x.json").detail
+    'auto'
+    """
+    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+        what = f"its top level is {_type_name(data)}" if not isinstance(data, dict) else \
+            f'its "format" is {data.get("format")!r}, not {FORMAT_NAME!r}'
+        raise ConversationFileError(f"{name!r} is not a saved Conversation ({what}).",
+                                    fix="load a file written by Conversation.save().")
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
+        raise ConversationFileError(
+            f"{name!r} uses conversation format version {version!r}; this course reads up to {FORMAT_VERSION}.",
+            fix="update the course helpers (git pull) or re-create the conversation.")
+    try:
+        record = ConversationRecord.model_validate(data)
+    except ValidationError as err:
+        raise ConversationFileError(f"{name!r} is not a conversation this course can load: "
+                                    f"{_explain(err.errors()[0])}.", fix=_FIX) from None
+    turns = [Turn(user_index=t.user_index, images=tuple(ImageInfo(i.name, i.width, i.height) for i in t.images),
+                  prompt_tokens=t.prompt_tokens, completion_tokens=t.completion_tokens,
+                  finish_reason=t.finish_reason, model=t.model, images_omitted=t.images_omitted)
+             for t in record.turns]
+    return SavedConversation(record.system, record.model, record.detail, record.max_tokens, record.drop_old_images,
+                             list(data["messages"]), turns)
+
+
+def read_save_file(path: str | os.PathLike[str]) -> SavedConversation:
+    """Read and check a file written by :func:`write_save_file`.
+
+    >>> read_save_file("no_such_chat.json")
+    Traceback (most recent call last):
+    ...
+    helpers.errors.ConversationFileError: There is no saved conversation at 'no_such_chat.json'. What to do: check the path; Conversation.save(path) writes one.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise ConversationFileError(f"There is no saved conversation at {source.name!r}.",
+                                    fix="check the path; Conversation.save(path) writes one.")
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        cut = err.pos >= len(err.doc.rstrip()) or err.msg.startswith("Unterminated string")
+        where = "it ends too early: the file was cut short" if cut else f"line {err.lineno}, column {err.colno}"
+        raise ConversationFileError(f"{source.name!r} is not valid JSON ({err.msg}; {where}).",
+                                    fix="load a file written by Conversation.save().") from None
+    except UnicodeDecodeError as err:
+        raise ConversationFileError(f"{source.name!r} is not valid JSON ({err}).",
+                                    fix="load a file written by Conversation.save().") from None
+    except RecursionError:
+        raise ConversationFileError(f"{source.name!r} is not valid JSON (it is nested too deeply to read).",
+                                    fix="load a file written by Conversation.save().") from None
+    except OSError as err:
+        raise ConversationFileError(f"{source.name!r} cannot be read ({err.strerror or err}).",
+                                    fix="check the file's permissions, or copy it somewhere you own.") from None
+    return check_save_data(data, source.name)
+
+# ====================================================================================================
+# conversation
+# ====================================================================================================
 
 class Conversation:
     """A chat with history: each :meth:`ask` sends the earlier turns plus the new one and returns the reply.
@@ -223,7 +597,7 @@ class Conversation:
         blocks = []
         for index, message in enumerate(self.messages):
             role = message.get("role")
-            who = {"system": "System", "user": "You", "assistant": "Assistant"}.get(role, str(role).title())
+            who = {"system": "System", "user": "You", "assistant": "Assistant"}.get(str(role), str(role).title())
             content = message.get("content")
             if isinstance(content, str):
                 body = content

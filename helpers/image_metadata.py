@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import ExifTags, Image, ImageChops
 
-from helpers.errors import UnsupportedImageError
-from helpers.image_formats import ADVICE_CONVERT, shorten
+from helpers.errors import ADVICE_CONVERT, UnsupportedImageError, shorten
 
 try:
     from PIL import ImageCms
@@ -143,7 +142,8 @@ def icc_plan(image: Image.Image, icc: bytes | None) -> tuple[str, str, str]:
     except Exception:   # a profile for another colour space than the image's
         return "drop", name, f"ICC profile '{name}' (it does not fit RGB pixels)"
     assert out is not None
-    worst = max(high for _low, high in ImageChops.difference(probe, out).getextrema())
+    extrema: Any = ImageChops.difference(probe, out).getextrema()    # one (low, high) per band for RGB
+    worst = max(high for _low, high in extrema)
     if worst <= 2:
         return "drop", name, f"ICC profile '{name}' (already sRGB)"
     return "convert", name, ""

@@ -29,13 +29,16 @@ from typing import Any, Generic, TypeVar
 from openai.lib._pydantic import to_strict_json_schema
 from pydantic import BaseModel, ValidationError
 
-from helpers.chat import Completion, request_body, send, target_for
-from helpers.chat_parts import (
+from helpers.chat import (
+    Completion,
     as_sources,
     check_max_tokens,
     check_text,
     image_content,
     nothing_to_send,
+    request_body,
+    send,
+    target_for,
     user_message,
 )
 from helpers.errors import BadRequestError, ServiceError

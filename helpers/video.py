@@ -13,9 +13,11 @@ each preceded by its time ("Frame at 00:03.0"), and every frame costs image toke
 * turns frames into Chat Completions content parts (:func:`frames_to_parts`).
 
 
-The steps live in layers: :mod:`helpers.video_probe` (opening, :func:`video_info`), :mod:`helpers.video_plan`
-(:func:`plan_timestamps`), :mod:`helpers.video_seek` (the seeking reader); this module samples and packages,
-and re-exports the names notebooks import from ``helpers.video``.
+One concept, one module (issue 20 merged ``video_probe``, ``video_seek`` and ``video_plan`` into it), top to
+bottom: opening a video and reading what it is (a path is checked before FFmpeg opens it: a folder, a device or a
+FIFO is refused at once); the seeking reader (decoding only from the keyframe before each moment, and skipping
+frames no other frame refers to, makes the work grow with the frames asked for, not the video's length); the
+plan of which moments to send; sampling and packaging.
 
 :func:`sample_frames_naive` is the usual cookbook approach (decode every frame, keep every Nth), kept for
 comparison: it is much slower on long videos (``benchmarks/video_sampling.py`` measures both).
@@ -29,47 +31,550 @@ Decoding uses PyAV (``av``), whose wheel ships its own FFmpeg. FFmpeg errors nev
 :class:`~helpers.errors.VideoError` with what to do next.
 
 Taught in notebooks/08_video.ipynb.
+
+>>> format_timestamp(75.04)
+'01:15.0'
+>>> from fractions import Fraction
+>>> centres(Fraction(28), 4)
+[Fraction(7, 2), Fraction(21, 2), Fraction(35, 2), Fraction(49, 2)]
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import math
-from collections.abc import Sequence
+import os
+import stat
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import av.error
 from PIL import Image
 
-from helpers.errors import VideoError
+from helpers import models, tokens
+from helpers.errors import ImageNotFoundError, VideoError
 from helpers.images import image_part
-from helpers.video_plan import default_model, frame_size, plan, plan_timestamps, whole_number
-from helpers.video_probe import (
-    Opened,
-    PathLike,
-    VideoInfo,
-    decode_errors,
-    format_timestamp,
-    open_video,
-    video_info,
-)
-from helpers.video_seek import SeekingReader
 
 __all__ = [
-    "Frame",
-    "SampledFrames",
-    "VideoInfo",
-    "format_timestamp",
-    "frames_at",
-    "frames_to_parts",
-    "plan_timestamps",
-    "sample_frames",
-    "sample_frames_naive",
-    "video_info",
+    "Frame", "Opened", "PathLike", "SampledFrames", "SeekingReader", "VideoInfo", "centres",
+    "decode_errors", "default_model", "format_timestamp", "frame_size", "frames_at", "frames_to_parts",
+    "open_video", "plan", "plan_timestamps", "sample_frames", "sample_frames_naive", "video_info",
+    "whole_number",
 ]
+
+
+# ====================================================================================================
+# video probe (formerly helpers/video_probe.py)
+# ====================================================================================================
+
+PathLike = str | os.PathLike[str]
+
+# Demuxers that read still images, not videos (FFmpeg names them "<codec>_pipe", or "image2").
+_STILL_IMAGE_FORMATS = ("image2",)
+_SAMPLE_PATH = "images/sample_video.mp4"
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video is, read from its container headers (and its first frame, for the rotation).
+
+    ``duration`` is in seconds (the last frame's end, so a 24 fps clip of 672 frames lasts 28.0 s);
+    ``fps`` is the average frame rate; ``codec`` is FFmpeg's decoder name (``"h264"``, ``"vp9"``...).
+    ``width`` x ``height`` is the picture as it is meant to be shown: phone videos filmed upright are often
+    stored sideways with a rotation to apply (``rotation``, degrees counterclockwise, e.g. -90), the video
+    counterpart of an EXIF orientation. Sampled frames are turned upright.
+
+    >>> video_info("images/sample_video.mp4")                               # doctest: +SKIP
+    VideoInfo(duration=28.0, fps=24.0, width=1280, height=720, frame_count=672, codec='h264', rotation=0)
+
+    Taught in notebooks/08_video.ipynb.
+    """
+
+    duration: float
+    fps: float
+    width: int
+    height: int
+    frame_count: int
+    codec: str
+    rotation: int = 0
+
+
+def format_timestamp(seconds: float) -> str:
+    """``MM:SS.s`` (``H:MM:SS.s`` from one hour), rounded to a tenth of a second.
+
+    >>> format_timestamp(3)
+    '00:03.0'
+    >>> format_timestamp(59.96)
+    '01:00.0'
+    >>> format_timestamp(3725.25)
+    '1:02:05.2'
+
+    Taught in notebooks/08_video.ipynb.
+    """
+    tenths = round(seconds * 10)
+    minutes, tenths = divmod(tenths, 600)
+    hours, minutes = divmod(minutes, 60)
+    text = f"{minutes:02d}:{tenths // 10:02d}.{tenths % 10}"
+    return f"{hours}:{text}" if hours else text
+
+
+# --- opening ------------------------------------------------------------------------------------------
+
+@dataclass
+class Opened:
+    """An open video: the container and its video stream, what it is, and its time base and exact duration."""
+
+    container: Any  # av.container.InputContainer
+    stream: Any  # av.video.stream.VideoStream
+    info: VideoInfo
+    start_pts: int
+    time_base: Fraction
+    duration: Fraction  # exact, seconds
+
+
+def _ffmpeg_reason(err: Exception) -> str:
+    return getattr(err, "strerror", None) or str(err) or type(err).__name__
+
+
+def decode_errors(name: str) -> VideoError:
+    """The error for FFmpeg failing in the middle of a video.
+
+    >>> str(decode_errors("clip.mp4")).startswith("FFmpeg could not decode 'clip.mp4'.")
+    True
+    """
+    return VideoError(f"FFmpeg could not decode {name!r}.",
+                      fix="the file is damaged or cut short: export or download it again.")
+
+
+def _check_path(path: PathLike) -> Path:
+    if isinstance(path, bytes | bytearray):
+        raise VideoError("sample_frames takes the path of a video file, not its bytes.",
+                         fix="save the bytes to a file (e.g. clip.mp4) and pass its path.")
+    p = Path(path)
+    if not p.exists():
+        raise ImageNotFoundError(f"No video at {str(path)!r}.", source=str(path),
+                                 fix=f"check the path (relative to {Path.cwd().name!r}, the current folder); "
+                                     f"the course's sample is {_SAMPLE_PATH}.")
+    if p.is_dir():
+        raise ImageNotFoundError(f"{str(path)!r} is a folder, not a video file.", source=str(path),
+                                 fix="pass the path of a video file inside it, e.g. clip.mp4.")
+    info = p.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise VideoError(f"{str(path)!r} is a device, a pipe or a socket, not a video file; it was not read.",
+                         fix="pass the path of a video file, e.g. clip.mp4.")
+    if info.st_size == 0:
+        raise VideoError(f"{p.name!r} is empty (0 bytes).",
+                         fix="the download or export did not finish: make or download the video again.")
+    return p
+
+
+def open_video(path: PathLike) -> Opened:
+    """Open a video for reading; every failure becomes a VideoError/ImageNotFoundError that says what to do."""
+    p = _check_path(path)
+    try:
+        container = av.open(str(p), mode="r")
+    except av.error.FFmpegError as err:
+        raise VideoError(f"{p.name!r} is not a video FFmpeg can read ({_ffmpeg_reason(err)}).",
+                         fix="pass a video file (.mp4, .mov, .webm, .mkv...); if it is one, it is damaged "
+                             "or cut short: export or download it again.") from None
+    try:
+        return _describe(p, container)
+    except BaseException:
+        container.close()
+        raise
+
+
+def _describe(p: Path, container: Any) -> Opened:
+    fmt = container.format.name
+    if fmt.endswith("_pipe") or fmt in _STILL_IMAGE_FORMATS:
+        kind = fmt.removesuffix("_pipe")
+        if fmt in _STILL_IMAGE_FORMATS and container.streams.video:
+            kind = container.streams.video[0].codec_context.name.removeprefix("m")  # mjpeg -> jpeg
+        raise VideoError(f"{p.name!r} is a still image ({kind}), not a video.",
+                         fix="send images with helpers.images.image_part(...); use sample_frames for videos.")
+    if not container.streams:
+        raise VideoError(f"{p.name!r} is not a video FFmpeg can read (no streams found in it).",
+                         fix="pass a video file (.mp4, .mov, .webm, .mkv...); if it is one, it is damaged "
+                             "or cut short: export or download it again.")
+    if not container.streams.video:
+        raise VideoError(f"{p.name!r} has no video stream (streams: "
+                         f"{', '.join(s.type for s in container.streams) or 'none'}).",
+                         fix="pass a file with pictures in it; an audio-only file cannot be sampled.")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"  # frame + slice threads, for both methods
+    # A fixed thread count, not "all cores": with frame threading the decoder runs ahead of the target by
+    # about one frame per thread, so `decoded` (printed by the video notebook) would differ between machines.
+    stream.codec_context.thread_count = 4
+    tb = stream.time_base
+    if tb is None:
+        raise VideoError(f"{p.name!r} has no time base, so frames have no timestamps.",
+                         fix="re-mux it into MP4, e.g. `ffmpeg -i IN -c copy OUT.mp4`.")
+    start_pts = stream.start_time or 0
+    duration, frame_count = _duration_and_count(container, stream, start_pts)
+    if frame_count == 0 or duration <= 0:
+        raise VideoError(f"{p.name!r} contains no video frames.",
+                         fix="the recording or export is empty: make or download it again.")
+    if frame_count == 1:
+        raise VideoError(f"{p.name!r} has a single frame: it is a still image, not a video.",
+                         fix="send it with helpers.images.image_part(...).")
+    rate = stream.average_rate or stream.guessed_rate
+    fps = float(rate) if rate else frame_count / float(duration)
+    cc = stream.codec_context
+    rotation = _rotation(p, container, stream, start_pts)
+    width, height = (cc.height, cc.width) if rotation in (90, -90) else (cc.width, cc.height)
+    info = VideoInfo(duration=float(duration), fps=fps, width=width, height=height,
+                     frame_count=frame_count, codec=cc.name, rotation=rotation)
+    return Opened(container, stream, info, start_pts, Fraction(tb), duration)
+
+
+def _rotation(p: Path, container: Any, stream: Any, start_pts: int) -> int:
+    """The display rotation (0, 90, 180 or -90 degrees counterclockwise), read from the first frame.
+
+    FFmpeg exposes the display matrix of phone videos on decoded frames, so one frame is decoded.
+    """
+    try:
+        first = next(container.decode(stream), None)
+        container.seek(start_pts, stream=stream)
+    except av.error.FFmpegError:
+        raise decode_errors(p.name) from None
+    if first is None:
+        raise VideoError(f"{p.name!r} contains no picture that can be decoded.",
+                         fix="the file is damaged or cut short: export or download it again.")
+    angle = round((first.rotation or 0) / 90) * 90
+    return {270: -90, -270: 90, -180: 180}.get(angle, angle)
+
+
+def _duration_and_count(container: Any, stream: Any, start_pts: int) -> tuple[Fraction, int]:
+    """Duration (exact seconds) and frame count from the headers, else by reading packets (not decoding)."""
+    tb = Fraction(stream.time_base)
+    duration = Fraction(stream.duration) * tb if stream.duration else None
+    count = stream.frames or 0
+    if duration is not None and count > 0:
+        return duration, count
+    # Headers are incomplete (raw streams, some WebM/MKV): read every packet once. No decoding.
+    end, packets = None, 0
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.pts is None:
+                continue
+            packets += 1
+            packet_end = packet.pts + (packet.duration or 0)
+            end = packet_end if end is None else max(end, packet_end)
+        container.seek(0)
+    except av.error.FFmpegError as err:
+        raise VideoError(f"Could not read the video's packets ({_ffmpeg_reason(err)}).",
+                         fix="the file is damaged or cut short: export or download it again.") from None
+    if duration is None:
+        if end is not None:
+            duration = (end - start_pts) * tb
+        elif container.duration:
+            duration = Fraction(container.duration, av.time_base)
+        else:
+            duration = Fraction(0)
+    return duration, count or packets
+
+
+def video_info(path: PathLike) -> VideoInfo:
+    """Duration, fps, size, frame count, codec and rotation of a video: its headers plus its first frame.
+
+    >>> video_info("images/sample_video.mp4")                               # doctest: +SKIP
+    VideoInfo(duration=28.0, fps=24.0, width=1280, height=720, frame_count=672, codec='h264')
+
+    Raises :class:`~helpers.errors.ImageNotFoundError` for a missing path and
+    :class:`~helpers.errors.VideoError` for anything that is not a readable video.
+
+    Taught in notebooks/08_video.ipynb.
+    """
+    opened = open_video(path)
+    opened.container.close()
+    return opened.info
+
+# ====================================================================================================
+# video seek (formerly helpers/video_seek.py)
+# ====================================================================================================
+
+# How many packets to read at the start of a video to measure its keyframe interval.
+_KEYFRAME_PROBE_PACKETS = 1000
+
+
+class SeekingReader:
+    """Returns the frame on screen at a time, seeking to the keyframe before it when that saves work.
+
+    The frame on screen at time t is the last frame whose timestamp is <= t (the first frame for a t before
+    it). To find it the reader decodes one frame past t (unless a frame starts exactly at t) and keeps that
+    frame, so the next, later target continues from there.
+    """
+
+    def __init__(self, opened: Opened, name: str) -> None:
+        self.opened = opened
+        self.name = name
+        self.decoded = 0
+        self.seeks = 0
+        self._packets: Iterator[Any] | None = None
+        self._queue: list[Any] = []  # decoded frames not yet looked at
+        self._flushed = False  # the decoder has been drained at the end of the video
+        self._target = opened.start_pts  # the time (pts) being looked for
+        rate = opened.stream.average_rate or opened.stream.guessed_rate or opened.info.fps
+        self._frame_pts = max(1, round(1 / (Fraction(rate) * opened.time_base)))  # one frame's duration
+        self._keyframe_gap = self._probe_keyframe_gap()
+        # The latest keyframe decoded (or the start of the video, where decoding begins).
+        self._last_key: int | None = opened.start_pts
+        self._current: Any = None  # last frame handed out or passed (pts <= the last target)
+        self._ahead: Any = None  # a decoded frame after the last target, not yet used
+
+    def _probe_keyframe_gap(self) -> int:
+        """Largest keyframe interval (pts units) among the first keyframes: read packets, decode nothing."""
+        container, stream = self.opened.container, self.opened.stream
+        keys: list[int] = []
+        last_pts = None
+        try:
+            for n, packet in enumerate(container.demux(stream)):
+                if packet.pts is not None:
+                    last_pts = packet.pts
+                    if packet.is_keyframe:
+                        keys.append(packet.pts)
+                if len(keys) >= 3 or n >= _KEYFRAME_PROBE_PACKETS:
+                    break
+            container.seek(self.opened.start_pts, stream=stream)
+        except av.error.FFmpegError:
+            raise decode_errors(self.name) from None
+        if len(keys) >= 2:
+            return max(b - a for a, b in itertools.pairwise(keys))
+        # At most one keyframe in the probe window (or in the whole file): the interval is longer than it.
+        return max(1, (last_pts or 0) - (keys[0] if keys else self.opened.start_pts)) + self._frame_pts
+
+    def _decode_more(self) -> None:
+        """Feed the decoder one packet (or the end-of-stream flush) and queue what comes out.
+
+        Packets of frames that end before the target are decoded with ``skip_frame="NONREF"``: frames no
+        other frame is predicted from (most B-frames) are skipped, since nobody will look at them. Frames
+        that later frames depend on, and the frame on screen at the target, are always decoded.
+        """
+        cc = self.opened.stream.codec_context
+        if self._packets is None:
+            self._packets = self.opened.container.demux(self.opened.stream)
+        try:
+            packet = next(self._packets, None)
+            while packet is not None and packet.size == 0 and (packet.pts is not None or packet.dts is not None):
+                packet = next(self._packets, None)  # an empty packet inside the stream: nothing to decode
+            if packet is None or packet.size == 0:  # the end (demux() finishes with an empty packet)
+                self._flushed = True
+                self._queue.extend(cc.decode(None))  # drain the frames still inside the decoder
+                return
+            ends = None if packet.pts is None else packet.pts + (packet.duration or self._frame_pts)
+            cc.skip_frame = "NONREF" if ends is not None and ends <= self._target else "DEFAULT"
+            self._queue.extend(cc.decode(packet))
+        except av.error.FFmpegError:
+            raise decode_errors(self.name) from None
+
+    def _next_frame(self) -> Any:
+        if self._ahead is not None:
+            frame, self._ahead = self._ahead, None
+            return frame
+        while not self._queue and not self._flushed:
+            self._decode_more()
+        if not self._queue:
+            return None
+        frame = self._queue.pop(0)
+        if frame.pts is None:
+            raise VideoError(f"{self.name!r} has frames without timestamps.",
+                             fix="re-mux it into MP4, e.g. `ffmpeg -i IN -c copy OUT.mp4`.")
+        self.decoded += 1
+        if frame.key_frame:
+            self._last_key = frame.pts
+        return frame
+
+    def _seek(self, target_pts: int) -> None:
+        try:
+            self.opened.container.seek(target_pts, stream=self.opened.stream, backward=True)
+        except av.error.FFmpegError:
+            raise decode_errors(self.name) from None
+        self.seeks += 1
+        self._packets = None
+        self._queue.clear()
+        self._flushed = False
+        self._current = None
+        self._ahead = None
+        self._last_key = None
+
+    def _seek_before(self, target_pts: int) -> None:
+        """Seek so that decoding starts at a keyframe at or before the target."""
+        start = self.opened.start_pts
+        back = 0
+        while True:
+            self._seek(max(start, target_pts - back))
+            first = self._next_frame()
+            if first is None or first.pts <= target_pts or target_pts - back <= start:
+                break
+            # The demuxer landed on a keyframe after the target (a defensive case: some containers index
+            # keyframes loosely): go back further, doubling the distance each time.
+            back = 2 * back if back else self._keyframe_gap
+        if first is not None:
+            self._ahead = first
+            self._last_key = first.pts  # decoding restarts here, whatever the frame's flags say
+
+    def _ends_early(self, last: Any) -> VideoError:
+        if last is None:
+            where = "no picture could be decoded"
+        else:
+            seconds = float((last.pts - self.opened.start_pts) * self.opened.time_base)
+            where = f"its pictures stop at {format_timestamp(seconds)}"
+        return VideoError(f"{self.name!r} ends early: {where}, but its header says it lasts "
+                          f"{format_timestamp(self.opened.info.duration)}.",
+                          fix="the file is damaged or cut short (an unfinished download or export): get it again.")
+
+    def _should_seek(self, target_pts: int) -> bool:
+        if self._current is not None and target_pts < self._current.pts:
+            return True  # backwards
+        if self._last_key is None:
+            return True
+        # Where a seek would land: the latest keyframe <= target, estimated from the last keyframe decoded
+        # and the keyframe interval. Seek only if that skips a worthwhile stretch (an eighth of an interval)
+        # past where the decoder already is; otherwise decoding on is as cheap and needs no jump.
+        intervals = (target_pts - self._last_key) // self._keyframe_gap
+        if intervals < 1:
+            return False
+        landing = self._last_key + intervals * self._keyframe_gap
+        position = self._ahead if self._ahead is not None else self._current
+        here = position.pts if position is not None else self._last_key
+        return landing - here > self._keyframe_gap // 8
+
+    def frame_at(self, target_pts: int) -> Any:
+        """The decoded frame on screen at ``target_pts`` (stream time base)."""
+        self._target = target_pts
+        if self._should_seek(target_pts):
+            self._seek_before(target_pts)
+        while True:
+            frame = self._next_frame()
+            if frame is None:  # end of the video: the last frame stays on screen until the end
+                last = self._current
+                if last is None or target_pts >= last.pts + 2 * self._frame_pts:
+                    raise self._ends_early(last)
+                return last
+            if frame.pts <= target_pts:
+                self._current = frame
+                if frame.pts == target_pts:
+                    return frame
+                continue
+            self._ahead = frame
+            if self._current is None:  # target before the first frame
+                self._current = frame
+                self._ahead = None
+            return self._current
+
+# ====================================================================================================
+# video plan (formerly helpers/video_plan.py)
+# ====================================================================================================
+
+def default_model(model: str | None) -> str:
+    """``model``, or the configured model when None (``VISION_MODEL`` as setup() resolved it, else the default)."""
+    if model is not None:
+        return model
+    return models.configured_model()
+
+
+def frame_size(info: VideoInfo, detail: str, model: str) -> tuple[tuple[int, int], int]:
+    """The size a frame is sent at, and what it costs (helpers.tokens).
+
+    >>> frame_size(VideoInfo(28.0, 24.0, 1280, 720, 672, "h264"), "low", "gpt-4o")
+    ((512, 288), 85)
+    """
+    size = tokens.scaled_size(info.width, info.height, detail, model)
+    return size, tokens.image_tokens(size[0], size[1], detail, model)
+
+
+def _positive_number(name: str, value: object) -> Fraction:
+    if isinstance(value, bool) or not isinstance(value, int | float | Fraction) or not math.isfinite(value):
+        raise VideoError(f"{name} must be a number of seconds, got {value!r}.",
+                         fix=f"pass e.g. {name}=2 for a frame every 2 seconds.")
+    if value <= 0:
+        raise VideoError(f"{name} must be more than 0 seconds, got {value!r}.",
+                         fix=f"pass e.g. {name}=2 for a frame every 2 seconds.")
+    return Fraction(value).limit_denominator(1_000_000)
+
+
+def whole_number(name: str, value: object, example: str) -> int:
+    """``value`` if it is an int (not a bool), else a VideoError showing ``example``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise VideoError(f"{name} must be a whole number, got {value!r}.", fix=f"pass e.g. {example}.")
+    return value
+
+
+def centres(duration: Fraction, n: int) -> list[Fraction]:
+    """Centres of n equal segments of [0, duration)."""
+    return [duration * (2 * i + 1) / (2 * n) for i in range(n)]
+
+
+def plan(info: VideoInfo, duration: Fraction, every_seconds: float | None, max_frames: int | None,
+          max_tokens: int | None, detail: str, model: str) -> list[Fraction]:
+    """The times (exact seconds) to fetch; the tightest of the three rules wins (see sample_frames)."""
+    if every_seconds is None and max_frames is None and max_tokens is None:
+        raise VideoError("Say how to sample the video.",
+                         fix="pass every_seconds=2 (a frame every 2 s), max_frames=8 (8 frames spread evenly) "
+                             "or max_tokens=5000 (as many frames as fit in 5000 image tokens).")
+    caps: list[int] = []
+    if max_frames is not None:
+        max_frames = whole_number("max_frames", max_frames, "max_frames=8")
+        if max_frames < 1:
+            raise VideoError(f"max_frames must be at least 1, got {max_frames}.", fix="pass e.g. max_frames=8.")
+        if max_frames > info.frame_count:
+            raise VideoError(
+                f"max_frames={max_frames} asks for more frames than the video has ({info.frame_count} frames, "
+                f"{info.duration:g} s at {info.fps:g} fps).",
+                fix=f"pass max_frames={info.frame_count} or fewer (a handful is usually enough).")
+        caps.append(max_frames)
+    if max_tokens is not None:
+        max_tokens = whole_number("max_tokens", max_tokens, "max_tokens=5000")
+        (w, h), per_frame = frame_size(info, detail, model)
+        if max_tokens < per_frame:
+            raise VideoError(
+                f"A budget of max_tokens={max_tokens} is too small for one frame: at detail={detail!r} a "
+                f"{w}x{h} frame costs {per_frame} tokens on {model}.",
+                fix=f"raise max_tokens to at least {per_frame}, or use a cheaper detail or model.")
+        caps.append(min(max_tokens // per_frame, info.frame_count))
+    cap = min(caps) if caps else None
+
+    if every_seconds is not None:
+        step = _positive_number("every_seconds", every_seconds)
+        frame_time = Fraction(1) / Fraction(info.fps).limit_denominator(1_000_000)
+        if step < frame_time:
+            raise VideoError(
+                f"every_seconds={every_seconds} is more often than the video has frames "
+                f"({info.fps:g} fps: one frame every {float(frame_time):.3f} s).",
+                fix=f"pass every_seconds={float(frame_time):.3f} or more (for this video, 1 or 2 s is typical).")
+        grid = [k * step for k in range(math.ceil(duration / step)) if k * step < duration]
+        if cap is None or len(grid) <= cap:
+            return grid
+    assert cap is not None
+    return centres(duration, cap)
+
+
+def plan_timestamps(path: PathLike, *, every_seconds: float | None = None, max_frames: int | None = None,
+                    max_tokens: int | None = None, detail: str = "low", model: str | None = None) -> list[float]:
+    """The times (seconds) :func:`sample_frames` will look at for these arguments, without fetching frames.
+
+    Each sampled frame is the one on screen at its planned time, so its timestamp is that time or up to one
+    frame earlier (exactly that time when it falls on a frame, like 0, 2, 4 s at 24 fps).
+
+    >>> plan_timestamps("images/sample_video.mp4", max_frames=4)             # doctest: +SKIP
+    [3.5, 10.5, 17.5, 24.5]
+
+    Taught in notebooks/08_video.ipynb.
+    """
+    opened = open_video(path)
+    opened.container.close()
+    model = default_model(model)
+    return [float(t) for t in plan(opened.info, opened.duration, every_seconds, max_frames, max_tokens,
+                                    detail, model)]
+
+# ====================================================================================================
+# video
+# ====================================================================================================
 
 # PIL turns counterclockwise, like FFmpeg's display rotation.
 _UPRIGHT = {90: Image.Transpose.ROTATE_90, -90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180}

@@ -21,7 +21,7 @@ import pytest
 from localhttp import FakeAPI, Reply, as_compatible_provider  # tests/localhttp.py
 from PIL import Image
 
-from helpers import chat, client, conversation_file, models, setup
+from helpers import chat, client, conversation, models, setup
 from helpers.chat import query_base64_image_description, query_image_description
 from helpers.conversation import Conversation
 from helpers.errors import (
@@ -382,7 +382,7 @@ def test_save_and_load_round_trip(api, tmp_path):
     chat_.ask("Summarise.")
     path = chat_.save(tmp_path / "saved" / "chat.json")
     data = json.loads(path.read_text(encoding="utf-8"))
-    assert data["format"] == conversation_file.FORMAT_NAME and data["version"] == conversation_file.FORMAT_VERSION
+    assert data["format"] == conversation.FORMAT_NAME and data["version"] == conversation.FORMAT_VERSION
 
     loaded = Conversation.load(path)
     assert loaded.messages == chat_.messages
@@ -402,7 +402,7 @@ def test_load_refuses_other_files_clearly(tmp_path):
     (tmp_path / "y.json").write_text(json.dumps({"messages": []}), encoding="utf-8")
     with pytest.raises(chat.ConversationFileError, match="not a saved Conversation"):
         Conversation.load(tmp_path / "y.json")
-    (tmp_path / "z.json").write_text(json.dumps({"format": conversation_file.FORMAT_NAME, "version": 99}), encoding="utf-8")
+    (tmp_path / "z.json").write_text(json.dumps({"format": conversation.FORMAT_NAME, "version": 99}), encoding="utf-8")
     with pytest.raises(chat.ConversationFileError, match="version 99"):
         Conversation.load(tmp_path / "z.json")
     with pytest.raises(chat.ConversationFileError, match="no saved conversation"):
@@ -424,13 +424,13 @@ def test_save_is_atomic_when_the_write_crashes(api, tmp_path, monkeypatch, crash
             stream.write(json.dumps(obj)[:40])               # half a file...
             raise OSError("disk full")                       # ...then the crash
 
-        monkeypatch.setattr(conversation_file.json, "dump", broken_dump)
+        monkeypatch.setattr(conversation.json, "dump", broken_dump)
         assert real_dump is not broken_dump
     else:
         def broken_replace(src, dst):
             raise OSError("power cut")
 
-        monkeypatch.setattr(conversation_file.os, "replace", broken_replace)
+        monkeypatch.setattr(conversation.os, "replace", broken_replace)
 
     with pytest.raises(OSError):
         chat_.save(path)

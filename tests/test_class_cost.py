@@ -13,10 +13,10 @@ import openai
 import pytest
 from PIL import Image
 
-from helpers import class_cost, model_costs, tokens
-from helpers.class_cost import Usage, cached_usage, count_usage, main, price
-from helpers.course import notebook_paths
+from helpers import model_costs, tokens
 from helpers.offline.replay import course_version
+from helpers.teacher import class_cost, notebook_paths
+from helpers.teacher.class_cost import Usage, cached_usage, count_usage, main, price
 
 
 def _png(width: int, height: int) -> str:
@@ -80,6 +80,7 @@ def test_a_new_openai_model_is_priced_as_a_labelled_estimate(tmp_path, monkeypat
 
 def test_a_second_call_uses_the_cache_until_the_notebook_changes(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(class_cost, "CACHE_FILE", tmp_path / "class_usage.json")
+    monkeypatch.setattr(class_cost, "SEED_FILE", tmp_path / "no_seed.json")
     path = notebook_paths(["00"])[0]
     runs: list[str] = []
 
@@ -164,3 +165,38 @@ def test_old_cache_rows_without_the_new_counts_are_measured_again(tmp_path, monk
                         lambda paths, model, run: runs.extend(p.name for p in paths) or {p.name: Usage() for p in paths})
     cached_usage([path], "gpt-4o", _fake_notebook)
     assert runs == [path.name]
+
+
+def test_measuring_leaves_tracked_files_alone(tmp_path, monkeypatch, capsys):
+    """Issue 20: the cache is written under the git-ignored .cache/; the committed counts are only read."""
+    assert class_cost.CACHE_FILE.parent.name == ".cache"
+    gitignore = (class_cost.REPO_ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert ".cache/" in gitignore
+    seed = tmp_path / "committed.json"
+    path = notebook_paths(["00"])[0]
+    seed.write_text(json.dumps({"models": {"gpt-4o": {path.name: {
+        "course_version": course_version([path.name]), "usage": {"requests": 7, "text": 1, "image": 2, "output": 3,
+                                                                 "bounded": 0, "bound": 0, "unbounded": 7}}}}}))
+    before = seed.read_bytes()
+    monkeypatch.setattr(class_cost, "SEED_FILE", seed)
+    monkeypatch.setattr(class_cost, "CACHE_FILE", tmp_path / "cache" / "class_usage.json")
+    monkeypatch.setattr(class_cost, "count_usage",
+                        lambda paths, model, run: {p.name: Usage(1, 10, 20, 5, 0, 0, 1) for p in paths})
+    assert cached_usage([path], "gpt-4o", _fake_notebook)[path.name].requests == 7       # read from the seed
+    cached_usage([path], "gpt-4o", _fake_notebook, refresh=True)                         # measured again
+    assert seed.read_bytes() == before
+    written = json.loads((tmp_path / "cache" / "class_usage.json").read_text())
+    assert written["models"]["gpt-4o"][path.name]["usage"]["requests"] == 1
+
+
+@pytest.mark.parametrize("command", ["helpers.teacher", "helpers.course"])
+def test_the_teacher_command_line_runs_under_both_spellings(command):
+    """Issue 20: the teacher tools live in helpers.teacher; `python -m helpers.course`, which notebook 00 and the
+    offline server's messages name, runs the same commands."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", command, "list"], capture_output=True, text=True, timeout=120,
+                          cwd=class_cost.REPO_ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [path.name for path in notebook_paths()]

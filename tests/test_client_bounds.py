@@ -542,3 +542,17 @@ def test_emoji_and_other_text_still_go_through(api):
     text = "What is this? \U0001F600 漢字 עברית"
     assert query_image_description("https://example.org/a.png", text) == "Reply 1"
     assert api.posts[0].body["messages"][0]["content"][0]["text"] == text
+
+
+def test_save_files_are_described_by_pydantic_models_that_name_the_field(tmp_path):
+    """Issue 20: the save file is checked by pydantic models (strict: "1" is not 1); a value out of range in a
+    nested record names its path, and a valid file round-trips through the models unchanged."""
+    from helpers.conversation import ConversationRecord
+
+    path = write_case(tmp_path, _set(("turns", 0, "images", 0, "width"), -3))
+    with pytest.raises(ConversationFileError, match=r"turns\[0\]\.images\[0\]\.width is -3, less than 0"):
+        Conversation.load(path)
+    data = valid_save(tmp_path)
+    record = ConversationRecord.model_validate(data)
+    assert record.max_tokens == data["max_tokens"] and len(record.messages) == len(data["messages"])
+    assert ConversationRecord.model_json_schema()["required"] == ["format", "version", "messages"]

@@ -12,18 +12,24 @@ from helpers import client
 from helpers.errors import BadRequestError
 from helpers.evaluation import (
     EVAL_LABELS,
+    answer_text,
     by_case,
     by_limitation,
     by_task,
     compare,
+    declines,
+    field_accuracy,
+    first_option,
+    iou,
     load_cases,
     load_run,
     run_eval,
+    score,
+    within_tolerance,
 )
 from helpers.evaluation import token_report as tokens
 from helpers.injection import find_instructions
 from helpers.offline import injection
-from helpers.scoring import answer_text, declines, field_accuracy, first_option, iou, score, within_tolerance
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL = REPO / "images" / "eval"

@@ -5,7 +5,7 @@ notebook's would (a public-copy URL, a data URL, a stream, a follow-up with hist
 The answers must be the recorded ones, byte for byte, under a label; a changed prompt falls back to local analysis
 and says so; a recording of another course version is reported; the file holds no key.
 
-Then the whole path: ``python -m helpers.course record 05`` against that server, and notebook 05 executed offline
+Then the whole path: ``python -m helpers.teacher record 05`` against that server, and notebook 05 executed offline
 with the recording: every recorded answer appears, labelled, and nothing falls back.
 
 Slow (about two minutes: it starts servers and kernels and runs OCR), so marked ``recording`` and run in its own
@@ -33,7 +33,7 @@ from helpers.errors import ConfigurationError
 from helpers.images import to_data_url
 from helpers.local import REPO_ROOT
 from helpers.offline.replay import SOURCE_HEADER, course_version, load_recording, normalise
-from helpers.recording import PROXY_KEY, RecordingProxy, image_aliases, write_recording
+from helpers.teacher.recording import PROXY_KEY, RecordingProxy, image_aliases, write_recording
 
 pytestmark = pytest.mark.recording
 
@@ -208,14 +208,14 @@ def test_recording_notebook_05_with_the_command_and_replaying_it_offline(remote,
     import nbformat
     from nbclient import NotebookClient
 
-    from helpers.course import NOTEBOOKS_DIR
+    from helpers.teacher import NOTEBOOKS_DIR
 
     out = tmp_path / "class.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VISION_", "OPENAI_", "AZURE_"))}
     env.update(PYTHONPATH=str(REPO_ROOT), VISION_DOTENV="off", VISION_CATALOG_DATE="2026-11-21",
                VISION_PROVIDER="compatible", OPENAI_BASE_URL=remote + "/v1", OPENAI_API_KEY=KEY)
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "helpers.course", "record", "05", "--out", str(out)], cwd=REPO_ROOT,
+    done = subprocess.run([sys.executable, "-m", "helpers.teacher", "record", "05", "--out", str(out)], cwd=REPO_ROOT,
                           env=env, capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - started
     assert done.returncode == 0, done.stdout + done.stderr

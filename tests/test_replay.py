@@ -32,7 +32,7 @@ from helpers.offline.replay import (
     strip_label,
     version_warning,
 )
-from helpers.recording import assemble_stream
+from helpers.teacher.recording import assemble_stream
 
 MODEL = "gpt-4.1-mini"
 HELLO = {"model": MODEL, "messages": [{"role": "user", "content": "Say hello to the class."}]}
@@ -176,7 +176,7 @@ def test_a_stream_of_tool_call_pieces_is_assembled():
 
 
 def test_recording_without_a_real_provider_says_what_to_set():
-    from helpers.recording import RecordingProxy
+    from helpers.teacher.recording import RecordingProxy
 
     with pytest.raises(ConfigurationError, match="Recording needs a real provider.*OPENAI_API_KEY"):
         RecordingProxy(config.offline_settings())

@@ -1,6 +1,6 @@
 """What a class will cost: the tokens and dollars of a full run of the notebooks, per notebook and for N learners.
 
-``python -m helpers.course cost --learners 30 [--model gpt-4.1-mini] [05 09]`` prices the course's own usage
+``python -m helpers.teacher cost --learners 30 [--model gpt-4.1-mini] [05 09]`` prices the course's own usage
 counts. They are measured by running each notebook in a kernel set up as a learner with a real provider would be
 (provider ``compatible``, so course images go as a real provider receives them: public-copy URLs or data URLs)
 against an offline backend in this process that adds up the ``usage`` of every answer. Input is exact: image
@@ -11,8 +11,10 @@ bound. Prices follow the rules: a request above 272,000 input tokens on a model 
 priced at that tier (2x input, 1.5x output), request by request; input a request shares as a prefix with the
 notebook's previous request (at least 1024 tokens, in 128-token steps: OpenAI's prompt-caching rule) is priced
 at the cached-input rate, and the table also gives the price without any cache hit. Demos that stay local whatever the provider (notebook 09's fault injection, notebook 07's simulator) are
-not counted: they spend nothing. Counts are cached per model in ``benchmarks/class_usage.json``, keyed by each
-notebook's code (:func:`helpers.offline.replay.course_version`); ``--refresh`` measures again.
+not counted: they spend nothing. Counts are cached per model in ``.cache/class_usage.json`` (git-ignored), keyed by
+each notebook's code (:func:`helpers.offline.replay.course_version`); ``--refresh`` measures again. Until the first
+measurement the counts committed in ``benchmarks/class_usage.json`` (the figures benchmarks/README.md quotes) are
+read; that file is never written.
 
 >>> table = price({"05_handwriting_ocr.ipynb": Usage(requests=2, text=100, image=1000, output=50, bounded=1,
 ...                                                   bound=20, unbounded=1)}, "gpt-4o", 30)
@@ -41,13 +43,16 @@ from helpers.offline.fetch import Budget
 from helpers.offline.protocol import ChatRequest
 from helpers.offline.replay import course_version
 from helpers.offline.responses import REPLY_PRIMING_TOKENS, Completion, prompt_tokens
-from helpers.recording import SECRET_VARS
+from helpers.teacher.recording import SECRET_VARS
 
 __all__ = ["CACHE_FILE", "CountingBackend", "Usage", "cacheable", "count_usage", "dollars", "main", "price"]
 
 LONG_CONTEXT_NOTE = "Long context: {n} request(s) above {threshold:,} input tokens ({priced})."
 
-CACHE_FILE = REPO_ROOT / "benchmarks" / "class_usage.json"
+#: Where measured counts are written: a git-ignored folder, so a teacher's run leaves tracked files alone.
+CACHE_FILE = REPO_ROOT / ".cache" / "class_usage.json"
+#: The counts measured for the course as committed (read when CACHE_FILE does not exist yet; never written).
+SEED_FILE = REPO_ROOT / "benchmarks" / "class_usage.json"
 
 
 @dataclass
@@ -157,11 +162,15 @@ def count_usage(paths: Sequence[Path], model: str, run: Callable[[Path, dict[str
 
 
 def _load_cache() -> dict[str, Any]:
-    try:
-        data = json.loads(CACHE_FILE.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    """The cache, or (before the first measurement on this machine) the committed counts, or nothing."""
+    for path in (CACHE_FILE, SEED_FILE):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            return data
+    return {}
 
 
 def cached_usage(paths: Sequence[Path], model: str, run: Callable[[Path, dict[str, str]], tuple[float, int]],
@@ -186,8 +195,9 @@ def cached_usage(paths: Sequence[Path], model: str, run: Callable[[Path, dict[st
             found[name] = usage
             rows[name] = {"course_version": course_version([name]), "usage": asdict(usage),
                           "measured": dt.datetime.now(dt.timezone.utc).date().isoformat()}
-        cache["about"] = ("Token counts of one run of each notebook, measured offline by `python -m helpers.course "
-                          "cost` (helpers/class_cost.py); input exact, output the offline answers' length.")
+        cache["about"] = ("Token counts of one run of each notebook, measured offline by `python -m helpers.teacher "
+                          "cost` (helpers/teacher/class_cost.py); input exact, output the offline answers' length.")
+        CACHE_FILE.parent.mkdir(parents=True, exist_ok=True)
         CACHE_FILE.write_text(json.dumps(cache, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return {p.name: found[p.name] for p in paths}
 
@@ -266,7 +276,7 @@ def price(usage: dict[str, Usage], model: str, learners: int) -> str:
 
 def main(paths: Sequence[Path], run: Callable[[Path, dict[str, str]], tuple[float, int]], *, learners: int,
          model: str | None, refresh: bool) -> int:
-    """``python -m helpers.course cost``: print the table; 2 with a clear message (an unknown model, no
+    """``python -m helpers.teacher cost``: print the table; 2 with a clear message (an unknown model, no
     notebooks). ``run(path, env)`` executes one notebook without saving it."""
     try:
         if learners < 1:
@@ -274,7 +284,7 @@ def main(paths: Sequence[Path], run: Callable[[Path, dict[str, str]], tuple[floa
         name = model or load_settings().model
         cost = _check_priced(name)                # before measuring anything
         if not paths:
-            raise CourseError("No notebook matches.", fix="run `python -m helpers.course list` to see their names.")
+            raise CourseError("No notebook matches.", fix="run `python -m helpers.teacher list` to see their names.")
         # A model not in the catalogue yet is measured as the model whose rules it borrows (same token maths;
         # the offline backend serves catalogued models only) and priced as an estimate, which the table says.
         usage = cached_usage(paths, cost.estimate_of or name, run, refresh)

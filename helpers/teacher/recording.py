@@ -1,6 +1,6 @@
 """Recording a real model's answers once, for replaying them to a class without keys (:mod:`helpers.offline.replay`).
 
-``python -m helpers.course record 05 09 --out recordings/class.json`` starts a *recording proxy* on 127.0.0.1
+``python -m helpers.teacher record 05 09 --out recordings/class.json`` starts a *recording proxy* on 127.0.0.1
 that forwards every request to the provider configured in ``.env`` (OpenAI, Azure or a compatible engine), with
 the real key added on the way out, and writes down each successful chat completion (normalised: model, messages
 with images by the SHA-256 of their bytes, the parameters that change an answer) with its answer. The chosen
@@ -11,7 +11,7 @@ Why a proxy and not a hook in ``helpers.client``: the lessons also send raw ``re
 the Responses API and file uploads; a proxy sees exactly what goes over the wire, whichever code sent it, and the
 notebooks run unmodified, exactly as a learner's would.
 
->>> from helpers.recording import assemble_stream
+>>> from helpers.teacher.recording import assemble_stream
 >>> raw = (b'data: {"id":"c1","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hi"},'
 ...        b'"finish_reason":null}]}\\n\\ndata: {"id":"c1","created":1,"model":"m","choices":[{"index":0,"delta":{},'
 ...        b'"finish_reason":"stop"}]}\\n\\ndata: [DONE]\\n\\n')
@@ -309,7 +309,7 @@ def write_recording(proxy: RecordingProxy, notebooks: list[str], out: Path, *,
     endpoint = settings.azure_endpoint if settings.provider == "azure" else settings.base_url
     document = {
         "format": FORMAT,
-        "about": "Answers of a real model to the course's requests, recorded with `python -m helpers.course "
+        "about": "Answers of a real model to the course's requests, recorded with `python -m helpers.teacher "
                  "record` and replayed offline with VISION_RECORDING=<this file> (helpers/offline/replay.py). "
                  "Images are named by the SHA-256 of their bytes; no key is stored.",
         "model": settings.model, "provider": settings.provider, "endpoint": redact_url(host_of(endpoint or "")),
