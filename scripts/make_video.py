@@ -1,4 +1,5 @@
-"""Make the course's sample video, ``images/sample_video.mp4``, and its scene list ``images/sample_video.json``.
+"""Make the course's sample video, ``images/sample_video.mp4``, its scene list ``images/sample_video.json`` and its
+transcript ``images/sample_video.vtt``.
 
 Run from the repository root (a maintainer's tool, not needed to follow the course: both files are committed)::
 
@@ -17,6 +18,17 @@ from  to     scene               what is on screen
 16    22     growing chart       a matplotlib line chart of synthetic data that grows week by week
 22    28     handwritten notes   handwriting-style text on ruled paper, written out line by line
 ====  =====  ==================  ====================================================================
+
+Motion, so that frames sampled at different times differ in ways a model must track:
+
+- a yellow ball rolls across each photo scene, from the left edge to the right edge in four seconds
+  (its centre x at time t is in the JSON, ``ball``), so "which way does the ball move?" needs two frames;
+- a frame counter in the top-right corner of every frame ("frame 0125"), so anyone can check which frame a
+  sampler really took (frame = round(t x 24));
+- the chart draws itself and the notes are written out line by line.
+
+The clip has no sound track. ``sample_video.vtt`` is a WebVTT transcript written alongside (``NARRATION`` below):
+what a narrator would say in each scene, the text a speech-to-text step would give for a clip with sound.
 
 The four photos come from scikit-image's bundled sample data (``skimage.data``; licences quoted from its
 docstrings, checked 2025-11-21). scikit-image is needed only here, not by ``helpers``.
@@ -93,6 +105,50 @@ PHOTOS = {
     "rocket photo": ("rocket", "Falcon 9 launch. Photo: SpaceX, public domain", (0.5, 0.45)),
 }
 CHART_TITLE = "A chart that grows: weekly values (synthetic demo data)"
+
+
+# What a narrator says, one cue per scene (the transcript in sample_video.vtt; the clip itself is silent).
+NARRATION = {
+    "astronaut photo": "First, a portrait of astronaut Eileen Collins. Watch the yellow ball roll across the picture.",
+    "cat photo": "Next, Chelsea the cat. The ball rolls past again, left to right.",
+    "coffee photo": "A cup of coffee on a saucer, and the ball once more.",
+    "rocket photo": "A Falcon 9 rocket lifts off while the ball crosses for the last time.",
+    "growing chart": "Now a chart draws itself week by week: visits in blue, sign-ups in red.",
+    "handwritten notes": "Finally, handwritten notes: a video is a stack of images, so sample a few frames.",
+}
+BALL_RADIUS, BALL_Y = 30, 560  # the ball rolls along y = 560 px, over the lower part of the photo
+BALL_FROM_X, BALL_TO_X = 60, WIDTH - 60
+
+
+def ball_x(t: float, scene: Scene) -> int:
+    """The ball's centre x (px) at time ``t`` in a photo scene: left edge to right edge over the scene."""
+    progress = (t - scene.start) / (scene.end - scene.start)
+    return round(BALL_FROM_X + (BALL_TO_X - BALL_FROM_X) * progress)
+
+
+def _overlay(rgb: np.ndarray, index: int, scene: Scene) -> np.ndarray:
+    """Draw the moving parts common to scenes: the ball (photo scenes) and the frame counter (every scene)."""
+    frame = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(frame)
+    if scene.scene in PHOTOS:
+        x = ball_x(index / FPS, scene)
+        draw.ellipse((x - BALL_RADIUS, BALL_Y - BALL_RADIUS, x + BALL_RADIUS, BALL_Y + BALL_RADIUS),
+                     fill=(255, 205, 0), outline=(30, 30, 30), width=4)
+    font = ImageFont.truetype(_font_path(handwriting=False), 28)
+    # Light box, mid-grey digits: readable, and no "ink" added to the notes scene (tests count its dark pixels).
+    draw.rectangle((WIDTH - 212, 10, WIDTH - 12, 54), fill=(240, 240, 240))
+    draw.text((WIDTH - 112, 32), f"frame {index:04d}", font=font, fill=(105, 105, 115), anchor="mm")
+    return np.asarray(frame)
+
+
+def _vtt_time(seconds: float) -> str:
+    return f"{int(seconds // 3600):02d}:{int(seconds % 3600 // 60):02d}:{seconds % 60:06.3f}"
+
+
+def transcript_vtt() -> str:
+    """The WebVTT transcript: one cue per scene, the narration of ``NARRATION``."""
+    cues = [f"{_vtt_time(s.start)} --> {_vtt_time(s.end)}\n{NARRATION[s.scene]}" for s in SCENES]
+    return "WEBVTT\n\n" + "\n\n".join(cues) + "\n"
 
 
 def _font_path(handwriting: bool) -> str:
@@ -248,14 +304,15 @@ def _visible_text(scene: Scene) -> list[str]:
 
 
 def make_video(video_path: Path = OUT_VIDEO, json_path: Path = OUT_JSON) -> list[dict]:
-    """Render every frame, encode the video, write the scene JSON; return the JSON rows.
+    """Render every frame, encode the video, write the scene JSON and the transcript (``json_path`` with the suffix
+    ``.vtt``); return the JSON rows.
 
     Example: ``make_video(Path("/tmp/v.mp4"), Path("/tmp/v.json"))``.
     """
     assert SCENES[0].start == 0 and SCENES[-1].end == DURATION
     assert all(a.end == b.start for a, b in itertools.pairwise(SCENES))
     codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-    options = {"crf": "23", "preset": "medium"} if codec == "libx264" else {"qscale": "4"}
+    options = {"crf": "30", "preset": "medium"} if codec == "libx264" else {"qscale": "4"}
     renderers = _renderers()
     centre_means: dict[str, list[float]] = {}
 
@@ -274,7 +331,7 @@ def make_video(video_path: Path = OUT_VIDEO, json_path: Path = OUT_JSON) -> list
         for index in range(DURATION * FPS):
             t = index / FPS
             scene, render = next((s, r) for s, r in renderers if s.start <= t < s.end)
-            rgb = render(t)
+            rgb = _overlay(render(t), index, scene)
             assert rgb.shape == (HEIGHT, WIDTH, 3), rgb.shape
             if index == (scene.start + scene.end) * FPS // 2:
                 centre_means[scene.scene] = [round(float(v), 1) for v in rgb.reshape(-1, 3).mean(axis=0)]
@@ -294,6 +351,9 @@ def make_video(video_path: Path = OUT_VIDEO, json_path: Path = OUT_JSON) -> list
             "description": s.description,
             "text": _visible_text(s),
             "centre_mean_rgb": centre_means[s.scene],
+            "narration": NARRATION[s.scene],
+            **({"ball": {"y": BALL_Y, "x_at_start": ball_x(s.start, s), "x_at_end": BALL_TO_X}}
+               if s.scene in PHOTOS else {}),
         }
         for s in SCENES
     ]
@@ -302,6 +362,7 @@ def make_video(video_path: Path = OUT_VIDEO, json_path: Path = OUT_JSON) -> list
         if row["scene"] == "handwritten notes":
             row["font"] = font
     json_path.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    json_path.with_suffix(".vtt").write_text(transcript_vtt(), encoding="utf-8")
     return rows
 
 
@@ -320,13 +381,15 @@ def main(argv: list[str] | None = None) -> None:
             a, b = Path(tmp, "a.mp4"), Path(tmp, "b.mp4")
             make_video(a, Path(tmp, "a.json"))
             make_video(b, Path(tmp, "b.json"))
-            same = _sha256(a) == _sha256(b) and Path(tmp, "a.json").read_bytes() == Path(tmp, "b.json").read_bytes()
+            same = (_sha256(a) == _sha256(b) and Path(tmp, "a.json").read_bytes() == Path(tmp, "b.json").read_bytes()
+                    and Path(tmp, "a.vtt").read_bytes() == Path(tmp, "b.vtt").read_bytes())
             print("deterministic: two runs are byte-identical" if same else "NOT deterministic: the runs differ")
             raise SystemExit(0 if same else 1)
     json_path = args.out.with_suffix(".json")
     make_video(args.out, json_path)
     size = args.out.stat().st_size
-    print(f"wrote {args.out.name} ({size / 1e6:.2f} MB, {DURATION} s, {len(SCENES)} scenes) and {json_path.name}")
+    print(f"wrote {args.out.name} ({size / 1e6:.2f} MB, {DURATION} s, {len(SCENES)} scenes), {json_path.name} "
+          f"and {json_path.with_suffix('.vtt').name}")
 
 
 if __name__ == "__main__":
