@@ -34,10 +34,10 @@ from helpers.config import OFFLINE_API_KEY, load_settings
 from helpers.errors import CourseError, UnknownModelError
 from helpers.local import REPO_ROOT
 from helpers.offline.backend import ChatBackend
+from helpers.offline.completions import Completion
 from helpers.offline.fetch import Budget
 from helpers.offline.protocol import ChatRequest
 from helpers.offline.replay import course_version
-from helpers.offline.responses import Completion
 from helpers.recording import SECRET_VARS
 
 __all__ = ["CACHE_FILE", "CountingBackend", "Usage", "count_usage", "main", "price"]

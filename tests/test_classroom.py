@@ -1,5 +1,5 @@
 """The classroom server (``python -m helpers.offline --classroom``): the access token, the Host names it answers
-to, and fair scheduling between learners (helpers/offline/classroom.py, helpers/offline/fair.py).
+to, and fair scheduling between learners (helpers/offline/classroom.py, helpers/offline/classroom.py).
 
 The fairness tests replace the image analysis by a stand-in that keeps a core busy for a fixed time (the real one
 is OCR, about 0.3 s an image after a 5 s model load: too slow for plain pytest); everything else is the real
@@ -24,8 +24,7 @@ from PIL import Image
 
 from helpers.models import DEFAULT_MODEL
 from helpers.offline import analysis
-from helpers.offline.classroom import Classroom
-from helpers.offline.fair import FairScheduler, QueueFull
+from helpers.offline.classroom import Classroom, FairScheduler, QueueFull
 from helpers.offline.server import OfflineServer
 
 TOKEN = "class-Test-Token-Xy7q9Lm2"

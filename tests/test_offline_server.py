@@ -30,7 +30,7 @@ import requests
 from PIL import Image, ImageDraw, ImageFont
 
 from helpers import models, tokens
-from helpers.offline import app, ensure_server, faults, fetch, protocol, responses
+from helpers.offline import app, completions, ensure_server, faults, fetch, protocol
 from helpers.offline.server import OfflineServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -228,7 +228,7 @@ def test_reasoning_models_reject_max_tokens_like_the_real_service(server):
 
 
 def test_truncation_falls_back_to_characters_for_one_long_word():
-    text, cut = responses.truncate_to_tokens("Pneumonoultramicroscopicsilicovolcanoconiosis is long", 2)
+    text, cut = completions.truncate_to_tokens("Pneumonoultramicroscopicsilicovolcanoconiosis is long", 2)
     assert cut and text and tokens.text_tokens(text) <= 2
     assert "Pneumonoultramicroscopicsilicovolcanoconiosis".startswith(text)
 

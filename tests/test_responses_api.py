@@ -1,7 +1,7 @@
 """``POST /v1/responses`` on the offline backend, through the official SDK (issue 11).
 
 The same image question is asked on both APIs: the answer and the image-token count must agree, because the
-Responses request is translated into the Chat Completions request it means (helpers.offline.responses_api).
+Responses request is translated into the Chat Completions request it means (helpers.offline.responses).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Analyses kept on disk (helpers.offline.stored): a restarted kernel gets the same report without OCR."""
+"""Analyses kept on disk (helpers.offline.analysis): a restarted kernel gets the same report without OCR."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from helpers.local import IMAGES_DIR
-from helpers.offline import analysis, stored
+from helpers.offline import analysis
 
 
 @pytest.fixture()
@@ -42,7 +42,7 @@ def test_a_corrupt_or_foreign_file_is_ignored_and_replaced(cache_dir):
 
 def test_off_keeps_nothing_on_disk_and_an_unwritable_folder_is_not_an_error(tmp_path, monkeypatch):
     monkeypatch.setenv("VISION_OFFLINE_CACHE", "off")
-    assert stored.folder() is None and stored.load("0" * 64) is None
+    assert analysis.stored_folder() is None and analysis.load_stored("0" * 64) is None
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("VISION_OFFLINE_CACHE", str(blocker))
@@ -51,5 +51,5 @@ def test_off_keeps_nothing_on_disk_and_an_unwritable_folder_is_not_an_error(tmp_
 
 
 def test_the_folder_changes_when_the_analysing_code_changes():
-    assert stored.folder().name == f"analysis-{stored.FINGERPRINT}"
-    assert len(stored.FINGERPRINT) == 16 and "helpers/offline/analysis.py" in stored._SOURCES
+    assert analysis.stored_folder().name == f"analysis-{analysis.FINGERPRINT}"
+    assert len(analysis.FINGERPRINT) == 16 and "helpers/offline/analysis.py" in analysis._SOURCES

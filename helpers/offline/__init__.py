@@ -10,9 +10,13 @@ it alone::
 >>> ensure_server()                                                      # doctest: +SKIP
 'http://127.0.0.1:PORT'
 
-Built on Starlette + uvicorn, in small modules: ``app`` (routes), ``protocol`` (validation with the SDK's types),
-``responses`` (completion objects, ``usage``), ``backend`` (images, analysis, answer), ``fetch`` (the download
-policy), ``faults`` (fault injection), ``enhancements`` (Azure's extras), ``server`` (the running server).
+Built on Starlette + uvicorn, one module per concept: ``app`` (routes, request bodies, worker threads),
+``protocol`` (validation with the SDK's types, output formats), ``completions`` (chat.completion objects,
+``usage``), ``responses`` (the Responses API and ``/v1/files``), ``backend`` (images in, answer out), ``analysis``
+(local image analysis, faces, its disk cache), ``colours``, ``answers`` and ``summaries`` (the answer text),
+``fill`` (structured output), ``fetch`` (the download policy), ``faults`` (fault injection), ``enhancements``
+(Azure's extras), ``classroom`` (access token, fair scheduling), ``replay`` (a teacher's recording), ``server``
+(the running server).
 """
 
 from __future__ import annotations

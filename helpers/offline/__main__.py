@@ -21,8 +21,7 @@ from collections.abc import Sequence
 from helpers.errors import ConfigurationError
 from helpers.local import IMAGES_DIR, is_loopback
 from helpers.models import DEFAULT_MODEL
-from helpers.offline.classroom import Classroom, env_lines, lan_addresses, new_token
-from helpers.offline.fair import DEFAULT_MAX_QUEUED
+from helpers.offline.classroom import DEFAULT_MAX_QUEUED, Classroom, env_lines, lan_addresses, new_token
 from helpers.offline.replay import load_recording, version_warning
 from helpers.offline.server import OfflineServer
 

@@ -13,55 +13,179 @@ The offline server (``helpers.offline.server``) has no language model. For every
 :func:`difference` compares two images (identical bytes, near-identical, where the pixels changed, which OCR
 words were added or removed); :func:`near_duplicates` lists the near-identical pairs of a request.
 
-Results are cached by the SHA-256 of the image bytes, in memory and on disk (:mod:`helpers.offline.stored`), so
-re-running a notebook, or restarting its kernel, does not analyse the same image twice. Every notebook that runs offline gets its answers from here; the OCR part is taught in
-notebooks/05_handwriting_ocr.ipynb.
+Every notebook that runs offline gets its answers from here; the OCR part is taught in
+notebooks/05_handwriting_ocr.ipynb, the difference in notebooks/03_multiple_images.ipynb.
 
 >>> from helpers.offline.analysis import analyze
 >>> report = analyze(open("images/astronaut.jpg", "rb").read())      # doctest: +SKIP
 >>> report.orientation, len(report.faces)                            # doctest: +SKIP
 ('square', 1)
+
+Reports are cached by the SHA-256 of the image bytes, in memory and on disk, so re-running a notebook, or
+restarting its kernel, does not analyse the same image twice. Local analysis is deterministic: the same bytes and the same analysis code give the same report. So a report is
+stored as a small JSON file named after the SHA-256 of the image bytes, in a folder named after a fingerprint of
+the analysing code (:data:`FINGERPRINT`: the source of ``helpers/ocr.py`` and of the offline analysis modules,
+and the versions of RapidOCR, OpenCV and imagehash). Changing any of these starts a new folder, so a stale report
+is never read. The folder is ``VISION_OFFLINE_CACHE`` if set (``off`` turns storing off), else
+``$XDG_CACHE_HOME/gpt-vision-course`` or ``~/.cache/gpt-vision-course``. Nothing is ever required of it: an
+unwritable or corrupt folder only means the analysis runs again.
+
+>>> from helpers.offline.analysis import load_stored
+>>> load_stored("0" * 64) is None                    # nothing stored under that digest
+True
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import json
+import os
 import re
+import tempfile
 import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
 
+import cv2
 import imagehash
+import numpy as np
 from PIL import Image
 
 from helpers.compare import changed_regions
 from helpers.images import sniff_mime
+from helpers.local import REPO_ROOT
 from helpers.ocr import OcrLine, lines_to_text, load_rgb, normalise_text, ocr_lines
 from helpers.ocr import warm_up as ocr_warm_up
-from helpers.offline import stored
 from helpers.offline.colours import analyse_colours, colour_name, dominant_colours
-from helpers.offline.pixels import detect_faces
 from helpers.writing import IDEOGRAPHS_AND_KANA
 
-__all__ = [
-    "CACHE_SIZE",
-    "NEAR_DUPLICATE_MAX_DISTANCE",
-    "ImageReport",
-    "OcrLine",
-    "analyze",
-    "cache_info",
-    "changed_regions",
-    "clear_cache",
-    "difference",
-    "dominant_colours",
-    "colour_name",
-    "detect_faces",
-    "hash_distance",
-    "near_duplicates",
-    "warm_up",
-]
+# --- pixels ----------------------------------------------------------------------------------------------
+
+# Face detection: OpenCV's frontal-face Haar cascade on a grey copy whose long side is at most _FACE_SIDE px.
+# Tuned on scikit-image's sample photos, a bar chart and a page of text: minNeighbors=6 and a minimum face
+# size of 6% of the short side keep texture and glyphs from looking like faces; faces smaller than that are
+# not reported.
+_FACE_CASCADE_FILE = "haarcascade_frontalface_default.xml"
+_FACE_SIDE = 512
+_FACE_MIN_FRACTION = 0.06
+_FACE_SCALE_FACTOR = 1.15
+_FACE_MIN_NEIGHBORS = 6
+
+
+
+# --- faces -----------------------------------------------------------------------------------------------
+
+_face_cascade: cv2.CascadeClassifier | None = None
+_face_lock = threading.Lock()
+
+
+def detect_faces(image: Image.Image) -> tuple[tuple[int, int, int, int], ...]:
+    """Frontal faces as ``(x, y, w, h)`` boxes in pixels of ``image``, sorted left to right.
+
+    Uses OpenCV's ``haarcascade_frontalface_default.xml`` (shipped in opencv-python). It finds upright,
+    roughly frontal faces that are at least ~6% of the image's short side; it misses profiles, small faces
+    and faces at an angle, and it says nothing about who a person is.
+
+    >>> from skimage import data                                      # doctest: +SKIP
+    >>> detect_faces(Image.fromarray(data.astronaut()))               # doctest: +SKIP
+    ((176, 65, 98, 98),)
+    """
+    global _face_cascade
+    grey = image.convert("L")
+    scale = min(1.0, _FACE_SIDE / max(grey.size))
+    if scale < 1.0:
+        grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))),
+                           Image.Resampling.BILINEAR)
+    pixels = np.asarray(grey)
+    min_size = max(20, round(_FACE_MIN_FRACTION * min(pixels.shape)))
+    if min(pixels.shape) < min_size:
+        return ()
+    with _face_lock:  # a CascadeClassifier is not documented as safe to share between threads
+        if _face_cascade is None:
+            _face_cascade = cv2.CascadeClassifier(cv2.data.haarcascades + _FACE_CASCADE_FILE)
+            if _face_cascade.empty():
+                raise RuntimeError(f"OpenCV could not load {_FACE_CASCADE_FILE}; reinstall opencv-python.")
+        found = _face_cascade.detectMultiScale(
+            pixels, scaleFactor=_FACE_SCALE_FACTOR, minNeighbors=_FACE_MIN_NEIGHBORS, minSize=(min_size, min_size)
+        )
+    boxes = (
+        (round(x / scale), round(y / scale), round(w / scale), round(h / scale))
+        for x, y, w, h in (tuple(int(v) for v in row) for row in found)
+    )
+    return tuple(sorted(boxes))
+
+
+# --- stored ----------------------------------------------------------------------------------------------
+
+__all__ = ["analyze", "cache_info", "CACHE_SIZE", "changed_regions", "clear_cache", "colour_name", "detect_faces",
+           "difference", "dominant_colours", "FINGERPRINT", "hash_distance", "ImageReport", "load_stored",
+           "NEAR_DUPLICATE_MAX_DISTANCE", "near_duplicates", "OcrLine", "save_stored", "stored_folder", "warm_up"]
+
+_SOURCES = ("helpers/ocr.py", "helpers/offline/analysis.py", "helpers/offline/colours.py", "helpers/image_metadata.py")
+_PACKAGES = ("rapidocr_onnxruntime", "opencv-python", "imagehash", "pillow", "numpy")
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for source in _SOURCES:
+        path = REPO_ROOT / source
+        digest.update(path.read_bytes() if path.exists() else source.encode())
+    for package in _PACKAGES:
+        try:
+            digest.update(f"{package}={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package}=none".encode())
+    return digest.hexdigest()[:16]
+
+
+#: Names the folder reports are kept in: a different analysing code never reads another's reports.
+FINGERPRINT = _fingerprint()
+
+
+def stored_folder() -> Path | None:
+    """Where reports are kept now (``None`` when ``VISION_OFFLINE_CACHE=off``).
+
+    >>> stored_folder().name.startswith("analysis-") or stored_folder() is None
+    True
+    """
+    raw = os.environ.get("VISION_OFFLINE_CACHE", "").strip()
+    if raw.lower() in ("off", "0", "no", "false"):
+        return None
+    base = Path(raw).expanduser() if raw else \
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpt-vision-course"
+    return base / f"analysis-{FINGERPRINT}"
+
+
+def load_stored(key: str) -> dict[str, Any] | None:
+    """The stored report (as JSON data) for image digest ``key``, or ``None``."""
+    where = stored_folder()
+    if where is None:
+        return None
+    try:
+        raw = json.loads((where / f"{key}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def save_stored(key: str, report: dict[str, Any]) -> None:
+    """Store ``report`` (JSON data) under ``key``, atomically; any failure is ignored: storing only saves time."""
+    where = stored_folder()
+    if where is None:
+        return
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=where, suffix=".tmp", delete=False, encoding="utf-8") as file:
+            json.dump(report, file)
+        os.replace(file.name, where / f"{key}.json")
+    except (OSError, TypeError, ValueError):
+        return
+
 
 #: How many reports the cache keeps (least recently used are dropped first). A report is a few kB.
 CACHE_SIZE = 256
@@ -134,10 +258,10 @@ def analyze(data: bytes) -> ImageReport:
                 return report
             _stats["misses"] += 1
         try:
-            report = _from_stored(stored.load(key))
+            report = _from_stored(load_stored(key))
             if report is None:
                 report = _compute(data, key)
-                stored.save(key, asdict(report))
+                save_stored(key, asdict(report))
             with _cache_lock:
                 _cache[key] = report
                 while len(_cache) > CACHE_SIZE:
@@ -179,7 +303,7 @@ def clear_cache() -> None:
 
 
 def _from_stored(raw: dict | None) -> ImageReport | None:
-    """A report kept on disk by :mod:`helpers.offline.stored` (a restarted kernel, another lesson), or None."""
+    """A report kept on disk by :mod:`helpers.offline.analysis` (a restarted kernel, another lesson), or None."""
     try:
         return None if raw is None else ImageReport(**{
             **raw, "lines": tuple(OcrLine(line["text"], tuple(map(tuple, line["box"])), line["score"])

@@ -23,12 +23,11 @@ from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImag
 from helpers import images, tokens
 from helpers.errors import CourseError, ImageError, ImageTooLargeError, UnknownModelError
 from helpers.offline import analysis, answers, fill, replay
+from helpers.offline.completions import Completion, prompt_tokens, truncate_to_tokens, usage_block
 from helpers.offline.enhancements import grounding_from_report, ocr_from_report
 from helpers.offline.fetch import Budget, Cancelled, DownloadPolicy, fetch_url
-from helpers.offline.formats import OutputSpec, apply_stop, dumps
-from helpers.offline.protocol import ApiError, ChatRequest, ImagePart, Route
-from helpers.offline.responses import Completion, prompt_tokens, truncate_to_tokens, usage_block
-from helpers.offline.timeline import parse_time
+from helpers.offline.protocol import ApiError, ChatRequest, ImagePart, OutputSpec, Route, apply_stop, dumps
+from helpers.offline.summaries import parse_time
 
 #: The offline backend's OWN bound on image bytes per request on the OpenAI route (URL downloads included), not a
 #: documented OpenAI number any more: the 2024-2025 guide said "Up to 50 MB image bytes per request"; the guide

@@ -35,8 +35,8 @@ from openai.types.completion_usage import CompletionUsage
 from helpers import course_images, images, tokens
 from helpers.errors import ConfigurationError, ImageError
 from helpers.local import IMAGES_DIR, REPO_ROOT, is_loopback
+from helpers.offline.completions import Completion, usage_block
 from helpers.offline.protocol import ChatRequest
-from helpers.offline.responses import Completion, usage_block
 from helpers.redaction import redact_url
 
 __all__ = ["FORMAT", "SOURCE_HEADER", "Recording", "course_version", "fallback_line", "load_recording",

@@ -7,7 +7,7 @@ on a background thread, with OpenAI-shaped JSON even for requests too broken to 
 http://127.0.0.1:PORT
 
 Routes: :mod:`helpers.offline.app`; validation and errors: :mod:`helpers.offline.protocol`; answers and
-``usage``: :mod:`helpers.offline.responses` and :mod:`helpers.offline.backend`; downloads:
+``usage``: :mod:`helpers.offline.completions` and :mod:`helpers.offline.backend`; downloads:
 :mod:`helpers.offline.fetch`; fault injection: :mod:`helpers.offline.faults`.
 """
 
@@ -34,12 +34,11 @@ from helpers.local import IMAGES_DIR, is_loopback
 from helpers.offline import analysis
 from helpers.offline.app import DEFAULT_READ_TIMEOUT, MAX_BODY_BYTES, SERVER_NAME, ServerState, build_app
 from helpers.offline.backend import ChatBackend
-from helpers.offline.classroom import Classroom
-from helpers.offline.fair import DEFAULT_MAX_QUEUED, FairScheduler
+from helpers.offline.classroom import DEFAULT_MAX_QUEUED, Classroom, FairScheduler
+from helpers.offline.completions import json_bytes
 from helpers.offline.faults import DEFAULT_HOLD_SECONDS
 from helpers.offline.fetch import DEFAULT_DOWNLOAD_TIMEOUT, DOWNLOAD_DEADLINE, DownloadPolicy
 from helpers.offline.protocol import ApiError
-from helpers.offline.responses import json_bytes
 
 __all__ = ["IMAGES_DIR", "OfflineServer"]
 
@@ -157,7 +156,7 @@ class OfflineServer:
     are local: a test's own image server).
 
     A server shared by a room: ``classroom`` (a :class:`~helpers.offline.classroom.Classroom`: every API request
-    needs its token) also turns on fair scheduling between learners (:mod:`helpers.offline.fair`: ``workers``
+    needs its token) also turns on fair scheduling between learners (:mod:`helpers.offline.classroom`: ``workers``
     slots, default one per core; ``max_queued`` waiting requests per learner, then 429); ``allow_hosts`` adds
     ``Host`` names it answers to (see :func:`_host_names`).
 
