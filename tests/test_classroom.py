@@ -52,7 +52,7 @@ def post(server: OfflineServer, payload: dict, key: str | None = TOKEN + ".ann",
 @pytest.fixture()
 def busy_analysis(monkeypatch):
     """Image analysis that keeps the CPU busy for LEAN seconds (instead of 0.3 s of OCR) and finds nothing."""
-    def analyze(data: bytes) -> analysis.ImageReport:
+    def analyze(data: bytes, **options: object) -> analysis.ImageReport:
         ends = time.perf_counter() + LEAN
         while time.perf_counter() < ends:
             pass

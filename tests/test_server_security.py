@@ -313,10 +313,10 @@ def test_work_stops_when_the_client_disconnects(monkeypatch):
     calls: list[float] = []
     real = analysis.analyze
 
-    def slow(data: bytes):
+    def slow(data: bytes, **options: object):
         calls.append(time.monotonic())
         time.sleep(0.5)
-        return real(data)
+        return real(data, **options)
 
     monkeypatch.setattr(analysis, "analyze", slow)
     images = [f"data:image/png;base64,{base64.b64encode(png((30 + i, 30), 'navy')).decode()}" for i in range(6)]

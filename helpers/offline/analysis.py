@@ -26,12 +26,12 @@ restarting its kernel, does not analyse the same image twice. Local analysis is 
 stored as a small JSON file named after the SHA-256 of the image bytes, in a folder named after a fingerprint of
 the analysing code (:data:`FINGERPRINT`: the source of ``helpers/ocr.py`` and of the offline analysis modules,
 and the versions of RapidOCR, OpenCV and imagehash). Changing any of these starts a new folder, so a stale report
-is never read. The folder is ``VISION_OFFLINE_CACHE`` if set (``off`` turns storing off), else
-``$XDG_CACHE_HOME/gpt-vision-course`` or ``~/.cache/gpt-vision-course``. Nothing is ever required of it: an
+is never read. The folder is the server's ``ServerSettings.analysis_cache`` (``VISION_OFFLINE_CACHE``, else
+``$XDG_CACHE_HOME/gpt-vision-course`` or ``~/.cache/gpt-vision-course``; ``off``: none). Nothing is ever required of it: an
 unwritable or corrupt folder only means the analysis runs again.
 
 >>> from helpers.offline.analysis import load_stored
->>> load_stored("0" * 64) is None                    # nothing stored under that digest
+>>> load_stored("0" * 64, Path("no-such-folder")) is None      # nothing stored under that digest
 True
 """
 
@@ -147,23 +147,18 @@ def _fingerprint() -> str:
 FINGERPRINT = _fingerprint()
 
 
-def stored_folder() -> Path | None:
-    """Where reports are kept now (``None`` when ``VISION_OFFLINE_CACHE=off``).
+def stored_folder(store: Path | None) -> Path | None:
+    """Where reports are kept in the cache folder ``store`` (``ServerSettings.analysis_cache``; None: nowhere).
 
-    >>> stored_folder().name.startswith("analysis-") or stored_folder() is None
-    True
+    >>> stored_folder(Path("cache")).name == f"analysis-{FINGERPRINT}", stored_folder(None)
+    (True, None)
     """
-    raw = os.environ.get("VISION_OFFLINE_CACHE", "").strip()
-    if raw.lower() in ("off", "0", "no", "false"):
-        return None
-    base = Path(raw).expanduser() if raw else \
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpt-vision-course"
-    return base / f"analysis-{FINGERPRINT}"
+    return None if store is None else store / f"analysis-{FINGERPRINT}"
 
 
-def load_stored(key: str) -> dict[str, Any] | None:
-    """The stored report (as JSON data) for image digest ``key``, or ``None``."""
-    where = stored_folder()
+def load_stored(key: str, store: Path | None) -> dict[str, Any] | None:
+    """The stored report (as JSON data) for image digest ``key`` in the cache folder ``store``, or ``None``."""
+    where = stored_folder(store)
     if where is None:
         return None
     try:
@@ -173,9 +168,10 @@ def load_stored(key: str) -> dict[str, Any] | None:
     return raw if isinstance(raw, dict) else None
 
 
-def save_stored(key: str, report: dict[str, Any]) -> None:
-    """Store ``report`` (JSON data) under ``key``, atomically; any failure is ignored: storing only saves time."""
-    where = stored_folder()
+def save_stored(key: str, report: dict[str, Any], store: Path | None) -> None:
+    """Store ``report`` (JSON data) under ``key`` in ``store``, atomically; any failure is ignored: storing only
+    saves time."""
+    where = stored_folder(store)
     if where is None:
         return
     try:
@@ -233,10 +229,10 @@ _key_locks: dict[str, threading.Lock] = {}
 _stats = {"hits": 0, "misses": 0}
 
 
-def analyze(data: bytes) -> ImageReport:
+def analyze(data: bytes, *, store: Path | None = None) -> ImageReport:
     """Analyse encoded image bytes (PNG, JPEG, WebP, GIF...) and return an :class:`ImageReport`.
 
-    Thread-safe and cached by the SHA-256 of ``data``: a repeated image costs a dictionary look-up, and two
+    Thread-safe and cached by the SHA-256 of ``data`` (in memory, and on disk in the cache folder ``store``): a repeated image costs a dictionary look-up, and two
     concurrent requests for the same new image compute it once (the second waits for the first). Raises
     ``helpers.errors.UnsupportedImageError`` for bytes Pillow cannot decode.
 
@@ -258,10 +254,10 @@ def analyze(data: bytes) -> ImageReport:
                 return report
             _stats["misses"] += 1
         try:
-            report = _from_stored(load_stored(key))
+            report = _from_stored(load_stored(key, store))
             if report is None:
                 report = _compute(data, key)
-                save_stored(key, asdict(report))
+                save_stored(key, asdict(report), store)
             with _cache_lock:
                 _cache[key] = report
                 while len(_cache) > CACHE_SIZE:

@@ -33,7 +33,6 @@ import contextlib
 import hashlib
 import logging
 import mimetypes
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -98,6 +97,7 @@ class ServerState:
     max_body_bytes: int = MAX_BODY_BYTES
     fault: str | None = None
     hold_seconds: float = 30.0
+    fault_switch: Callable[[], str | None] = lambda: None   # the settings' VISION_OFFLINE_FAULT, asked per request
     stream_delay: float = 0.0
     verbose: bool = False
     host_names: Callable[[str], bool] = is_loopback
@@ -231,7 +231,7 @@ def _ticket(request: Request, state: ServerState) -> Any:
 
 
 async def _maybe_fault(request: Request, state: ServerState, route: Route, body: bytes) -> None:
-    spec = requested_fault(request.headers.get("x-offline-fault"), state.fault, os.environ.get("VISION_OFFLINE_FAULT"))
+    spec = requested_fault(request.headers.get("x-offline-fault"), state.fault, state.fault_switch())
     if spec is None or not state.faults.should_fail(spec):
         return
     if spec.kind == "timeout":

@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
@@ -159,8 +160,11 @@ def _downscaled(key: _Digest, size: tuple[int, int]) -> bytes:
 class ChatBackend:
     """Turns a validated request into a :class:`Completion`. Thread-safe; shared by all requests of a server."""
 
-    def __init__(self, policy: DownloadPolicy, recording: replay.Recording | None = None) -> None:
+    def __init__(self, policy: DownloadPolicy, recording: replay.Recording | None = None, *,
+                 analysis_cache: Path | None = None) -> None:
         self.policy = policy
+        #: Where image analyses are kept on disk (None: in memory only).
+        self.analysis_cache = analysis_cache
         #: A teacher's recording (:mod:`helpers.offline.replay`): matching requests get its answers first.
         self.recording = recording
 
@@ -235,7 +239,7 @@ class ChatBackend:
         reports = []
         for image in answered:
             budget.check()
-            reports.append(self._analyze(image, request.model))
+            reports.append(self._analyze(image, request.model, self.analysis_cache))
         output = request.output
         context = answers.Context(tuple(_time_label(request.messages, img.part) for img in answered), earlier)
         text, tool_call, log = self._shaped(output, question, reports, [img.data for img in answered], context)
@@ -296,9 +300,9 @@ class ChatBackend:
         return tokens.text_tokens(dumps(payload), request.model) if payload else 0
 
     @staticmethod
-    def _analyze(image: LoadedImage, model: str) -> Any:
+    def _analyze(image: LoadedImage, model: str, store: Path | None) -> Any:
         try:
-            return analysis.analyze(as_seen(image, model))
+            return analysis.analyze(as_seen(image, model), store=store)
         except ImageTooLargeError as err:
             raise ApiError(400, err.problem, param=image.part.param, code="image_too_large") from None
         except ImageError:
