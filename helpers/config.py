@@ -93,7 +93,7 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     #: The offline backend's settings (VISION_OFFLINE_*; its run-time switches are looked up in os.environ).
-    offline: ServerSettings = field(default_factory=lambda: ServerSettings(switches=os.environ))
+    offline: ServerSettings = field(default_factory=ServerSettings.defaults)
     inferred: bool = False                 # True when VISION_PROVIDER was not set
     model_assumed: bool = False            # True when the model behind an Azure deployment is assumed, not told
     recording: str | None = None           # offline only: a teacher's recording to replay (VISION_RECORDING)

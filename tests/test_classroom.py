@@ -52,13 +52,13 @@ def post(server: OfflineServer, payload: dict, key: str | None = TOKEN + ".ann",
 @pytest.fixture()
 def busy_analysis(monkeypatch):
     """Image analysis that keeps the CPU busy for LEAN seconds (instead of 0.3 s of OCR) and finds nothing."""
-    def analyze(data: bytes, **options: object) -> analysis.ImageReport:
+    def analyze(picture: analysis.Picture, **options: object) -> analysis.ImageReport:
         ends = time.perf_counter() + LEAN
         while time.perf_counter() < ends:
             pass
         return analysis.ImageReport(sha256="0" * 64, width=24, height=24, mime_type="image/png",
                                     orientation="square", lines=(), faces=(), colours=(), phash="0" * 16)
-    monkeypatch.setattr(analysis, "analyze", analyze)
+    monkeypatch.setattr(analysis, "analyze_picture", analyze)
 
 
 @pytest.fixture()
@@ -255,3 +255,19 @@ def test_a_learner_who_leaves_while_queued_or_running_gives_the_slot_back(room, 
         time.sleep(0.05)
     assert room.state.scheduler.snapshot() == {"free": 1, "waiting": {}, "running": {}}
     assert post(room, body(png(777)), TOKEN + ".d").status_code == 200
+
+
+def test_each_learner_reads_the_hint_once(room):
+    """A classroom server keys the set-up hint per learner: ann's and bob's first answers end with it, their
+    later ones do not."""
+    from helpers.offline.answers import HINT
+
+    hello = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Hi"}]}
+
+    def say(key: str) -> str:
+        return post(room, hello, key=key).json()["choices"][0]["message"]["content"]
+
+    assert say(TOKEN + ".ann").endswith(HINT)
+    assert HINT not in say(TOKEN + ".ann")
+    assert say(TOKEN + ".bob").endswith(HINT)
+    assert HINT not in say(TOKEN + ".bob") and HINT not in say(TOKEN + ".ann")

@@ -100,6 +100,12 @@ class ServerSettings:
         return cls(port=int(port), recording=recording, hold_seconds=hold, analysis_cache=cache,
                    switches=environ if switches is None else switches)
 
+    @classmethod
+    def defaults(cls) -> ServerSettings:
+        """The defaults, with the run-time switches looked up in this process's ``os.environ`` (what a server
+        made without settings uses, e.g. a test's)."""
+        return cls(switches=os.environ)
+
     def fault_switch(self) -> str | None:
         """``VISION_OFFLINE_FAULT`` as it is now (None without switches)."""
         return (self.switches or {}).get("VISION_OFFLINE_FAULT") or None

@@ -39,12 +39,14 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 import json
 import os
 import re
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -54,9 +56,10 @@ from typing import Any
 import cv2
 import imagehash
 import numpy as np
-from PIL import Image
+from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from helpers.compare import changed_regions
+from helpers.errors import ImageTooLargeError, UnsupportedImageError
 from helpers.images import sniff_mime
 from helpers.local import REPO_ROOT
 from helpers.ocr import OcrLine, lines_to_text, load_rgb, normalise_text, ocr_lines
@@ -122,7 +125,7 @@ def detect_faces(image: Image.Image) -> tuple[tuple[int, int, int, int], ...]:
 
 # --- stored ----------------------------------------------------------------------------------------------
 
-__all__ = ["analyze", "cache_info", "CACHE_SIZE", "changed_regions", "clear_cache", "colour_name", "detect_faces",
+__all__ = ["analyze_picture", "decode_first_frame", "Picture", "Pixels", "pixels_of", "READERS", "analyze", "cache_info", "CACHE_SIZE", "changed_regions", "clear_cache", "colour_name", "detect_faces",
            "difference", "dominant_colours", "FINGERPRINT", "hash_distance", "ImageReport", "load_stored",
            "NEAR_DUPLICATE_MAX_DISTANCE", "near_duplicates", "OcrLine", "save_stored", "stored_folder", "warm_up"]
 
@@ -229,6 +232,114 @@ _key_locks: dict[str, threading.Lock] = {}
 _stats = {"hits": 0, "misses": 0}
 
 
+# --- one image of a request ----------------------------------------------------------------------------------
+
+# Each supported format's reader, opened directly: Image.open would first warn (DecompressionBombWarning) about
+# a very large image, and turning that warning into an error needs a process-wide warnings filter.
+READERS: dict[str, type[Image.Image]] = {
+    "image/png": PngImagePlugin.PngImageFile, "image/jpeg": JpegImagePlugin.JpegImageFile,
+    "image/webp": WebPImagePlugin.WebPImageFile, "image/gif": GifImagePlugin.GifImageFile}
+
+_sizes: OrderedDict[str, tuple[int, int]] = OrderedDict()   # SHA-256 -> size of images that decoded
+_sizes_lock = threading.Lock()
+
+
+def decode_first_frame(data: bytes, mime: str) -> Image.Image:
+    """The first frame of ``data``, decoded by the reader of its sniffed format ``mime`` (a key of
+    :data:`READERS`): :class:`ImageTooLargeError` above Pillow's pixel limit, :class:`UnsupportedImageError`
+    for bytes that do not decode.
+
+    >>> buf = io.BytesIO(); Image.new("RGB", (40, 30)).save(buf, "PNG")
+    >>> decode_first_frame(buf.getvalue(), "image/png").size
+    (40, 30)
+    """
+    try:
+        image = READERS[mime](io.BytesIO(data))
+        if image.size[0] * image.size[1] > (Image.MAX_IMAGE_PIXELS or 2**62):
+            raise ImageTooLargeError(f"The image has {image.size[0]}×{image.size[1]} pixels, too many to process "
+                                     "safely.", fix="downscale it (e.g. to 2048 px on the long side).")
+        image.load()
+        return image
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as err:
+        if isinstance(err, ImageTooLargeError):
+            raise
+        raise UnsupportedImageError(f"The {mime} data does not decode: {err}.",
+                                    fix="re-save the image as PNG or JPEG.") from None
+
+
+class Picture:
+    """One image of a request, read once: its bytes, the format sniffed from them, their SHA-256 (computed
+    here, once), its size, and its pixels, decoded at most once and only when first needed. The same object
+    goes through validation (:attr:`size`), analysis (:func:`analyze_picture`), comparison (:attr:`rgb`, see
+    :func:`pixels_of`) and the answer, so nothing is sniffed, hashed or decoded twice. The sizes of images that
+    decoded are remembered by digest, so a repeated image is not decoded just to be measured.
+
+    >>> buf = io.BytesIO(); Image.new("RGB", (40, 30), "navy").save(buf, "PNG")
+    >>> picture = Picture(buf.getvalue(), "image/png")
+    >>> picture.size, picture.rgb.mode
+    ((40, 30), 'RGB')
+    """
+
+    def __init__(self, data: bytes, mime_type: str) -> None:
+        self.data, self.mime_type = data, mime_type
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self._decoded: Image.Image | None = None
+        self._rgb: Image.Image | None = None
+        self._lock = threading.RLock()
+        with _sizes_lock:
+            self._size = _sizes.get(self.sha256)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Width and height as stored (before EXIF orientation), after checking that the pixels decode."""
+        if self._size is None:
+            self._size = self.decoded().size
+        return self._size
+
+    def decoded(self) -> Image.Image:
+        """The first frame, decoded once (:func:`decode_first_frame`; its errors)."""
+        with self._lock:
+            if self._decoded is None:
+                self._decoded = decode_first_frame(self.data, self.mime_type)
+                with _sizes_lock:
+                    _sizes[self.sha256] = self._decoded.size
+                    while len(_sizes) > CACHE_SIZE:
+                        _sizes.popitem(last=False)
+            return self._decoded
+
+    @property
+    def rgb(self) -> Image.Image:
+        """The pixels as analysis and comparison see them: RGB, upright by EXIF orientation, transparency on
+        white (:func:`helpers.ocr.load_rgb` of the decoded frame)."""
+        with self._lock:
+            if self._rgb is None:
+                self._rgb = load_rgb(self.decoded())
+            return self._rgb
+
+    def downscaled(self, size: tuple[int, int]) -> Image.Image:
+        """The picture resized to ``size`` (Lanczos), what a model sees with ``detail="low"``."""
+        return self.decoded().convert("RGB").resize(size, Image.Resampling.LANCZOS)
+
+
+#: An image as comparison takes it: encoded bytes, a decoded Pillow image, or a request's :class:`Picture`.
+Pixels = bytes | Image.Image | Picture
+
+
+def pixels_of(image: Pixels) -> bytes | Image.Image:
+    """What :func:`helpers.compare.changed_regions` takes: a :class:`Picture`'s decoded pixels, else ``image``."""
+    return image.rgb if isinstance(image, Picture) else image
+
+
+def analyze_picture(picture: Picture, *, size: tuple[int, int] | None = None,
+                    store: Path | None = None) -> ImageReport:
+    """:func:`analyze` for an image of a request, from its already-computed digest and decoded pixels;
+    ``size``: analyse it resized to that size instead (``detail="low"``), cached under its own key."""
+    if size is None or size == picture.size:
+        return _analyze(picture.sha256, lambda: picture.rgb, picture.mime_type, store)
+    key = hashlib.sha256(f"{picture.sha256}|{size[0]}x{size[1]}".encode()).hexdigest()
+    return _analyze(key, lambda: picture.downscaled(size), picture.mime_type, store)
+
+
 def analyze(data: bytes, *, store: Path | None = None) -> ImageReport:
     """Analyse encoded image bytes (PNG, JPEG, WebP, GIF...) and return an :class:`ImageReport`.
 
@@ -241,7 +352,12 @@ def analyze(data: bytes, *, store: Path | None = None) -> ImageReport:
     (512, 512)
     """
     data = bytes(data)
-    key = hashlib.sha256(data).hexdigest()
+    return _analyze(hashlib.sha256(data).hexdigest(), lambda: load_rgb(data),
+                    sniff_mime(data) or "application/octet-stream", store)
+
+
+def _analyze(key: str, rgb: Callable[[], Image.Image], mime: str, store: Path | None) -> ImageReport:
+    """The report cached under ``key``, else the stored one, else computed from ``rgb()`` (called only then)."""
     with _cache_lock:
         report = _cache_get(key)
         if report is not None:
@@ -256,7 +372,7 @@ def analyze(data: bytes, *, store: Path | None = None) -> ImageReport:
         try:
             report = _from_stored(load_stored(key, store))
             if report is None:
-                report = _compute(data, key)
+                report = _compute(rgb(), key, mime)
                 save_stored(key, asdict(report), store)
             with _cache_lock:
                 _cache[key] = report
@@ -310,8 +426,7 @@ def _from_stored(raw: dict | None) -> ImageReport | None:
         return None
 
 
-def _compute(data: bytes, key: str) -> ImageReport:
-    rgb = load_rgb(data)  # raises the course's UnsupportedImageError / ImageTooLargeError
+def _compute(rgb: Image.Image, key: str, mime: str) -> ImageReport:
     width, height = rgb.size
     # Faces, colours and the hash (about 0.1 s) run on the other core while OCR (the slow part) runs here;
     # OpenCV, Pillow and ONNX Runtime release the GIL while they compute.
@@ -322,7 +437,7 @@ def _compute(data: bytes, key: str) -> ImageReport:
         sha256=key,
         width=width,
         height=height,
-        mime_type=sniff_mime(data) or "application/octet-stream",
+        mime_type=mime,
         orientation=_orientation(width, height),
         lines=lines,
         faces=faces,
@@ -417,7 +532,7 @@ def _quote_words(words: list[str], limit: int = 12) -> str:
     return shown + (f" and {len(words) - limit} more" if len(words) > limit else "")
 
 
-def difference(a: ImageReport, b: ImageReport, a_bytes: bytes, b_bytes: bytes, *,
+def difference(a: ImageReport, b: ImageReport, a_bytes: Pixels, b_bytes: Pixels, *,
                labels: tuple[str, str] = ("the first image", "the second image")) -> str:
     """Plain sentences saying how image ``b`` differs from image ``a``.
 
@@ -439,7 +554,7 @@ def difference(a: ImageReport, b: ImageReport, a_bytes: bytes, b_bytes: bytes, *
         sentences.append(f"{first} is {a.width}×{a.height} px and {second} is {b.width}×{b.height} px.")
         if abs(a.width / a.height - b.width / b.height) > 0.02 * (a.width / a.height):
             sentences.append("Their shapes differ, so the pixel comparison stretches the second to the first's shape.")
-    changed_share, regions = changed_regions(a_bytes, b_bytes)
+    changed_share, regions = changed_regions(pixels_of(a_bytes), pixels_of(b_bytes))
     if distance <= NEAR_DUPLICATE_MAX_DISTANCE:
         verdict = f"{both} are near-identical (perceptual-hash distance {distance} of 64 bits)."
     elif changed_share < 0.3:

@@ -54,7 +54,7 @@ from typing import Any
 
 from helpers.injection import find_instructions
 from helpers.offline import summaries
-from helpers.offline.analysis import ImageReport
+from helpers.offline.analysis import ImageReport, Pixels
 from helpers.offline.summaries import timeline
 from helpers.writing import IDEOGRAPHS
 
@@ -187,11 +187,13 @@ class Context:
     """What the request says about the images besides their pixels.
 
     ``times``: each image's timestamp, from the short text part just before it (None where there is none);
-    ``earlier``: the images come from earlier messages of the conversation (this message has none).
+    ``earlier``: the images come from earlier messages of the conversation (this message has none);
+    ``hint``: end with :data:`HINT` (the backend says it once per learner, in its first answer).
     """
 
     times: tuple[str | None, ...] = ()
     earlier: bool = False
+    hint: bool = True
 
 
 @dataclass
@@ -212,7 +214,7 @@ class Answer:
         return "\n\n".join(part for part in (opening, *self.body, limits, self.hint) if part)
 
 
-def build(question: str, reports: Sequence[ImageReport], image_bytes: Sequence[bytes],
+def build(question: str, reports: Sequence[ImageReport], image_bytes: Sequence[Pixels],
           context: Context = Context()) -> Answer:
     """The :class:`Answer` to ``question`` about the analysed images (``reports[i]`` is
     ``analysis.analyze(image_bytes[i])``, in request order; the bytes are needed to compare pixels).
@@ -228,11 +230,12 @@ def build(question: str, reports: Sequence[ImageReport], image_bytes: Sequence[b
     times = tuple(context.times) if len(context.times) == len(reports) else (None,) * len(reports)
     timed = len(reports) >= 2 and all(times)
     intent = detect_intent(question, len(reports), timed=timed)
+    hint = HINT if context.hint else ""
     if intent == "no_image":
         return Answer(NOTICE_NO_IMAGE, ["No message of this request has an image, so there is nothing to analyse. "
-                                        "Send one with your question, for example “Describe this image.”"])
+                                        "Send one with your question, for example “Describe this image.”"], hint=hint)
     labels = [f"Image {i + 1}" + (f" ({t})" if t else "") for i, t in enumerate(times)]
-    answer = Answer(_notice(len(reports), context.earlier), [])
+    answer = Answer(_notice(len(reports), context.earlier), [], hint=hint)
     if _CJK_CHAR.search(question):
         answer.notes.append("The offline backend answers in English only.")
     if intent == "video":
@@ -255,7 +258,7 @@ def build(question: str, reports: Sequence[ImageReport], image_bytes: Sequence[b
     return answer
 
 
-def compose(question: str, reports: Sequence[ImageReport], image_bytes: Sequence[bytes],
+def compose(question: str, reports: Sequence[ImageReport], image_bytes: Sequence[Pixels],
             context: Context = Context()) -> str:
     """The offline answer to ``question`` (Markdown, deterministic): :func:`build`, rendered.
 

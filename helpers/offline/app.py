@@ -141,17 +141,20 @@ async def chat(request: Request) -> Response:
         raise ApiError(401, _AZURE_NO_KEY, type=None, code="401")
     if route.api == "openai" and not _bearer_ok(request):
         raise ApiError(401, _NO_KEY)
-    request_id = "req_" + hashlib.sha256(body).hexdigest()[:24]
+    # The body's one hash: the request id and the answer's id (the route is part of what was asked).
+    digest = hashlib.sha256(f"{route.api}|{route.deployment}|".encode() + body).hexdigest()
+    request_id = "req_" + digest[:24]
     request.state.request_id = request_id
     await _maybe_fault(request, state, route, body)
 
-    parsed = parse_chat_request(parse_json_body(body), route) if len(body) <= INLINE_BYTES else None
+    learner = request.scope.get("offline.learner")
+    parsed = parse_chat_request(parse_json_body(body), route, learner) if len(body) <= INLINE_BYTES else None
     if parsed is not None and not parsed.image_parts:   # a small text-only request: quicker than a thread hop
-        completion = state.backend.complete(parsed, body)
+        completion = state.backend.complete(parsed, digest)
     else:
         def work(cancelled: Callable[[], bool]) -> tuple[ChatRequest, Completion]:
-            checked = parsed or parse_chat_request(parse_json_body(body), route)
-            return checked, state.backend.complete(checked, body, cancelled)
+            checked = parsed or parse_chat_request(parse_json_body(body), route, learner)
+            return checked, state.backend.complete(checked, digest, cancelled)
 
         parsed, completion = await until_disconnect(request, work, _ticket(request, state))
     stream, include_usage = parsed.stream, parsed.include_usage
@@ -180,7 +183,8 @@ async def responses(request: Request) -> Response:
         raise ApiError(401, _AZURE_NO_KEY, type=None, code="401")
     if not azure and not _bearer_ok(request):
         raise ApiError(401, _NO_KEY)
-    request_id = "req_" + hashlib.sha256(body).hexdigest()[:24]
+    digest = hashlib.sha256(b"responses|" + body).hexdigest()      # the body's one hash, as on the chat route
+    request_id = "req_" + digest[:24]
     request.state.request_id = request_id
     payload = parse_json_body(body)
     route = Route("azure", str(payload.get("model") or ""), version) if azure else Route("openai")
@@ -189,8 +193,8 @@ async def responses(request: Request) -> Response:
     def work(cancelled: Callable[[], bool]) -> dict[str, Any]:
         chat_payload = to_chat_payload(payload, state.responses, state.files)
         chat_payload.pop("stream", None)
-        checked = parse_chat_request(chat_payload, route)
-        completion = state.backend.complete(checked, json_bytes(chat_payload), cancelled)
+        checked = parse_chat_request(chat_payload, route, request.scope.get("offline.learner"))
+        completion = state.backend.complete(checked, digest, cancelled)    # the translation, not re-serialised
         answer = response_body(payload, completion, chat_payload["messages"], state.responses)
         return {"body": answer, "fill": completion.fill, "source": completion.source}
 

@@ -464,6 +464,8 @@ class ChatRequest:
     ocr: bool                  # Azure enhancements
     grounding: bool
     output: OutputSpec = OutputSpec()   # response_format, a forced tool call, stop, n
+    payload: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)   # the body, parsed once
+    learner: str | None = None   # who asks, on a classroom server (helpers.offline.classroom); else None
 
 
 # --- messages ------------------------------------------------------------------------------------------------
@@ -729,8 +731,9 @@ def _check_detail_for_model(part: ImagePart, model: str) -> None:
                             part.detail, takes)
 
 
-def parse_chat_request(payload: dict[str, Any], route: Route) -> ChatRequest:
-    """Validate a chat completion body in the API's order; raise :class:`ApiError` on the first problem."""
+def parse_chat_request(payload: dict[str, Any], route: Route, learner: str | None = None) -> ChatRequest:
+    """Validate a chat completion body in the API's order; raise :class:`ApiError` on the first problem.
+    ``learner``: who asks, on a classroom server."""
     if route.api == "openai" and payload.get("model") is None:
         raise ApiError(400, "you must provide a model parameter")
     image_parts = check_messages(payload)
@@ -752,4 +755,5 @@ def parse_chat_request(payload: dict[str, Any], route: Route) -> ChatRequest:
                        param="messages", code="too_many_images")
     return ChatRequest(route=route, model=model, echo_model=echo, messages=payload["messages"],
                        image_parts=image_parts, max_tokens=max_tokens, stream=stream,
-                       include_usage=include_usage, ocr=ocr, grounding=grounding, output=output)
+                       include_usage=include_usage, ocr=ocr, grounding=grounding, output=output, payload=payload,
+                       learner=learner)

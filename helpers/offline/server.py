@@ -162,7 +162,7 @@ class OfflineServer:
                  verbose: bool = False, trusted_origins: Iterable[str] = (), classroom: Classroom | None = None,
                  allow_hosts: Iterable[str] = (), workers: int | None = None,
                  max_queued: int = DEFAULT_MAX_QUEUED, settings: ServerSettings | None = None) -> None:
-        self.settings = settings = settings if settings is not None else ServerSettings(switches=os.environ)
+        self.settings = settings = settings if settings is not None else ServerSettings.defaults()
         self.host, self.requested_port = host, port
         self.images_dir = Path(images_dir) if images_dir is not None else IMAGES_DIR
         self.warm_ocr, self.idle_timeout = warm_ocr, idle_timeout

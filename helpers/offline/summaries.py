@@ -10,7 +10,7 @@ of :data:`ASPECTS`::
     - Faces: none detected
     - Text: none found
 
->>> from helpers.offline.analysis import ImageReport
+>>> from helpers.offline.analysis import pixels_of, ImageReport
 >>> report = ImageReport("0" * 64, 640, 427, "image/jpeg", "landscape", (), (), (("light blue", 0.6),), "0" * 16,
 ...                      thirds=("light blue", "light blue", "dark green"))
 >>> print(image_block(report, "Image 1", ("colours", "layout")))
@@ -44,9 +44,11 @@ from helpers.ocr import OcrLine, lines_to_text
 from helpers.offline.analysis import (
     NEAR_DUPLICATE_MAX_DISTANCE,
     ImageReport,
+    Pixels,
     difference,
     hash_distance,
     near_duplicates,
+    pixels_of,
 )
 
 __all__ = ["ASPECTS", "comparison", "CUT_CHANGED_SHARE", "fenced", "image_block", "near_identical_groups",
@@ -230,7 +232,7 @@ def transcription(reports: Sequence[ImageReport], labels: Sequence[str]) -> list
     return parts
 
 
-def comparison(reports: Sequence[ImageReport], data: Sequence[bytes], labels: Sequence[str]) -> list[str]:
+def comparison(reports: Sequence[ImageReport], data: Sequence[Pixels], labels: Sequence[str]) -> list[str]:
     """What changed between consecutive images (up to :data:`MAX_COMPARED_PAIRS` pairs), and which are alike."""
     parts = []
     pair_count = len(reports) - 1
@@ -285,7 +287,7 @@ def _words(report: ImageReport) -> set[str]:
     return {w.lower() for line in readable_lines(report, READABLE_SCORE) for w in _WORD.findall(line.text)}
 
 
-def scenes(reports: Sequence[ImageReport], data: Sequence[bytes]) -> list[Scene]:
+def scenes(reports: Sequence[ImageReport], data: Sequence[Pixels]) -> list[Scene]:
     """Group consecutive frames into scenes (see the module docstring)."""
     groups: list[list[int]] = [[0]] if reports else []
     same: list[list[bool]] = [[]]
@@ -293,7 +295,7 @@ def scenes(reports: Sequence[ImageReport], data: Sequence[bytes]) -> list[Scene]
     places: list[list[str]] = [[]]
     for i in range(1, len(reports)):
         distance = hash_distance(reports[i - 1], reports[i])
-        share, regions = changed_regions(data[i - 1], data[i])
+        share, regions = changed_regions(pixels_of(data[i - 1]), pixels_of(data[i]))
         before, after = _words(reports[i - 1]), _words(reports[i])
         cut = distance > NEAR_DUPLICATE_MAX_DISTANCE and (
             share >= CUT_CHANGED_SHARE
@@ -357,7 +359,7 @@ def _scene_bullet(scene: Scene, reports: Sequence[ImageReport], labels: Sequence
     return f"- **{when}**{how}: " + "; ".join(facts)
 
 
-def timeline(reports: Sequence[ImageReport], data: Sequence[bytes], times: Sequence[str | None]) -> list[str]:
+def timeline(reports: Sequence[ImageReport], data: Sequence[Pixels], times: Sequence[str | None]) -> list[str]:
     """The answer's body for video frames: a headline, one bullet per scene, repeated shots."""
     timed = all(times) and len(times) == len(reports)
     labels = [str(t) for t in times] if timed else [f"frame {i + 1}" for i in range(len(reports))]
