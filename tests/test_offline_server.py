@@ -1062,3 +1062,21 @@ def test_the_hint_to_set_up_a_model_ends_only_the_first_answer():
     assert HINT not in structured and HINT not in image and HINT not in again
     assert again == first.removesuffix("\n\n" + HINT)
     assert runs[0] == runs[1]
+
+
+def test_the_rest_of_the_course_reaches_the_server_through_its_door():
+    """Issue 20: learners' modules import only ``helpers.offline`` itself (start, stop, URL, settings, reading a
+    recording), never its internals; only the teacher tools (recording, class cost) look inside."""
+    import ast
+
+    inside = {}
+    for path in sorted((REPO / "helpers").rglob("*.py")):
+        if "offline" in path.relative_to(REPO / "helpers").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                if name.startswith("helpers.offline."):
+                    inside.setdefault(path.stem, set()).add(name)
+    assert set(inside) <= {"class_cost", "recording"}, inside

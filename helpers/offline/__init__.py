@@ -218,7 +218,7 @@ def stop_server() -> None:
         server.stop()
 
 
-def load_recording(path: str | os.PathLike[str]) -> Recording:
+def load_recording(path: str | Path) -> Recording:
     """A teacher's recording (:mod:`helpers.offline.replay`), checked; a :class:`ConfigurationError` naming
     ``VISION_RECORDING`` if it is missing or not a recording."""
     from helpers.offline import replay

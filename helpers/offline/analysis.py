@@ -56,7 +56,7 @@ from typing import Any
 import cv2
 import imagehash
 import numpy as np
-from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
+from PIL import GifImagePlugin, Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from helpers.compare import changed_regions
 from helpers.errors import ImageTooLargeError, UnsupportedImageError
@@ -110,7 +110,7 @@ def detect_faces(image: Image.Image) -> tuple[tuple[int, int, int, int], ...]:
         return ()
     with _face_lock:  # a CascadeClassifier is not documented as safe to share between threads
         if _face_cascade is None:
-            _face_cascade = cv2.CascadeClassifier(cv2.data.haarcascades + _FACE_CASCADE_FILE)
+            _face_cascade = cv2.CascadeClassifier(cv2.data.haarcascades + _FACE_CASCADE_FILE)  # type: ignore[attr-defined]
             if _face_cascade.empty():
                 raise RuntimeError(f"OpenCV could not load {_FACE_CASCADE_FILE}; reinstall opencv-python.")
         found = _face_cascade.detectMultiScale(
@@ -236,7 +236,7 @@ _stats = {"hits": 0, "misses": 0}
 
 # Each supported format's reader, opened directly: Image.open would first warn (DecompressionBombWarning) about
 # a very large image, and turning that warning into an error needs a process-wide warnings filter.
-READERS: dict[str, type[Image.Image]] = {
+READERS: dict[str, type[ImageFile.ImageFile]] = {
     "image/png": PngImagePlugin.PngImageFile, "image/jpeg": JpegImagePlugin.JpegImageFile,
     "image/webp": WebPImagePlugin.WebPImageFile, "image/gif": GifImagePlugin.GifImageFile}
 

@@ -150,14 +150,14 @@ async def chat(request: Request) -> Response:
     learner = request.scope.get("offline.learner")
     parsed = parse_chat_request(parse_json_body(body), route, learner) if len(body) <= INLINE_BYTES else None
     if parsed is not None and not parsed.image_parts:   # a small text-only request: quicker than a thread hop
-        completion = state.backend.complete(parsed, digest)
+        answered, completion = parsed, state.backend.complete(parsed, digest)
     else:
         def work(cancelled: Callable[[], bool]) -> tuple[ChatRequest, Completion]:
             checked = parsed or parse_chat_request(parse_json_body(body), route, learner)
             return checked, state.backend.complete(checked, digest, cancelled)
 
-        parsed, completion = await until_disconnect(request, work, _ticket(request, state))
-    stream, include_usage = parsed.stream, parsed.include_usage
+        answered, completion = await until_disconnect(request, work, _ticket(request, state))
+    stream, include_usage = answered.stream, answered.include_usage
     headers = _answer_headers(request_id, completion.fill, completion.source)
     if not stream:
         return Response(json_bytes(completion.body()), 200, headers, media_type="application/json")

@@ -259,15 +259,14 @@ class ChatBackend:
         if request.max_tokens is not None:
             text, cut = truncate_to_tokens(text, request.max_tokens, request.model)
             finish = "length" if cut else finish
-        if tool_call is not None:
-            tool_call = (tool_call, text)
+        called = (tool_call, text) if tool_call is not None else None
         enhancements = (self._enhancements(request, text, [] if earlier else reports)
                         if request.ocr or request.grounding else None)
         usage = usage_block(self._prompt_tokens_of(request, loaded),
                             tokens.text_tokens(text, request.model) * output.n)
         return Completion(id="chatcmpl-" + digest[:29], created=int(time.time()), model=request.echo_model,
                           content=text, finish_reason=finish, usage=usage, azure=request.route.api == "azure",
-                          enhancements=enhancements, tool_call=tool_call, n=output.n,
+                          enhancements=enhancements, tool_call=called, n=output.n,
                           fill=log.header() if log is not None else None,
                           source=replay.fallback_source(recording) if recording is not None else None)
 

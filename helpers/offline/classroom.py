@@ -87,7 +87,7 @@ class _Waiter:
     def wake(self) -> None:
         if self.future is not None and self.loop is not None:
             future = self.future
-            self.loop.call_soon_threadsafe(lambda: future.done() or future.set_result(None))
+            self.loop.call_soon_threadsafe(lambda: None if future.done() else future.set_result(None))
         self.event.set()
 
 
@@ -119,6 +119,11 @@ class Ticket:
         if waiter is not None:
             waiter.event.wait()
 
+    def _checked(self) -> bool:
+        """:meth:`checkpoint` as the work's ``cancelled`` check: it never cancels by itself."""
+        self.checkpoint()
+        return False
+
     def abandon(self) -> None:
         """The client went away: stop waiting in :meth:`checkpoint` (the work then sees it is cancelled)."""
         self.scheduler._abandon(self)
@@ -133,7 +138,7 @@ class Ticket:
         self.scheduler._enqueue(waiter, front=False)
         waiter.event.wait()
         try:
-            return work(lambda: self.checkpoint() or False)
+            return work(self._checked)
         finally:
             self.release()
 

@@ -319,7 +319,7 @@ def _json_schema(payload: dict[str, Any]) -> OutputSpec:
         raise ApiError(400, "Invalid 'response_format.json_schema.name': string does not match pattern. Expected a "
                             "string that matches the pattern '^[a-zA-Z0-9_-]+$' of at most 64 characters.",
                        param="response_format.json_schema.name", code="invalid_value")
-    schema = spec.get("schema") if spec.get("schema") is not None else {}
+    schema: dict[str, Any] = spec.get("schema") or {}
     strict = bool(spec.get("strict"))
     if strict:
         if schema.get("type") != "object":
@@ -364,7 +364,7 @@ def parse_output(payload: dict[str, Any]) -> OutputSpec:
         raise ApiError(400, f"Invalid 'stop': array too long. Expected an array with maximum length {MAX_STOP}, "
                             f"but got an array with length {len(stops)} instead.", param="stop",
                        code="array_above_max_length")
-    common = {"stop": tuple(s for s in stops if s), "n": n or 1}
+    common: dict[str, Any] = {"stop": tuple(s for s in stops if s), "n": n or 1}
     functions, choice = _tools(payload)
     forced = None
     if choice == "required" and functions:
@@ -492,7 +492,7 @@ def _image_part(part: dict[str, Any], i: int, j: int, role: str) -> ImagePart:
         url = spec["url"]
         if not isinstance(url, str):
             raise invalid_type(f"{param}.image_url.url", "a string", url)
-        detail = spec.get("detail") if spec.get("detail") is not None else "auto"
+        detail = str(spec.get("detail")) if spec.get("detail") is not None else "auto"
     else:
         raise invalid_type(f"{param}.image_url", "an object", spec)
     if detail not in tokens.DETAILS:                # the detail levels the token maths knows
@@ -640,8 +640,8 @@ def resolve_model(payload: dict[str, Any], route: Route) -> tuple[str, str]:
             raise ApiError(404, f"The deployment '{name}' runs the model {retired.name}, which was retired on "
                                 f"{retired.retired_on}. Deploy {retired.replacement} and use that deployment "
                                 "name instead.", code="model_not_found")
-        model = name if tokens.resolve_model(name) is not None else models.DEFAULT_MODEL
-        return model, model
+        known = name if tokens.resolve_model(name) is not None else models.DEFAULT_MODEL
+        return known, known
     model = payload.get("model")
     if model is None:
         raise ApiError(400, "you must provide a model parameter")

@@ -75,7 +75,8 @@ class FileStore:
     def add(self, data: bytes, filename: str, purpose: str) -> dict[str, Any]:
         file_id = "file-" + hashlib.sha256(data + filename.encode("utf-8", "replace")).hexdigest()[:24]
         item = FileObject(id=file_id, object="file", bytes=len(data), created_at=int(time.time()),
-                          filename=filename, purpose=purpose, status="processed").model_dump(mode="json")
+                          filename=filename, purpose=purpose,  # type: ignore[arg-type]  # checked: PURPOSES
+                          status="processed").model_dump(mode="json")
         with self._lock:
             self._items[file_id] = (item, data)
             self._items.move_to_end(file_id)
@@ -114,7 +115,8 @@ def parse_upload(body: bytes, content_type: str) -> tuple[bytes, str, str]:
         for part in message.iter_parts():
             name = part.get_param("name", header="content-disposition")
             if isinstance(name, str):
-                fields[name] = (part.get_payload(decode=True) or b"", part.get_filename())
+                data = part.get_payload(decode=True)
+                fields[name] = (data if isinstance(data, bytes) else b"", part.get_filename())
     if "purpose" not in fields:
         raise missing("purpose")
     purpose = fields["purpose"][0].decode("utf-8", "replace").strip()
@@ -218,11 +220,12 @@ def to_chat_payload(payload: dict[str, Any], store: ResponseStore, files: FileSt
     """The Chat Completions body a Responses body means (after checking it against the SDK's types)."""
     if payload.get("model") is None:
         raise ApiError(400, "Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
-    for item in payload.get("input") if isinstance(payload.get("input"), list) else []:
-        for part in item.get("content") if isinstance(item, dict) and isinstance(item.get("content"), list) else []:
+    given: list[Any] = payload["input"] if isinstance(payload.get("input"), list) else []
+    for item in given:
+        for part in item["content"] if isinstance(item, dict) and isinstance(item.get("content"), list) else []:
             if isinstance(part, dict) and part.get("type") == "input_image":
                 part.setdefault("detail", "auto")      # the SDK types require it; the service defaults it
-    items = payload.get("input") if isinstance(payload.get("input"), list) else []
+    items = given
     messages_only = all(isinstance(i, dict) and i.get("type", "message") == "message" for i in items)
     checked = [n for n in payload if n in _PARAMS.__annotations__ and (n != "input" or messages_only)]
     check_fields(payload, _PARAMS, only=checked)    # other input items are read (and checked) by _messages

@@ -59,7 +59,7 @@ class _Protocol(H11Protocol):
     def handle_events(self) -> None:
         super().handle_events()
         if self.cycle is not None and "offline.abort" not in self.cycle.scope.setdefault("extensions", {}):
-            self.cycle.scope["extensions"]["offline.abort"] = self.transport.abort  # type: ignore[index]
+            self.cycle.scope["extensions"]["offline.abort"] = self.transport.abort
 
     def send_400_response(self, msg: str) -> None:
         error = ApiError(400, "The request could not be parsed as HTTP/1.1 (malformed request line, headers or "
@@ -76,7 +76,7 @@ class _Protocol(H11Protocol):
         self.transport.write(output)
         self.transport.close()
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> None:
         """The client stopped sending: a request cut short (a body shorter than announced, half a request
         line) still gets its 400 instead of a silent close."""
         unfinished = self.conn.their_state is h11.SEND_BODY or (
