@@ -44,6 +44,7 @@ from helpers.config import Settings, check_model, describe, load_settings
 from helpers.course_images import IMAGES_DIR, course_image_path, public_copy
 from helpers.images import to_data_url
 from helpers.notices import notify
+from helpers.offline import ServerSettings, ensure_server, load_recording, version_warning
 from helpers.redaction import NO_KEY_PLACEHOLDER, OFFLINE_API_KEY, host_of, mask_secret, redact
 
 __all__ = [
@@ -222,16 +223,14 @@ def active_settings() -> Settings:
         return _ACTIVE[0]
 
 
-def offline_server_url(port: int | None = None) -> str:
+def offline_server_url(settings: ServerSettings | None = None) -> str:
     """Start the embedded backend once per process and return its base URL, ``http://127.0.0.1:PORT``.
 
-    ``port`` (from ``VISION_OFFLINE_PORT``, which may come from ``.env``; 0 = any free port) only matters for
-    the first start in a process.
+    ``settings`` (``Settings.offline``: ``VISION_OFFLINE_*``, which may come from ``.env``; None: read from the
+    environment now) matter for the first start in a process, except the recording, which the running backend
+    takes on. The server (and OCR) load only when the offline provider runs.
     """
-    # lazy: the server (and OCR) load only when the offline provider runs
-    from helpers.offline import ensure_server
-
-    return ensure_server(port).rstrip("/")
+    return ensure_server(settings).rstrip("/")
 
 
 def resolved_base_url(settings: Settings) -> str:
@@ -240,13 +239,7 @@ def resolved_base_url(settings: Settings) -> str:
     For the offline provider this starts the embedded server (once per process).
     """
     if settings.provider == "offline":
-        url = offline_server_url(settings.offline_port)
-        from helpers.offline import use_recording  # lazy, like the server itself
-
-        if not use_recording(settings.recording):
-            notify(f"VISION_RECORDING is set, but the offline backend at {host_of(url)} is another process: start "
-                   "it with `python -m helpers.offline --recording FILE` to replay the recording.")
-        return url + "/v1"
+        return offline_server_url(settings.offline) + "/v1"
     if settings.provider == "azure":
         return settings.azure_endpoint or ""
     return settings.base_url or ""
@@ -343,8 +336,6 @@ def setup(*, verbose: bool = True) -> tuple[AnyClient, str]:
 
 def _announce_recording(path: str) -> None:
     """One line about the recording being replayed; a warning naming both versions if it is of another one."""
-    from helpers.offline.replay import load_recording, version_warning
-
     recording = load_recording(path)
     print(recording.label)
     warning = version_warning(recording)
@@ -384,7 +375,7 @@ def course_image_url(name: str, settings: Settings | None = None) -> str:
     path = course_image_path(name)
     settings = settings if settings is not None else active_settings()
     if settings.provider == "offline":
-        return f"{offline_server_url(settings.offline_port)}/images/{quote(name)}"
+        return f"{offline_server_url(settings.offline)}/images/{quote(name)}"
     if settings.images_base_url:
         return settings.images_base_url + quote(name)
     copy = public_copy(name)

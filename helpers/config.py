@@ -50,7 +50,7 @@ import os
 import re
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,6 +58,7 @@ from urllib.parse import urlsplit
 from helpers import models
 from helpers.errors import ConfigurationError, RetiredModelError
 from helpers.local import REPO_ROOT, is_loopback
+from helpers.offline import ServerSettings, load_recording
 from helpers.redaction import NO_KEY_PLACEHOLDER, OFFLINE_API_KEY, host_of, mask_secret, redact
 from helpers.tokens import is_known_model
 
@@ -294,10 +295,16 @@ class Settings:
     images_base_url: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
-    offline_port: int = 0
+    #: The offline backend's settings (VISION_OFFLINE_*; its run-time switches are looked up in os.environ).
+    offline: ServerSettings = field(default_factory=ServerSettings.defaults)
     inferred: bool = False                 # True when VISION_PROVIDER was not set
     model_assumed: bool = False            # True when the model behind an Azure deployment is assumed, not told
     recording: str | None = None           # offline only: a teacher's recording to replay (VISION_RECORDING)
+
+    @property
+    def offline_port(self) -> int:
+        """``VISION_OFFLINE_PORT`` (0 = any free port)."""
+        return self.offline.port
 
     @property
     def request_model(self) -> str:
@@ -373,12 +380,12 @@ def load_settings(environ: Mapping[str, str] | None = None,
     timeout = float(number(values, "VISION_TIMEOUT", DEFAULT_TIMEOUT, integer=False, minimum=0.001))
     max_retries = int(number(values, "VISION_MAX_RETRIES", DEFAULT_MAX_RETRIES, integer=True, minimum=0,
                               maximum=20))
-    offline_port = int(number(values, "VISION_OFFLINE_PORT", 0, integer=True, minimum=0, maximum=65535))
+    offline = ServerSettings.from_environ(values, switches=os.environ)
     images_base_url = values.get("COURSE_IMAGES_BASE_URL")
     if images_base_url:
         images_base_url = http_url("COURSE_IMAGES_BASE_URL", images_base_url,
                                     example="https://raw.githubusercontent.com/OWNER/REPO/main/images") + "/"
-    common = dict(timeout=timeout, max_retries=max_retries, offline_port=offline_port,
+    common = dict(timeout=timeout, max_retries=max_retries, offline=offline,
                   images_base_url=images_base_url, inferred=not explicit)
     shared: dict[str, Any] = common          # one type for the Settings(**shared) calls below
 
@@ -388,6 +395,7 @@ def load_settings(environ: Mapping[str, str] | None = None,
 
     if provider == "offline":
         recording, recorded_model = _recording(values.get("VISION_RECORDING"))
+        common["offline"] = replace(offline, recording=recording)
         return Settings(provider="offline", model=vision_model or recorded_model or models.DEFAULT_MODEL,
                         api_key=OFFLINE_API_KEY, recording=recording, **shared)
 
@@ -440,8 +448,6 @@ def _recording(value: str | None) -> tuple[str | None, str | None]:
     ``VISION_MODEL``, the recording's model is the model in use, so its requests match."""
     if not value:
         return None, None
-    from helpers.offline.replay import load_recording  # lazy: most runs have no recording
-
     recording = load_recording(value)
     model = recording.model if recording.model and models.retired_model(recording.model) is None else None
     return str(recording.path), model

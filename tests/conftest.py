@@ -7,7 +7,7 @@ import pytest
 
 from helpers import client as course_client
 from helpers import config
-from helpers.offline import use_recording
+from helpers.offline import ServerSettings, ensure_server, server_url
 from helpers.offline.server import OfflineServer
 
 
@@ -43,5 +43,6 @@ def learner(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     course_client.clear_clients()
     yield tmp_path
-    use_recording(None)
+    if server_url():
+        ensure_server(ServerSettings())       # the shared backend: no recording
     course_client.clear_clients()

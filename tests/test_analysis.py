@@ -145,9 +145,9 @@ def test_concurrent_requests_for_one_image_compute_once(monkeypatch: pytest.Monk
     calls: list[str] = []
     real_compute = analysis._compute
 
-    def counting_compute(data: bytes, key: str) -> ImageReport:
+    def counting_compute(rgb, key: str, mime: str) -> ImageReport:
         calls.append(key)
-        return real_compute(data, key)
+        return real_compute(rgb, key, mime)
 
     monkeypatch.setattr(analysis, "_compute", counting_compute)
     data = encode(text_page(["Shared image"], size=(500, 120)))

@@ -497,6 +497,7 @@ def test_as_markdown_names_images_without_data_or_paths(api, tmp_path):
 def test_offline_backend_answers_and_counts_image_tokens(offline, tmp_path):
     from helpers import tokens
 
+    Conversation().ask("Hi")    # the backend's first answer ends with the set-up hint; the ones compared do not
     files = [png_file(tmp_path / f"scene{i}.png", size=(300, 200), seed=10 + i) for i in range(3)]
     keep, drop = Conversation(detail="low"), Conversation(detail="low", drop_old_images=True)
     for i, path in enumerate(files, start=1):

@@ -1,5 +1,5 @@
 """The classroom server (``python -m helpers.offline --classroom``): the access token, the Host names it answers
-to, and fair scheduling between learners (helpers/offline/classroom.py, helpers/offline/fair.py).
+to, and fair scheduling between learners (helpers/offline/classroom.py, helpers/offline/classroom.py).
 
 The fairness tests replace the image analysis by a stand-in that keeps a core busy for a fixed time (the real one
 is OCR, about 0.3 s an image after a 5 s model load: too slow for plain pytest); everything else is the real
@@ -24,8 +24,7 @@ from PIL import Image
 
 from helpers.models import DEFAULT_MODEL
 from helpers.offline import analysis
-from helpers.offline.classroom import Classroom
-from helpers.offline.fair import FairScheduler, QueueFull
+from helpers.offline.classroom import Classroom, FairScheduler, QueueFull
 from helpers.offline.server import OfflineServer
 
 TOKEN = "class-Test-Token-Xy7q9Lm2"
@@ -53,13 +52,13 @@ def post(server: OfflineServer, payload: dict, key: str | None = TOKEN + ".ann",
 @pytest.fixture()
 def busy_analysis(monkeypatch):
     """Image analysis that keeps the CPU busy for LEAN seconds (instead of 0.3 s of OCR) and finds nothing."""
-    def analyze(data: bytes) -> analysis.ImageReport:
+    def analyze(picture: analysis.Picture, **options: object) -> analysis.ImageReport:
         ends = time.perf_counter() + LEAN
         while time.perf_counter() < ends:
             pass
         return analysis.ImageReport(sha256="0" * 64, width=24, height=24, mime_type="image/png",
                                     orientation="square", lines=(), faces=(), colours=(), phash="0" * 16)
-    monkeypatch.setattr(analysis, "analyze", analyze)
+    monkeypatch.setattr(analysis, "analyze_picture", analyze)
 
 
 @pytest.fixture()
@@ -256,3 +255,19 @@ def test_a_learner_who_leaves_while_queued_or_running_gives_the_slot_back(room, 
         time.sleep(0.05)
     assert room.state.scheduler.snapshot() == {"free": 1, "waiting": {}, "running": {}}
     assert post(room, body(png(777)), TOKEN + ".d").status_code == 200
+
+
+def test_each_learner_reads_the_hint_once(room):
+    """A classroom server keys the set-up hint per learner: ann's and bob's first answers end with it, their
+    later ones do not."""
+    from helpers.offline.answers import HINT
+
+    hello = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Hi"}]}
+
+    def say(key: str) -> str:
+        return post(room, hello, key=key).json()["choices"][0]["message"]["content"]
+
+    assert say(TOKEN + ".ann").endswith(HINT)
+    assert HINT not in say(TOKEN + ".ann")
+    assert say(TOKEN + ".bob").endswith(HINT)
+    assert HINT not in say(TOKEN + ".bob") and HINT not in say(TOKEN + ".ann")

@@ -30,7 +30,8 @@ import requests
 from PIL import Image, ImageDraw, ImageFont
 
 from helpers import models, tokens
-from helpers.offline import app, ensure_server, faults, fetch, protocol, responses
+from helpers.errors import ConfigurationError
+from helpers.offline import ServerSettings, app, completions, ensure_server, faults, fetch, protocol
 from helpers.offline.server import OfflineServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -228,7 +229,7 @@ def test_reasoning_models_reject_max_tokens_like_the_real_service(server):
 
 
 def test_truncation_falls_back_to_characters_for_one_long_word():
-    text, cut = responses.truncate_to_tokens("Pneumonoultramicroscopicsilicovolcanoconiosis is long", 2)
+    text, cut = completions.truncate_to_tokens("Pneumonoultramicroscopicsilicovolcanoconiosis is long", 2)
     assert cut and text and tokens.text_tokens(text) <= 2
     assert "Pneumonoultramicroscopicsilicovolcanoconiosis".startswith(text)
 
@@ -954,3 +955,128 @@ def test_command_line_server_prints_its_url_and_stops_on_ctrl_c():
     finally:
         if process.poll() is None:
             process.kill()
+
+
+# --- issue 20: one door, settings passed in, each image read once, the hint said once ------------------------
+
+def test_no_server_module_reads_the_environment():
+    """The settings are read once, by whoever starts the server (helpers.config, or the command line), and
+    passed in; the server's own modules never look at os.environ. Only the door's default and the CLI do."""
+    import ast
+
+    readers = []
+    for path in sorted((REPO / "helpers" / "offline").glob("*.py")):
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
+                readers.append(f"{path.name}:{node.lineno}")
+    assert not readers, readers
+
+
+def test_settings_are_read_once_and_explained_when_wrong():
+    settings = ServerSettings.from_environ({"VISION_OFFLINE_PORT": "8123", "VISION_OFFLINE_TIMEOUT_SECONDS": "2.5",
+                                            "VISION_OFFLINE_CACHE": "OFF", "VISION_OFFLINE_DOWNLOADS": "no"})
+    assert (settings.port, settings.hold_seconds, settings.analysis_cache) == (8123, 2.5, None)
+    assert not settings.downloads_allowed()
+    for name, value in (("VISION_OFFLINE_PORT", "eighty"), ("VISION_OFFLINE_PORT", "70000"),
+                        ("VISION_OFFLINE_TIMEOUT_SECONDS", "soon")):
+        with pytest.raises(ConfigurationError, match=name):
+            ServerSettings.from_environ({name: value})
+
+
+def test_a_server_takes_its_fault_from_its_settings_not_from_os_environ(monkeypatch):
+    monkeypatch.setenv("VISION_OFFLINE_FAULT", "503")
+    ask = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]}
+    with OfflineServer(warm_ocr=False, settings=ServerSettings(switches={})) as calm, \
+            OfflineServer(warm_ocr=False, settings=ServerSettings(fault="429", switches={})) as busy:
+        assert requests.post(calm.base_url + "/v1/chat/completions", json=ask, timeout=10,
+                             headers={"Authorization": "Bearer x"}).status_code == 200
+        assert requests.post(busy.base_url + "/v1/chat/completions", json=ask, timeout=10,
+                             headers={"Authorization": "Bearer x"}).status_code == 429
+
+
+def test_the_learners_model_global_does_not_change_the_servers_counts(server):
+    """setup() records the learner's model (helpers.models.use_model); the server counts with the request's."""
+    payload = {"model": MODEL, "messages": [user_message("Describe", data_url(png_bytes(900, 700)))]}
+    before = post(server, payload).json()["usage"]
+    try:
+        models.use_model(OTHER, deployment=MODEL)
+        after = post(server, payload).json()["usage"]
+    finally:
+        models.use_model(MODEL)
+    assert after["prompt_tokens"] == before["prompt_tokens"]
+
+
+def test_each_image_is_hashed_and_decoded_once_and_the_body_hashed_once(server, monkeypatch):
+    """Before: one image question cost 4 SHA-256 passes (image twice, body twice), 4 sniffs and 2-3 decodes
+    (the size check, the low-detail resize, OCR's loader, the comparison). Now each image is read, hashed and
+    decoded once and the same pixels serve validation, analysis and comparison (benchmarks/request_path.py)."""
+    import hashlib
+
+    from PIL import ImageFile
+
+    first, second = text_png("Order shipped Tuesday"), text_png("Order delayed Thursday")   # new to the caches
+    body = json.dumps({"model": MODEL, "messages": [user_message(
+        "What is the difference between these images?", data_url(first), data_url(second))]}).encode()
+    counts: dict[str, int] = {}
+    real_sha, real_load = hashlib.sha256, ImageFile.ImageFile.load
+
+    def sha256(data=b"", *args, **kwargs):
+        if isinstance(data, bytes) and len(data) > 1000:
+            what = "image" if data in (first, second) else "body" if data.endswith(body) else "other"
+            counts[what] = counts.get(what, 0) + 1
+        return real_sha(data, *args, **kwargs)
+
+    def load(self):
+        if self.tile:
+            counts["decode"] = counts.get("decode", 0) + 1
+        return real_load(self)
+
+    monkeypatch.setattr(hashlib, "sha256", sha256)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+    answer = requests.post(server.base_url + "/v1/chat/completions", data=body, timeout=60,
+                           headers={"Authorization": "Bearer x", "Content-Type": "application/json"})
+    content = answer.json()["choices"][0]["message"]["content"]
+    assert answer.status_code == 200 and "Thursday" in content        # compared, text included
+    assert counts == {"image": 2, "body": 1, "decode": 2}
+
+
+def test_the_hint_to_set_up_a_model_ends_only_the_first_answer():
+    """Lessons printed the same footer ~30 times; now a server says it once, in its first answer (the same
+    order of requests always gives the same answers, so stored notebook outputs stay stable)."""
+    from helpers.offline.answers import HINT
+
+    asks = [{"model": MODEL, "messages": [{"role": "user", "content": "Hi"}]},
+            {"model": MODEL, "response_format": {"type": "json_object"},
+             "messages": [{"role": "user", "content": "Reply in JSON"}]},
+            {"model": MODEL, "messages": [user_message("Describe", data_url(png_bytes()))]}]
+    runs = []
+    for _ in range(2):
+        with OfflineServer(warm_ocr=False) as fresh:
+            runs.append([requests.post(fresh.base_url + "/v1/chat/completions", json=a, timeout=60,
+                                       headers={"Authorization": "Bearer x"}).json()["choices"][0]["message"]
+                         ["content"] for a in (asks[0], asks[1], asks[2], asks[0])])
+    first, structured, image, again = runs[0]
+    assert first.endswith("\n\n" + HINT)
+    assert HINT not in structured and HINT not in image and HINT not in again
+    assert again == first.removesuffix("\n\n" + HINT)
+    assert runs[0] == runs[1]
+
+
+def test_the_rest_of_the_course_reaches_the_server_through_its_door():
+    """Issue 20: learners' modules import only ``helpers.offline`` itself (start, stop, URL, settings, reading a
+    recording), never its internals; only the teacher tools (recording, class cost) look inside."""
+    import ast
+
+    inside = {}
+    for path in sorted((REPO / "helpers").rglob("*.py")):
+        if "offline" in path.relative_to(REPO / "helpers").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            for name in names:
+                if name.startswith("helpers.offline."):
+                    inside.setdefault(path.stem, set()).add(name)
+    assert set(inside) <= {"class_cost", "recording"}, inside

@@ -8,6 +8,7 @@ proxy, a whole notebook recorded and replayed) is ``tests/test_record_replay.py`
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -57,7 +58,8 @@ def _recording(tmp_path: Path, pairs: list[tuple[dict, dict]], version: str | No
 
 
 def _ask(backend: ChatBackend, payload: dict):
-    return backend.complete(parse_chat_request(payload, Route("openai")), json.dumps(payload).encode())
+    body = json.dumps(payload).encode()
+    return backend.complete(parse_chat_request(payload, Route("openai")), hashlib.sha256(body).hexdigest())
 
 
 def _backend(path: Path | None) -> ChatBackend:

@@ -311,14 +311,14 @@ def test_work_stops_when_the_client_disconnects(monkeypatch):
     """Before: two abandoned 20 MB requests kept a core busy about 100 s. Now the analysis stops between images
     once the client has gone (here: 6 images of 0.5 s each; the client leaves after 0.3 s)."""
     calls: list[float] = []
-    real = analysis.analyze
+    real = analysis.analyze_picture
 
-    def slow(data: bytes):
+    def slow(picture: analysis.Picture, **options: object):
         calls.append(time.monotonic())
         time.sleep(0.5)
-        return real(data)
+        return real(picture, **options)
 
-    monkeypatch.setattr(analysis, "analyze", slow)
+    monkeypatch.setattr(analysis, "analyze_picture", slow)
     images = [f"data:image/png;base64,{base64.b64encode(png((30 + i, 30), 'navy')).decode()}" for i in range(6)]
     body = json.dumps({"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": u}} for u in images]}]}).encode()

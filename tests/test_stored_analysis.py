@@ -1,4 +1,4 @@
-"""Analyses kept on disk (helpers.offline.stored): a restarted kernel gets the same report without OCR."""
+"""Analyses kept on disk (helpers.offline.analysis): a restarted kernel gets the same report without OCR."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ import json
 import pytest
 
 from helpers.local import IMAGES_DIR
-from helpers.offline import analysis, stored
+from helpers.offline import ServerSettings, analysis
 
 
 @pytest.fixture()
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("VISION_OFFLINE_CACHE", str(tmp_path))
+def cache_dir(tmp_path):
     analysis.clear_cache()
     yield tmp_path
     analysis.clear_cache()
@@ -20,36 +19,48 @@ def cache_dir(tmp_path, monkeypatch):
 
 def test_a_report_read_back_from_disk_equals_the_computed_one(cache_dir, monkeypatch):
     data = (IMAGES_DIR / "product_label.png").read_bytes()
-    computed = analysis.analyze(data)
+    computed = analysis.analyze(data, store=cache_dir)
     files = list(cache_dir.glob("analysis-*/*.json"))
     assert [f.stem for f in files] == [computed.sha256]
     analysis.clear_cache()                      # a new kernel: nothing in memory
     monkeypatch.setattr(analysis, "_compute", lambda *a: pytest.fail("analysed again instead of read from disk"))
-    again = analysis.analyze(data)
+    again = analysis.analyze(data, store=cache_dir)
     assert again == computed and again.text() == computed.text() and again.lines
 
 
 def test_a_corrupt_or_foreign_file_is_ignored_and_replaced(cache_dir):
     data = (IMAGES_DIR / "cat.jpg").read_bytes()
-    computed = analysis.analyze(data)
+    computed = analysis.analyze(data, store=cache_dir)
     path = next(cache_dir.glob("analysis-*/*.json"))
     for broken in ("{not json", json.dumps({"width": 3}), json.dumps([1, 2])):
         path.write_text(broken, encoding="utf-8")
         analysis.clear_cache()
-        assert analysis.analyze(data) == computed
+        assert analysis.analyze(data, store=cache_dir) == computed
         assert json.loads(path.read_text(encoding="utf-8"))["sha256"] == computed.sha256
 
 
-def test_off_keeps_nothing_on_disk_and_an_unwritable_folder_is_not_an_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("VISION_OFFLINE_CACHE", "off")
-    assert stored.folder() is None and stored.load("0" * 64) is None
+def test_off_keeps_nothing_on_disk_and_an_unwritable_folder_is_not_an_error(tmp_path):
+    settings = ServerSettings.from_environ({"VISION_OFFLINE_CACHE": "off"})
+    assert settings.analysis_cache is None and analysis.stored_folder(settings.analysis_cache) is None
+    assert analysis.load_stored("0" * 64, settings.analysis_cache) is None
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    monkeypatch.setenv("VISION_OFFLINE_CACHE", str(blocker))
     analysis.clear_cache()
-    assert analysis.analyze((IMAGES_DIR / "cat.jpg").read_bytes()).width > 0
+    assert analysis.analyze((IMAGES_DIR / "cat.jpg").read_bytes(), store=blocker).width > 0
 
 
-def test_the_folder_changes_when_the_analysing_code_changes():
-    assert stored.folder().name == f"analysis-{stored.FINGERPRINT}"
-    assert len(stored.FINGERPRINT) == 16 and "helpers/offline/analysis.py" in stored._SOURCES
+def test_the_cache_folder_comes_from_the_settings_not_from_the_environment(tmp_path, monkeypatch):
+    """Issue 20: the server's configuration is read once into ServerSettings; analysis never reads os.environ."""
+    settings = ServerSettings.from_environ({"VISION_OFFLINE_CACHE": str(tmp_path / "kept")})
+    monkeypatch.setenv("VISION_OFFLINE_CACHE", str(tmp_path / "ignored"))
+    analysis.clear_cache()
+    report = analysis.analyze((IMAGES_DIR / "cat.jpg").read_bytes(), store=settings.analysis_cache)
+    assert [p.stem for p in (tmp_path / "kept").glob("analysis-*/*.json")] == [report.sha256]
+    assert not (tmp_path / "ignored").exists()
+    default = ServerSettings.from_environ({"XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    assert default.analysis_cache == tmp_path / "xdg" / "gpt-vision-course"
+
+
+def test_the_folder_changes_when_the_analysing_code_changes(tmp_path):
+    assert analysis.stored_folder(tmp_path).name == f"analysis-{analysis.FINGERPRINT}"
+    assert len(analysis.FINGERPRINT) == 16 and "helpers/offline/analysis.py" in analysis._SOURCES

@@ -6,13 +6,23 @@ it alone::
 
     python -m helpers.offline --port 8000
 
->>> from helpers.offline import ensure_server
->>> ensure_server()                                                      # doctest: +SKIP
+The rest of the course reaches it through this module only: :func:`ensure_server` (start it once, get its URL),
+:func:`stop_server`, :func:`server_url`, and its configuration, one :class:`ServerSettings`, built once from the
+environment by whoever starts it (``helpers.config`` for the client, the command line for ``python -m
+helpers.offline``) and passed in; no server module reads the environment. A teacher's recording is read with
+:func:`load_recording`.
+
+>>> from helpers.offline import ensure_server, ServerSettings
+>>> ensure_server(ServerSettings(port=0))                                # doctest: +SKIP
 'http://127.0.0.1:PORT'
 
-Built on Starlette + uvicorn, in small modules: ``app`` (routes), ``protocol`` (validation with the SDK's types),
-``responses`` (completion objects, ``usage``), ``backend`` (images, analysis, answer), ``fetch`` (the download
-policy), ``faults`` (fault injection), ``enhancements`` (Azure's extras), ``server`` (the running server).
+Built on Starlette + uvicorn, one module per concept: ``app`` (routes, request bodies, worker threads),
+``protocol`` (validation with the SDK's types, output formats), ``completions`` (chat.completion objects,
+``usage``), ``responses`` (the Responses API and ``/v1/files``), ``backend`` (images in, answer out), ``analysis``
+(local image analysis, faces, its disk cache), ``colours``, ``answers`` and ``summaries`` (the answer text),
+``fill`` (structured output), ``fetch`` (the download policy), ``faults`` (fault injection), ``enhancements``
+(Azure's extras), ``classroom`` (access token, fair scheduling), ``replay`` (a teacher's recording), ``server``
+(the running server).
 """
 
 from __future__ import annotations
@@ -23,14 +33,103 @@ import json
 import os
 import threading
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from helpers.errors import ConfigurationError
+from helpers.notices import notify
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    from helpers.offline.replay import Recording
     from helpers.offline.server import OfflineServer
 
-__all__ = ["OfflineServer", "ensure_server", "stop_server", "use_recording"]
+__all__ = ["OFF_VALUES", "OfflineServer", "ServerSettings", "ensure_server", "load_recording", "server_url",
+           "stop_server", "version_warning"]
+
+#: What switches a ``VISION_OFFLINE_*`` setting off (any case), for every setting that can be switched off.
+OFF_VALUES = frozenset({"off", "0", "false", "no", "none"})
+DEFAULT_HOLD_SECONDS = 30.0      # the "timeout" fault holds the connection this long
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything the offline backend takes from the environment, read once, passed to the server.
+
+    ``port`` (``VISION_OFFLINE_PORT``; 0 = any free port), ``recording`` (``VISION_RECORDING``: a teacher's
+    recording to replay), ``fault`` (a fault every request gets, ``--fault``), ``hold_seconds``
+    (``VISION_OFFLINE_TIMEOUT_SECONDS``: how long the ``timeout`` fault holds a connection), ``analysis_cache``
+    (``VISION_OFFLINE_CACHE``, else ``$XDG_CACHE_HOME/gpt-vision-course`` or ``~/.cache/gpt-vision-course``; None
+    = analyses kept in memory only), and ``switches``: where the two run-time switches are looked up on every
+    request, ``VISION_OFFLINE_FAULT`` and ``VISION_OFFLINE_DOWNLOADS`` (``off``: never download from the
+    internet). Lesson 09 switches a fault on and off in its own kernel, so ``helpers.config`` passes the live
+    ``os.environ``; None = no switches.
+
+    >>> ServerSettings.from_environ({"VISION_OFFLINE_PORT": "8000", "VISION_OFFLINE_CACHE": "off"}).port
+    8000
+    >>> ServerSettings(switches={"VISION_OFFLINE_DOWNLOADS": "Off"}).downloads_allowed()
+    False
+    """
+
+    port: int = 0
+    recording: str | None = None
+    fault: str | None = None
+    hold_seconds: float = DEFAULT_HOLD_SECONDS
+    analysis_cache: Path | None = None
+    switches: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], *, recording: str | None = None,
+                     switches: Mapping[str, str] | None = None) -> ServerSettings:
+        """Read the ``VISION_OFFLINE_*`` variables of ``environ`` (``os.environ``, or the course's merged
+        environment and ``.env``); a :class:`ConfigurationError` naming the variable for a bad value.
+        ``recording``: a checked path (``VISION_RECORDING`` is resolved by ``helpers.config``); ``switches``:
+        where the run-time switches are looked up (default ``environ`` itself)."""
+        port = _number(environ, "VISION_OFFLINE_PORT", 0, integer=True, low=0, high=65535,
+                       fix="set it to a number between 1024 and 65535, or 0 (any free port).")
+        hold = _number(environ, "VISION_OFFLINE_TIMEOUT_SECONDS", DEFAULT_HOLD_SECONDS, integer=False, low=0,
+                       high=3600, fix=f"set it to a number of seconds, e.g. {DEFAULT_HOLD_SECONDS:g}, or unset it.")
+        raw = environ.get("VISION_OFFLINE_CACHE", "").strip()
+        if raw.lower() in OFF_VALUES:
+            cache = None
+        elif raw:
+            cache = Path(raw).expanduser()
+        else:
+            cache = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpt-vision-course"
+        return cls(port=int(port), recording=recording, hold_seconds=hold, analysis_cache=cache,
+                   switches=environ if switches is None else switches)
+
+    @classmethod
+    def defaults(cls) -> ServerSettings:
+        """The defaults, with the run-time switches looked up in this process's ``os.environ`` (what a server
+        made without settings uses, e.g. a test's)."""
+        return cls(switches=os.environ)
+
+    def fault_switch(self) -> str | None:
+        """``VISION_OFFLINE_FAULT`` as it is now (None without switches)."""
+        return (self.switches or {}).get("VISION_OFFLINE_FAULT") or None
+
+    def downloads_allowed(self) -> bool:
+        """False when ``VISION_OFFLINE_DOWNLOADS`` is off now (the server's own ``/images/`` stay allowed)."""
+        return (self.switches or {}).get("VISION_OFFLINE_DOWNLOADS", "on").strip().lower() not in OFF_VALUES
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, *, integer: bool, low: float, high: float,
+            fix: str) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        kind = "a port number" if name == "VISION_OFFLINE_PORT" else "a number of seconds" if not integer \
+            else "a whole number"
+        raise ConfigurationError(f"{name}={raw!r} is not {kind}.", fix=fix)
+    return value
+
 
 _LOCK = threading.Lock()
 _SERVER: OfflineServer | None = None
@@ -46,20 +145,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'helpers.offline' has no attribute {name!r}")
 
 
-def _port_from_env() -> int:
-    raw = os.environ.get("VISION_OFFLINE_PORT", "").strip()
-    if not raw:
-        return 0
-    try:
-        port = int(raw)
-        if not 0 <= port <= 65535:
-            raise ValueError
-    except ValueError:
-        raise ConfigurationError(f"VISION_OFFLINE_PORT={raw!r} is not a port number.",
-                                 fix="set it to a number between 1024 and 65535, or 0 (any free port).") from None
-    return port
-
-
 def _is_offline_backend(url: str) -> bool:
     """True if an offline backend (perhaps ``python -m helpers.offline`` in a terminal) already answers at url."""
     request = urllib.request.Request(url + "/v1/models", headers={"Authorization": "Bearer offline"})
@@ -71,12 +156,14 @@ def _is_offline_backend(url: str) -> bool:
         return False
 
 
-def ensure_server(port: int | None = None) -> str:
+def ensure_server(settings: ServerSettings | None = None) -> str:
     """Start this process's offline backend once (thread-safe) and return its base URL ``http://127.0.0.1:PORT``.
 
-    The port is ``port``, else ``VISION_OFFLINE_PORT``, else any free port. If that port is taken by another
-    offline backend (e.g. ``python -m helpers.offline --port 8000`` in a terminal), that one is used. The
-    server runs on daemon threads and is stopped at interpreter exit. The OpenAI routes are under ``/v1``.
+    ``settings`` (default: read from ``os.environ`` now) matter for the first start in a process, except the
+    recording, which a running backend takes on (None: none). If ``settings.port`` is taken by another offline
+    backend (e.g. ``python -m helpers.offline --port 8000`` in a terminal), that one is used (it replays only
+    the recording it was started with: a recording asked for here is then announced as not replayed). The server
+    runs on daemon threads and is stopped at interpreter exit. The OpenAI routes are under ``/v1``.
 
     >>> url = ensure_server()                                             # doctest: +SKIP
     >>> url == ensure_server()                                            # doctest: +SKIP
@@ -85,25 +172,41 @@ def ensure_server(port: int | None = None) -> str:
     Taught in notebooks/00_setup.ipynb (``helpers.client`` calls it for you).
     """
     global _SERVER, _URL
+    given = settings is not None
+    settings = settings if settings is not None else ServerSettings.from_environ(os.environ)
     with _LOCK:
-        if _URL is not None and (_SERVER is None or _SERVER.running):
-            return _URL
-        from helpers.offline.server import OfflineServer
+        if _URL is None or (_SERVER is not None and not _SERVER.running):
+            _SERVER, _URL = _start(settings)
+        server, url = _SERVER, _URL
+    if server is not None:
+        if given:
+            server.state.backend.recording = load_recording(settings.recording) if settings.recording else None
+    elif settings.recording:
+        notify(f"VISION_RECORDING is set, but the offline backend at {url.removeprefix('http://')} is another "
+               "process: start it with `python -m helpers.offline --recording FILE` to replay the recording.")
+    return url
 
-        wanted = _port_from_env() if port is None else port
-        server = OfflineServer(port=wanted)
-        try:
-            url = server.start()
-        except OSError as err:
-            existing = f"http://127.0.0.1:{wanted}"
-            if err.errno == errno.EADDRINUSE and wanted and _is_offline_backend(existing):
-                _SERVER, _URL = None, existing
-                return existing
-            raise ConfigurationError(f"The offline backend cannot listen on port {wanted} ({err.strerror}).",
-                                     fix="set VISION_OFFLINE_PORT=0 (any free port) or free that port.") from None
-        atexit.register(server.stop)
-        _SERVER, _URL = server, url
-        return url
+
+def _start(settings: ServerSettings) -> tuple[OfflineServer | None, str]:
+    from helpers.offline.server import OfflineServer
+
+    server = OfflineServer(port=settings.port, settings=settings)
+    try:
+        url = server.start()
+    except OSError as err:
+        existing = f"http://127.0.0.1:{settings.port}"
+        if err.errno == errno.EADDRINUSE and settings.port and _is_offline_backend(existing):
+            return None, existing
+        raise ConfigurationError(f"The offline backend cannot listen on port {settings.port} ({err.strerror}).",
+                                 fix="set VISION_OFFLINE_PORT=0 (any free port) or free that port.") from None
+    atexit.register(server.stop)
+    return server, url
+
+
+def server_url() -> str | None:
+    """The URL of the backend :func:`ensure_server` started or found, or None before it ran."""
+    with _LOCK:
+        return _URL
 
 
 def stop_server() -> None:
@@ -115,19 +218,16 @@ def stop_server() -> None:
         server.stop()
 
 
-def use_recording(path: str | None) -> bool:
-    """Answer from the teacher's recording at ``path`` (None: no recording) in this process's backend, started
-    by :func:`ensure_server`; False if the backend in use is another process (``python -m helpers.offline``,
-    which takes ``--recording FILE`` instead). ``helpers.client`` calls it with ``VISION_RECORDING``.
+def load_recording(path: str | Path) -> Recording:
+    """A teacher's recording (:mod:`helpers.offline.replay`), checked; a :class:`ConfigurationError` naming
+    ``VISION_RECORDING`` if it is missing or not a recording."""
+    from helpers.offline import replay
 
-    >>> use_recording(None)                                              # doctest: +SKIP
-    True
-    """
-    with _LOCK:
-        server = _SERVER
-    if server is None:
-        return path is None
-    from helpers.offline.replay import load_recording
+    return replay.load_recording(path)
 
-    server.state.backend.recording = load_recording(path) if path else None
-    return True
+
+def version_warning(recording: Recording) -> str | None:
+    """A sentence if ``recording`` was made with another version of the course, else None."""
+    from helpers.offline import replay
+
+    return replay.version_warning(recording)

@@ -17,13 +17,13 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from helpers.errors import ConfigurationError
 from helpers.local import IMAGES_DIR, is_loopback
 from helpers.models import DEFAULT_MODEL
-from helpers.offline.classroom import Classroom, env_lines, lan_addresses, new_token
-from helpers.offline.fair import DEFAULT_MAX_QUEUED
-from helpers.offline.replay import load_recording, version_warning
+from helpers.offline import ServerSettings, load_recording, version_warning
+from helpers.offline.classroom import DEFAULT_MAX_QUEUED, Classroom, env_lines, lan_addresses, new_token
 from helpers.offline.server import OfflineServer
 
 TOKEN_VARIABLE = "VISION_CLASSROOM_TOKEN"
@@ -121,15 +121,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    server = OfflineServer(args.host, args.port, warm_ocr=not args.no_warm, fault=args.fault, verbose=args.verbose,
+    try:   # the environment is read here, once: the server receives what it says as its settings
+        recording = load_recording(args.recording) if args.recording else None
+        settings = replace(ServerSettings.from_environ(os.environ, recording=args.recording), port=args.port,
+                           fault=args.fault)
+    except ConfigurationError as err:
+        print(err, file=sys.stderr)
+        return 2
+    server = OfflineServer(args.host, args.port, warm_ocr=not args.no_warm, verbose=args.verbose,
                            classroom=classroom, allow_hosts=args.allow_host, workers=args.workers,
-                           max_queued=args.max_queued)
-    if args.recording:
-        try:
-            server.state.backend.recording = recording = load_recording(args.recording)
-        except ConfigurationError as err:
-            print(err, file=sys.stderr)
-            return 2
+                           max_queued=args.max_queued, settings=settings)
+    if recording is not None:
         print(recording.label, flush=True)
         warning = version_warning(recording)
         if warning:

@@ -13,55 +13,178 @@ The offline server (``helpers.offline.server``) has no language model. For every
 :func:`difference` compares two images (identical bytes, near-identical, where the pixels changed, which OCR
 words were added or removed); :func:`near_duplicates` lists the near-identical pairs of a request.
 
-Results are cached by the SHA-256 of the image bytes, in memory and on disk (:mod:`helpers.offline.stored`), so
-re-running a notebook, or restarting its kernel, does not analyse the same image twice. Every notebook that runs offline gets its answers from here; the OCR part is taught in
-notebooks/05_handwriting_ocr.ipynb.
+Every notebook that runs offline gets its answers from here; the OCR part is taught in
+notebooks/05_handwriting_ocr.ipynb, the difference in notebooks/03_multiple_images.ipynb.
 
 >>> from helpers.offline.analysis import analyze
 >>> report = analyze(open("images/astronaut.jpg", "rb").read())      # doctest: +SKIP
 >>> report.orientation, len(report.faces)                            # doctest: +SKIP
 ('square', 1)
+
+Reports are cached by the SHA-256 of the image bytes, in memory and on disk, so re-running a notebook, or
+restarting its kernel, does not analyse the same image twice. Local analysis is deterministic: the same bytes and the same analysis code give the same report. So a report is
+stored as a small JSON file named after the SHA-256 of the image bytes, in a folder named after a fingerprint of
+the analysing code (:data:`FINGERPRINT`: the source of ``helpers/ocr.py`` and of the offline analysis modules,
+and the versions of RapidOCR, OpenCV and imagehash). Changing any of these starts a new folder, so a stale report
+is never read. The folder is the server's ``ServerSettings.analysis_cache`` (``VISION_OFFLINE_CACHE``, else
+``$XDG_CACHE_HOME/gpt-vision-course`` or ``~/.cache/gpt-vision-course``; ``off``: none). Nothing is ever required of it: an
+unwritable or corrupt folder only means the analysis runs again.
+
+>>> from helpers.offline.analysis import load_stored
+>>> load_stored("0" * 64, Path("no-such-folder")) is None      # nothing stored under that digest
+True
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import io
+import json
+import os
 import re
+import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
 
+import cv2
 import imagehash
-from PIL import Image
+import numpy as np
+from PIL import GifImagePlugin, Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from helpers.compare import changed_regions
+from helpers.errors import ImageTooLargeError, UnsupportedImageError
 from helpers.images import sniff_mime
+from helpers.local import REPO_ROOT
 from helpers.ocr import OcrLine, lines_to_text, load_rgb, normalise_text, ocr_lines
 from helpers.ocr import warm_up as ocr_warm_up
-from helpers.offline import stored
 from helpers.offline.colours import analyse_colours, colour_name, dominant_colours
-from helpers.offline.pixels import detect_faces
 from helpers.writing import IDEOGRAPHS_AND_KANA
 
-__all__ = [
-    "CACHE_SIZE",
-    "NEAR_DUPLICATE_MAX_DISTANCE",
-    "ImageReport",
-    "OcrLine",
-    "analyze",
-    "cache_info",
-    "changed_regions",
-    "clear_cache",
-    "difference",
-    "dominant_colours",
-    "colour_name",
-    "detect_faces",
-    "hash_distance",
-    "near_duplicates",
-    "warm_up",
-]
+# --- pixels ----------------------------------------------------------------------------------------------
+
+# Face detection: OpenCV's frontal-face Haar cascade on a grey copy whose long side is at most _FACE_SIDE px.
+# Tuned on scikit-image's sample photos, a bar chart and a page of text: minNeighbors=6 and a minimum face
+# size of 6% of the short side keep texture and glyphs from looking like faces; faces smaller than that are
+# not reported.
+_FACE_CASCADE_FILE = "haarcascade_frontalface_default.xml"
+_FACE_SIDE = 512
+_FACE_MIN_FRACTION = 0.06
+_FACE_SCALE_FACTOR = 1.15
+_FACE_MIN_NEIGHBORS = 6
+
+
+
+# --- faces -----------------------------------------------------------------------------------------------
+
+_face_cascade: cv2.CascadeClassifier | None = None
+_face_lock = threading.Lock()
+
+
+def detect_faces(image: Image.Image) -> tuple[tuple[int, int, int, int], ...]:
+    """Frontal faces as ``(x, y, w, h)`` boxes in pixels of ``image``, sorted left to right.
+
+    Uses OpenCV's ``haarcascade_frontalface_default.xml`` (shipped in opencv-python). It finds upright,
+    roughly frontal faces that are at least ~6% of the image's short side; it misses profiles, small faces
+    and faces at an angle, and it says nothing about who a person is.
+
+    >>> from skimage import data                                      # doctest: +SKIP
+    >>> detect_faces(Image.fromarray(data.astronaut()))               # doctest: +SKIP
+    ((176, 65, 98, 98),)
+    """
+    global _face_cascade
+    grey = image.convert("L")
+    scale = min(1.0, _FACE_SIDE / max(grey.size))
+    if scale < 1.0:
+        grey = grey.resize((max(1, round(grey.width * scale)), max(1, round(grey.height * scale))),
+                           Image.Resampling.BILINEAR)
+    pixels = np.asarray(grey)
+    min_size = max(20, round(_FACE_MIN_FRACTION * min(pixels.shape)))
+    if min(pixels.shape) < min_size:
+        return ()
+    with _face_lock:  # a CascadeClassifier is not documented as safe to share between threads
+        if _face_cascade is None:
+            _face_cascade = cv2.CascadeClassifier(cv2.data.haarcascades + _FACE_CASCADE_FILE)  # type: ignore[attr-defined]
+            if _face_cascade.empty():
+                raise RuntimeError(f"OpenCV could not load {_FACE_CASCADE_FILE}; reinstall opencv-python.")
+        found = _face_cascade.detectMultiScale(
+            pixels, scaleFactor=_FACE_SCALE_FACTOR, minNeighbors=_FACE_MIN_NEIGHBORS, minSize=(min_size, min_size)
+        )
+    boxes = (
+        (round(x / scale), round(y / scale), round(w / scale), round(h / scale))
+        for x, y, w, h in (tuple(int(v) for v in row) for row in found)
+    )
+    return tuple(sorted(boxes))
+
+
+# --- stored ----------------------------------------------------------------------------------------------
+
+__all__ = ["analyze_picture", "decode_first_frame", "Picture", "Pixels", "pixels_of", "READERS", "analyze", "cache_info", "CACHE_SIZE", "changed_regions", "clear_cache", "colour_name", "detect_faces",
+           "difference", "dominant_colours", "FINGERPRINT", "hash_distance", "ImageReport", "load_stored",
+           "NEAR_DUPLICATE_MAX_DISTANCE", "near_duplicates", "OcrLine", "save_stored", "stored_folder", "warm_up"]
+
+_SOURCES = ("helpers/ocr.py", "helpers/offline/analysis.py", "helpers/offline/colours.py", "helpers/image_metadata.py")
+_PACKAGES = ("rapidocr_onnxruntime", "opencv-python", "imagehash", "pillow", "numpy")
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for source in _SOURCES:
+        path = REPO_ROOT / source
+        digest.update(path.read_bytes() if path.exists() else source.encode())
+    for package in _PACKAGES:
+        try:
+            digest.update(f"{package}={metadata.version(package)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{package}=none".encode())
+    return digest.hexdigest()[:16]
+
+
+#: Names the folder reports are kept in: a different analysing code never reads another's reports.
+FINGERPRINT = _fingerprint()
+
+
+def stored_folder(store: Path | None) -> Path | None:
+    """Where reports are kept in the cache folder ``store`` (``ServerSettings.analysis_cache``; None: nowhere).
+
+    >>> stored_folder(Path("cache")).name == f"analysis-{FINGERPRINT}", stored_folder(None)
+    (True, None)
+    """
+    return None if store is None else store / f"analysis-{FINGERPRINT}"
+
+
+def load_stored(key: str, store: Path | None) -> dict[str, Any] | None:
+    """The stored report (as JSON data) for image digest ``key`` in the cache folder ``store``, or ``None``."""
+    where = stored_folder(store)
+    if where is None:
+        return None
+    try:
+        raw = json.loads((where / f"{key}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def save_stored(key: str, report: dict[str, Any], store: Path | None) -> None:
+    """Store ``report`` (JSON data) under ``key`` in ``store``, atomically; any failure is ignored: storing only
+    saves time."""
+    where = stored_folder(store)
+    if where is None:
+        return
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=where, suffix=".tmp", delete=False, encoding="utf-8") as file:
+            json.dump(report, file)
+        os.replace(file.name, where / f"{key}.json")
+    except (OSError, TypeError, ValueError):
+        return
+
 
 #: How many reports the cache keeps (least recently used are dropped first). A report is a few kB.
 CACHE_SIZE = 256
@@ -109,10 +232,118 @@ _key_locks: dict[str, threading.Lock] = {}
 _stats = {"hits": 0, "misses": 0}
 
 
-def analyze(data: bytes) -> ImageReport:
+# --- one image of a request ----------------------------------------------------------------------------------
+
+# Each supported format's reader, opened directly: Image.open would first warn (DecompressionBombWarning) about
+# a very large image, and turning that warning into an error needs a process-wide warnings filter.
+READERS: dict[str, type[ImageFile.ImageFile]] = {
+    "image/png": PngImagePlugin.PngImageFile, "image/jpeg": JpegImagePlugin.JpegImageFile,
+    "image/webp": WebPImagePlugin.WebPImageFile, "image/gif": GifImagePlugin.GifImageFile}
+
+_sizes: OrderedDict[str, tuple[int, int]] = OrderedDict()   # SHA-256 -> size of images that decoded
+_sizes_lock = threading.Lock()
+
+
+def decode_first_frame(data: bytes, mime: str) -> Image.Image:
+    """The first frame of ``data``, decoded by the reader of its sniffed format ``mime`` (a key of
+    :data:`READERS`): :class:`ImageTooLargeError` above Pillow's pixel limit, :class:`UnsupportedImageError`
+    for bytes that do not decode.
+
+    >>> buf = io.BytesIO(); Image.new("RGB", (40, 30)).save(buf, "PNG")
+    >>> decode_first_frame(buf.getvalue(), "image/png").size
+    (40, 30)
+    """
+    try:
+        image = READERS[mime](io.BytesIO(data))
+        if image.size[0] * image.size[1] > (Image.MAX_IMAGE_PIXELS or 2**62):
+            raise ImageTooLargeError(f"The image has {image.size[0]}×{image.size[1]} pixels, too many to process "
+                                     "safely.", fix="downscale it (e.g. to 2048 px on the long side).")
+        image.load()
+        return image
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as err:
+        if isinstance(err, ImageTooLargeError):
+            raise
+        raise UnsupportedImageError(f"The {mime} data does not decode: {err}.",
+                                    fix="re-save the image as PNG or JPEG.") from None
+
+
+class Picture:
+    """One image of a request, read once: its bytes, the format sniffed from them, their SHA-256 (computed
+    here, once), its size, and its pixels, decoded at most once and only when first needed. The same object
+    goes through validation (:attr:`size`), analysis (:func:`analyze_picture`), comparison (:attr:`rgb`, see
+    :func:`pixels_of`) and the answer, so nothing is sniffed, hashed or decoded twice. The sizes of images that
+    decoded are remembered by digest, so a repeated image is not decoded just to be measured.
+
+    >>> buf = io.BytesIO(); Image.new("RGB", (40, 30), "navy").save(buf, "PNG")
+    >>> picture = Picture(buf.getvalue(), "image/png")
+    >>> picture.size, picture.rgb.mode
+    ((40, 30), 'RGB')
+    """
+
+    def __init__(self, data: bytes, mime_type: str) -> None:
+        self.data, self.mime_type = data, mime_type
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self._decoded: Image.Image | None = None
+        self._rgb: Image.Image | None = None
+        self._lock = threading.RLock()
+        with _sizes_lock:
+            self._size = _sizes.get(self.sha256)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """Width and height as stored (before EXIF orientation), after checking that the pixels decode."""
+        if self._size is None:
+            self._size = self.decoded().size
+        return self._size
+
+    def decoded(self) -> Image.Image:
+        """The first frame, decoded once (:func:`decode_first_frame`; its errors)."""
+        with self._lock:
+            if self._decoded is None:
+                self._decoded = decode_first_frame(self.data, self.mime_type)
+                with _sizes_lock:
+                    _sizes[self.sha256] = self._decoded.size
+                    while len(_sizes) > CACHE_SIZE:
+                        _sizes.popitem(last=False)
+            return self._decoded
+
+    @property
+    def rgb(self) -> Image.Image:
+        """The pixels as analysis and comparison see them: RGB, upright by EXIF orientation, transparency on
+        white (:func:`helpers.ocr.load_rgb` of the decoded frame)."""
+        with self._lock:
+            if self._rgb is None:
+                self._rgb = load_rgb(self.decoded())
+            return self._rgb
+
+    def downscaled(self, size: tuple[int, int]) -> Image.Image:
+        """The picture resized to ``size`` (Lanczos), what a model sees with ``detail="low"``."""
+        return self.decoded().convert("RGB").resize(size, Image.Resampling.LANCZOS)
+
+
+#: An image as comparison takes it: encoded bytes, a decoded Pillow image, or a request's :class:`Picture`.
+Pixels = bytes | Image.Image | Picture
+
+
+def pixels_of(image: Pixels) -> bytes | Image.Image:
+    """What :func:`helpers.compare.changed_regions` takes: a :class:`Picture`'s decoded pixels, else ``image``."""
+    return image.rgb if isinstance(image, Picture) else image
+
+
+def analyze_picture(picture: Picture, *, size: tuple[int, int] | None = None,
+                    store: Path | None = None) -> ImageReport:
+    """:func:`analyze` for an image of a request, from its already-computed digest and decoded pixels;
+    ``size``: analyse it resized to that size instead (``detail="low"``), cached under its own key."""
+    if size is None or size == picture.size:
+        return _analyze(picture.sha256, lambda: picture.rgb, picture.mime_type, store)
+    key = hashlib.sha256(f"{picture.sha256}|{size[0]}x{size[1]}".encode()).hexdigest()
+    return _analyze(key, lambda: picture.downscaled(size), picture.mime_type, store)
+
+
+def analyze(data: bytes, *, store: Path | None = None) -> ImageReport:
     """Analyse encoded image bytes (PNG, JPEG, WebP, GIF...) and return an :class:`ImageReport`.
 
-    Thread-safe and cached by the SHA-256 of ``data``: a repeated image costs a dictionary look-up, and two
+    Thread-safe and cached by the SHA-256 of ``data`` (in memory, and on disk in the cache folder ``store``): a repeated image costs a dictionary look-up, and two
     concurrent requests for the same new image compute it once (the second waits for the first). Raises
     ``helpers.errors.UnsupportedImageError`` for bytes Pillow cannot decode.
 
@@ -121,7 +352,12 @@ def analyze(data: bytes) -> ImageReport:
     (512, 512)
     """
     data = bytes(data)
-    key = hashlib.sha256(data).hexdigest()
+    return _analyze(hashlib.sha256(data).hexdigest(), lambda: load_rgb(data),
+                    sniff_mime(data) or "application/octet-stream", store)
+
+
+def _analyze(key: str, rgb: Callable[[], Image.Image], mime: str, store: Path | None) -> ImageReport:
+    """The report cached under ``key``, else the stored one, else computed from ``rgb()`` (called only then)."""
     with _cache_lock:
         report = _cache_get(key)
         if report is not None:
@@ -134,10 +370,10 @@ def analyze(data: bytes) -> ImageReport:
                 return report
             _stats["misses"] += 1
         try:
-            report = _from_stored(stored.load(key))
+            report = _from_stored(load_stored(key, store))
             if report is None:
-                report = _compute(data, key)
-                stored.save(key, asdict(report))
+                report = _compute(rgb(), key, mime)
+                save_stored(key, asdict(report), store)
             with _cache_lock:
                 _cache[key] = report
                 while len(_cache) > CACHE_SIZE:
@@ -179,7 +415,7 @@ def clear_cache() -> None:
 
 
 def _from_stored(raw: dict | None) -> ImageReport | None:
-    """A report kept on disk by :mod:`helpers.offline.stored` (a restarted kernel, another lesson), or None."""
+    """A report kept on disk by :mod:`helpers.offline.analysis` (a restarted kernel, another lesson), or None."""
     try:
         return None if raw is None else ImageReport(**{
             **raw, "lines": tuple(OcrLine(line["text"], tuple(map(tuple, line["box"])), line["score"])
@@ -190,8 +426,7 @@ def _from_stored(raw: dict | None) -> ImageReport | None:
         return None
 
 
-def _compute(data: bytes, key: str) -> ImageReport:
-    rgb = load_rgb(data)  # raises the course's UnsupportedImageError / ImageTooLargeError
+def _compute(rgb: Image.Image, key: str, mime: str) -> ImageReport:
     width, height = rgb.size
     # Faces, colours and the hash (about 0.1 s) run on the other core while OCR (the slow part) runs here;
     # OpenCV, Pillow and ONNX Runtime release the GIL while they compute.
@@ -202,7 +437,7 @@ def _compute(data: bytes, key: str) -> ImageReport:
         sha256=key,
         width=width,
         height=height,
-        mime_type=sniff_mime(data) or "application/octet-stream",
+        mime_type=mime,
         orientation=_orientation(width, height),
         lines=lines,
         faces=faces,
@@ -297,7 +532,7 @@ def _quote_words(words: list[str], limit: int = 12) -> str:
     return shown + (f" and {len(words) - limit} more" if len(words) > limit else "")
 
 
-def difference(a: ImageReport, b: ImageReport, a_bytes: bytes, b_bytes: bytes, *,
+def difference(a: ImageReport, b: ImageReport, a_bytes: Pixels, b_bytes: Pixels, *,
                labels: tuple[str, str] = ("the first image", "the second image")) -> str:
     """Plain sentences saying how image ``b`` differs from image ``a``.
 
@@ -319,7 +554,7 @@ def difference(a: ImageReport, b: ImageReport, a_bytes: bytes, b_bytes: bytes, *
         sentences.append(f"{first} is {a.width}×{a.height} px and {second} is {b.width}×{b.height} px.")
         if abs(a.width / a.height - b.width / b.height) > 0.02 * (a.width / a.height):
             sentences.append("Their shapes differ, so the pixel comparison stretches the second to the first's shape.")
-    changed_share, regions = changed_regions(a_bytes, b_bytes)
+    changed_share, regions = changed_regions(pixels_of(a_bytes), pixels_of(b_bytes))
     if distance <= NEAR_DUPLICATE_MAX_DISTANCE:
         verdict = f"{both} are near-identical (perceptual-hash distance {distance} of 64 bits)."
     elif changed_share < 0.3:

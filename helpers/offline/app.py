@@ -4,7 +4,7 @@
 method  path                                                                 auth
 ======  ===================================================================  =====================================
 POST    ``/v1/chat/completions``                                             ``Authorization: Bearer <any key>``
-POST    ``/v1/responses`` (:mod:`helpers.offline.responses_api`)              ``Authorization: Bearer <any key>``
+POST    ``/v1/responses`` (:mod:`helpers.offline.responses`)                 ``Authorization: Bearer <any key>``
 POST    ``/v1/files``; GET, DELETE ``/v1/files/{id}`` (in memory)               ``Authorization: Bearer <any key>``
 POST    ``/openai/deployments/{deployment}/chat/completions?api-version=``   ``api-key: <any key>`` (or Bearer)
 POST    ``/openai/deployments/{deployment}/extensions/chat/completions``     same (2023-12-01-preview spelling)
@@ -13,7 +13,7 @@ GET     ``/images/{file}``                                                   non
 ======  ===================================================================  =====================================
 
 Anything else is a JSON 404 (``Invalid URL (GET /path)``); a known path with the wrong method is a 405. Errors are
-OpenAI-shaped (``{"error": {"message", "type", "param", "code"}}``, see :mod:`helpers.offline.schema`); a body
+OpenAI-shaped (``{"error": {"message", "type", "param", "code"}}``, see :mod:`helpers.offline.protocol`); a body
 over ``max_body_bytes`` is a 413 ``request_too_large``, counted while it streams in (whatever its framing says);
 a body that stalls is a 400 ``incomplete_body``. A request whose ``Host`` is not a name of this server is a 421
 ``invalid_host``: that is how a web page would reach it through DNS rebinding. The work of an answer runs in a
@@ -21,6 +21,9 @@ worker thread and stops when the client disconnects. Streams are server-sent eve
 A structured answer (``response_format`` json_object / json_schema, a forced tool call) carries the header
 ``x-offline-fill: filled=path(source),...; empty=path,...``: which fields local analysis filled and which it left
 empty (:mod:`helpers.offline.fill`).
+
+The transport side of a request (at the end of this module): its body (capped in size, bounded in time), the
+worker thread that answers it, and the early hang-up, shared by every route.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ import contextlib
 import hashlib
 import logging
 import mimetypes
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -49,11 +51,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from helpers import images, models, tokens
 from helpers.local import is_loopback
 from helpers.offline.backend import ChatBackend
-from helpers.offline.classroom import Classroom, admit
-from helpers.offline.fair import FairScheduler
+from helpers.offline.classroom import Classroom, FairScheduler, Ticket, admit
+from helpers.offline.completions import Completion, json_bytes
 from helpers.offline.faults import FaultBook, fault_error, hold_seconds, requested_fault
 from helpers.offline.fetch import Cancelled, safe_image_path
-from helpers.offline.files import FileStore, parse_upload
 from helpers.offline.protocol import (
     ApiError,
     ChatRequest,
@@ -63,10 +64,8 @@ from helpers.offline.protocol import (
     parse_json_body,
 )
 from helpers.offline.replay import SOURCE_HEADER
-from helpers.offline.responses import Completion, json_bytes
-from helpers.offline.responses_api import ResponseStore, response_body, to_chat_payload
-from helpers.offline.responses_api import events as response_events
-from helpers.offline.transport import abort, read_body, until_disconnect
+from helpers.offline.responses import FileStore, ResponseStore, parse_upload, response_body, to_chat_payload
+from helpers.offline.responses import events as response_events
 
 log = logging.getLogger("helpers.offline")
 #: How a structured answer (``response_format`` or a forced tool call) was filled: ``filled=path(source),...;
@@ -98,6 +97,7 @@ class ServerState:
     max_body_bytes: int = MAX_BODY_BYTES
     fault: str | None = None
     hold_seconds: float = 30.0
+    fault_switch: Callable[[], str | None] = lambda: None   # the settings' VISION_OFFLINE_FAULT, asked per request
     stream_delay: float = 0.0
     verbose: bool = False
     host_names: Callable[[str], bool] = is_loopback
@@ -141,20 +141,23 @@ async def chat(request: Request) -> Response:
         raise ApiError(401, _AZURE_NO_KEY, type=None, code="401")
     if route.api == "openai" and not _bearer_ok(request):
         raise ApiError(401, _NO_KEY)
-    request_id = "req_" + hashlib.sha256(body).hexdigest()[:24]
+    # The body's one hash: the request id and the answer's id (the route is part of what was asked).
+    digest = hashlib.sha256(f"{route.api}|{route.deployment}|".encode() + body).hexdigest()
+    request_id = "req_" + digest[:24]
     request.state.request_id = request_id
     await _maybe_fault(request, state, route, body)
 
-    parsed = parse_chat_request(parse_json_body(body), route) if len(body) <= INLINE_BYTES else None
+    learner = request.scope.get("offline.learner")
+    parsed = parse_chat_request(parse_json_body(body), route, learner) if len(body) <= INLINE_BYTES else None
     if parsed is not None and not parsed.image_parts:   # a small text-only request: quicker than a thread hop
-        completion = state.backend.complete(parsed, body)
+        answered, completion = parsed, state.backend.complete(parsed, digest)
     else:
         def work(cancelled: Callable[[], bool]) -> tuple[ChatRequest, Completion]:
-            checked = parsed or parse_chat_request(parse_json_body(body), route)
-            return checked, state.backend.complete(checked, body, cancelled)
+            checked = parsed or parse_chat_request(parse_json_body(body), route, learner)
+            return checked, state.backend.complete(checked, digest, cancelled)
 
-        parsed, completion = await until_disconnect(request, work, _ticket(request, state))
-    stream, include_usage = parsed.stream, parsed.include_usage
+        answered, completion = await until_disconnect(request, work, _ticket(request, state))
+    stream, include_usage = answered.stream, answered.include_usage
     headers = _answer_headers(request_id, completion.fill, completion.source)
     if not stream:
         return Response(json_bytes(completion.body()), 200, headers, media_type="application/json")
@@ -171,7 +174,7 @@ async def chat(request: Request) -> Response:
 
 async def responses(request: Request) -> Response:
     """``POST /v1/responses`` (and Azure's ``/openai/responses?api-version=``, whose ``model`` is a deployment):
-    translated to Chat Completions (:mod:`helpers.offline.responses_api`)."""
+    translated to Chat Completions (:mod:`helpers.offline.responses`)."""
     state = _state(request)
     azure = request.url.path.startswith("/openai/")
     version = check_api_version(request.query_params.get("api-version")) if azure else None
@@ -180,7 +183,8 @@ async def responses(request: Request) -> Response:
         raise ApiError(401, _AZURE_NO_KEY, type=None, code="401")
     if not azure and not _bearer_ok(request):
         raise ApiError(401, _NO_KEY)
-    request_id = "req_" + hashlib.sha256(body).hexdigest()[:24]
+    digest = hashlib.sha256(b"responses|" + body).hexdigest()      # the body's one hash, as on the chat route
+    request_id = "req_" + digest[:24]
     request.state.request_id = request_id
     payload = parse_json_body(body)
     route = Route("azure", str(payload.get("model") or ""), version) if azure else Route("openai")
@@ -189,8 +193,8 @@ async def responses(request: Request) -> Response:
     def work(cancelled: Callable[[], bool]) -> dict[str, Any]:
         chat_payload = to_chat_payload(payload, state.responses, state.files)
         chat_payload.pop("stream", None)
-        checked = parse_chat_request(chat_payload, route)
-        completion = state.backend.complete(checked, json_bytes(chat_payload), cancelled)
+        checked = parse_chat_request(chat_payload, route, request.scope.get("offline.learner"))
+        completion = state.backend.complete(checked, digest, cancelled)    # the translation, not re-serialised
         answer = response_body(payload, completion, chat_payload["messages"], state.responses)
         return {"body": answer, "fill": completion.fill, "source": completion.source}
 
@@ -204,7 +208,7 @@ async def responses(request: Request) -> Response:
 
 
 async def files(request: Request) -> Response:
-    """``POST /v1/files`` (upload), ``GET`` / ``DELETE /v1/files/{id}`` (:mod:`helpers.offline.files`)."""
+    """``POST /v1/files`` (upload), ``GET`` / ``DELETE /v1/files/{id}`` (:mod:`helpers.offline.responses`)."""
     state = _state(request)
     body = await read_body(request, state) if request.method == "POST" else b""
     if not _bearer_ok(request):
@@ -231,7 +235,7 @@ def _ticket(request: Request, state: ServerState) -> Any:
 
 
 async def _maybe_fault(request: Request, state: ServerState, route: Route, body: bytes) -> None:
-    spec = requested_fault(request.headers.get("x-offline-fault"), state.fault, os.environ.get("VISION_OFFLINE_FAULT"))
+    spec = requested_fault(request.headers.get("x-offline-fault"), state.fault, state.fault_switch())
     if spec is None or not state.faults.should_fail(spec):
         return
     if spec.kind == "timeout":
@@ -373,3 +377,97 @@ def build_app(state: ServerState) -> ASGIApp:
     app.router.redirect_slashes = False
     app.state.offline = state
     return HostCheck(app, state)
+
+
+# --- transport -------------------------------------------------------------------------------------------
+
+__all__ = ["abort", "read_body", "until_disconnect"]
+
+
+
+async def read_body(request: Request, state: Any) -> bytes:
+    """The request body, counted against the cap as it arrives and bounded in time between pieces."""
+    declared = request.headers.get("content-length")
+    if declared is not None and int(declared) > state.max_body_bytes:   # h11 has checked it is digits
+        raise ApiError(413, f"Request body too large: {declared} bytes; the offline backend accepts at most "
+                            f"{state.max_body_bytes} bytes. Send fewer or smaller images (downscale them, or use "
+                            "URLs).", code="request_too_large")
+    pieces, total = [], 0
+    while True:
+        try:
+            with anyio.fail_after(state.read_timeout):            # no extra task per piece, unlike wait_for
+                message = await request.receive()
+        except TimeoutError:
+            raise ApiError(400, "The request body was incomplete: fewer bytes arrived than Content-Length or the "
+                                "chunked framing announced before the connection stalled.", code="incomplete_body",
+                           close=True) from None
+        if message["type"] == "http.disconnect":
+            raise Cancelled()
+        total += len(message.get("body", b""))
+        if total > state.max_body_bytes:
+            raise ApiError(413, f"Request body too large; the offline backend accepts at most "
+                                f"{state.max_body_bytes} bytes.", code="request_too_large")
+        pieces.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(pieces)
+
+
+async def until_disconnect(request: Request, work: Callable[[Callable[[], bool]], T],
+                           ticket: Ticket | None = None) -> T:
+    """Run ``work(cancelled)`` in a worker thread; if the client disconnects first, tell it to stop (it checks
+    ``cancelled()`` between steps), stop waiting for it, and raise :class:`Cancelled`.
+
+    With a scheduler ``ticket`` (a classroom server, :mod:`helpers.offline.classroom`) the request first waits for
+    its turn on the event loop (holding no thread), and each ``cancelled()`` check is also where it hands its
+    slot to another learner who is waiting."""
+    gone = threading.Event()
+    result: list[T] = []
+    failed: list[Exception] = []
+    started: list[bool] = []
+
+    def check() -> bool:
+        if ticket is not None and not gone.is_set():
+            ticket.checkpoint()
+        return gone.is_set()
+
+    def run() -> T:
+        started.append(True)
+        try:
+            return work(check)
+        finally:
+            if ticket is not None:
+                ticket.release()
+
+    async def watch(scope: anyio.CancelScope) -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+        if ticket is not None:
+            ticket.abandon()
+        scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(watch, group.cancel_scope)
+        try:
+            if ticket is not None:
+                await ticket.acquire()
+            result.append(await anyio.to_thread.run_sync(run, abandon_on_cancel=True))
+        except Exception as err:  # noqa: BLE001 - re-raised below, outside the task group
+            failed.append(err)
+        group.cancel_scope.cancel()
+    if ticket is not None and not started:
+        ticket.release()          # it never reached a worker thread (which releases it when done)
+    if gone.is_set() or not (result or failed):
+        raise Cancelled()
+    if failed:
+        raise failed[0]
+    return result[0]
+
+
+async def abort(request: Request) -> None:
+    """Close the connection without an answer (the ``timeout`` fault's end)."""
+    close = request.scope.get("extensions", {}).get("offline.abort")
+    if close is not None:
+        close()
+        await asyncio.sleep(0)                 # let the server notice before this handler returns
+    raise Cancelled()

@@ -9,26 +9,22 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
-import hashlib
-import io
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-
-from PIL import GifImagePlugin, Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 from helpers import images, tokens
 from helpers.errors import CourseError, ImageError, ImageTooLargeError, UnknownModelError
 from helpers.offline import analysis, answers, fill, replay
+from helpers.offline.completions import Completion, prompt_tokens, truncate_to_tokens, usage_block
 from helpers.offline.enhancements import grounding_from_report, ocr_from_report
 from helpers.offline.fetch import Budget, Cancelled, DownloadPolicy, fetch_url
-from helpers.offline.formats import OutputSpec, apply_stop, dumps
-from helpers.offline.protocol import ApiError, ChatRequest, ImagePart, Route
-from helpers.offline.responses import Completion, prompt_tokens, truncate_to_tokens, usage_block
-from helpers.offline.timeline import parse_time
+from helpers.offline.protocol import ApiError, ChatRequest, ImagePart, OutputSpec, Route, apply_stop, dumps
+from helpers.offline.summaries import parse_time
 
 #: The offline backend's OWN bound on image bytes per request on the OpenAI route (URL downloads included), not a
 #: documented OpenAI number any more: the 2024-2025 guide said "Up to 50 MB image bytes per request"; the guide
@@ -42,59 +38,52 @@ UNSUPPORTED_IMAGE = ("You uploaded an unsupported image. Please make sure your i
 INVALID_IMAGE = ("The image data you provided does not represent a valid image. Please check your input and try "
                  "again with one of the supported image formats: ['image/jpeg', 'image/png', 'image/gif', "
                  "'image/webp'].")
-# Each supported format's reader, opened directly: Image.open would first warn (DecompressionBombWarning) about
-# a very large image, and turning that warning into an error needs a process-wide warnings filter.
-_READERS = {"image/png": PngImagePlugin.PngImageFile, "image/jpeg": JpegImagePlugin.JpegImageFile,
-            "image/webp": WebPImagePlugin.WebPImageFile, "image/gif": GifImagePlugin.GifImageFile}
-
-
 @dataclass(frozen=True)
 class LoadedImage:
-    """An image's bytes, sniffed MIME type and decoded size."""
+    """An image part of a request and its :class:`~helpers.offline.analysis.Picture` (bytes, sniffed MIME type,
+    SHA-256, size, pixels: each read or computed once)."""
 
     part: ImagePart
-    data: bytes
-    mime_type: str
-    width: int
-    height: int
+    picture: analysis.Picture
+
+    @property
+    def data(self) -> bytes:
+        return self.picture.data
+
+    @property
+    def mime_type(self) -> str:
+        return self.picture.mime_type
+
+    @property
+    def width(self) -> int:
+        return self.picture.size[0]
+
+    @property
+    def height(self) -> int:
+        return self.picture.size[1]
 
 
-class _Digest:
-    """An lru_cache key: equal by SHA-256, and it lets go of the image bytes once they have been decoded."""
-
-    def __init__(self, data: bytes, mime: str) -> None:
-        self.digest, self.data, self.mime = hashlib.sha256(data).digest(), data, mime
-
-    def __hash__(self) -> int:
-        return hash(self.digest)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Digest) and other.digest == self.digest
-
-
-@functools.lru_cache(maxsize=256)
-def _size(key: _Digest) -> tuple[int, int]:
-    data, key.data = key.data, b""
+def _checked_size(picture: analysis.Picture, param: str | None = None) -> tuple[int, int]:
+    """The picture's size, its pixels decoded if this image was not seen before; the API's 400 errors."""
     try:
-        with _READERS[key.mime](io.BytesIO(data)) as img:
-            if img.size[0] * img.size[1] > (Image.MAX_IMAGE_PIXELS or 2**62):
-                raise ApiError(400, "The image has too many pixels to process safely. Downscale it (e.g. to 2048 "
-                                    "px on the long side) before sending it.", code="image_too_large")
-            img.load()
-            return img.size
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
-        raise ApiError(400, INVALID_IMAGE, code="invalid_image") from None
+        return picture.size
+    except ImageTooLargeError:
+        raise ApiError(400, "The image has too many pixels to process safely. Downscale it (e.g. to 2048 px on the "
+                            "long side) before sending it.", param=param, code="image_too_large") from None
+    except ImageError:
+        raise ApiError(400, INVALID_IMAGE, param=param, code="invalid_image") from None
 
 
 def decoded_size(data: bytes, mime: str = "image/png") -> tuple[int, int]:
     """Width and height of an image of type ``mime``, after checking that its pixels decode (first frame);
-    cached by content. Raises :class:`ApiError` 400 ``invalid_image`` / ``image_too_large``.
+    known sizes are remembered by content. Raises :class:`ApiError` 400 ``invalid_image`` / ``image_too_large``.
 
+    >>> import io; from PIL import Image
     >>> buf = io.BytesIO(); Image.new("RGB", (40, 30)).save(buf, "PNG")
     >>> decoded_size(buf.getvalue())
     (40, 30)
     """
-    return _size(_Digest(data, mime))
+    return _checked_size(analysis.Picture(data, mime))
 
 
 def _is_base64_data_url(url: str) -> bool:
@@ -127,50 +116,58 @@ def _time_label(messages: list[Any], part: ImagePart) -> str | None:
     return parse_time(before["text"])
 
 
-def as_seen(image: LoadedImage, model: str) -> bytes:
-    """The image as the model looks at it with ``detail="low"``: a tile-family model (gpt-4o, gpt-4.1) gets a
-    version that fits in 512 x 512, so small print it cannot read is not read here either (notebook 04).
+def low_detail_size(image: LoadedImage, model: str) -> tuple[int, int] | None:
+    """The size a model looks at the image with ``detail="low"``: a tile-family model (gpt-4o, gpt-4.1) gets a
+    version that fits in 512 x 512, so small print it cannot read is not read here either (notebook 04). None
+    when the image is analysed at full size.
 
     ``high`` and ``auto`` are analysed at full size (the offline answers describe the picture), and so is ``low``
     where it changes nothing (patch-family models, or an image that already fits). A model the cost tables do
     not know is sized by the tile rules, as :mod:`helpers.tokens` does.
     """
     if image.part.detail != "low":
-        return image.data
+        return None
     try:
-        width, height = tokens.scaled_size(image.width, image.height, "low", model)
+        size = tokens.scaled_size(image.width, image.height, "low", model)
     except UnknownModelError:
-        width, height = tokens.scaled_size(image.width, image.height, "low", "gpt-4o")
-    if (width, height) == (image.width, image.height):
-        return image.data
-    return _downscaled(_Digest(image.data, image.mime_type), (width, height))
-
-
-@functools.lru_cache(maxsize=64)
-def _downscaled(key: _Digest, size: tuple[int, int]) -> bytes:
-    """The image resized to ``size`` as PNG, cached by content: a repeated low-detail request resizes once."""
-    data, key.data = key.data, b""
-    with Image.open(io.BytesIO(data)) as picture:
-        small = picture.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    small.save(out, format="PNG")
-    return out.getvalue()
+        size = tokens.scaled_size(image.width, image.height, "low", "gpt-4o")
+    return None if size == (image.width, image.height) else size
 
 
 class ChatBackend:
     """Turns a validated request into a :class:`Completion`. Thread-safe; shared by all requests of a server."""
 
-    def __init__(self, policy: DownloadPolicy, recording: replay.Recording | None = None) -> None:
+    def __init__(self, policy: DownloadPolicy, recording: replay.Recording | None = None, *,
+                 analysis_cache: Path | None = None) -> None:
         self.policy = policy
+        #: Where image analyses are kept on disk (None: in memory only).
+        self.analysis_cache = analysis_cache
+        self._hinted: set[str | None] = set()      # learners whose first answer ended with answers.HINT
+        self._hint_lock = threading.Lock()
         #: A teacher's recording (:mod:`helpers.offline.replay`): matching requests get its answers first.
         self.recording = recording
 
+    def _claim_hint(self, learner: str | None) -> bool:
+        """True once per learner (None: this process's one learner): the first text answer carries the hint
+        that real answers need a model; later ones do not repeat it. Deterministic for a notebook, whose
+        kernel starts its own backend."""
+        with self._hint_lock:
+            if learner in self._hinted:
+                return False
+            self._hinted.add(learner)
+            return True
+
     def fetch(self, part: ImagePart, budget: Budget) -> bytes:
         """The bytes of an image part: a data URL, or a URL fetched under the download policy."""
+        return self._fetch(part, budget)[0]
+
+    def _fetch(self, part: ImagePart, budget: Budget) -> tuple[bytes, str | None]:
+        """``(bytes, MIME type sniffed from them or None)``: a data URL's type is sniffed as it is decoded."""
         url = part.url.strip()
         if url.startswith("data:"):
             try:
-                return images.decode_data_url(url)[1]
+                mime, data = images.decode_data_url(url)
+                return data, mime
             except (ImageError, ValueError) as err:
                 if _is_base64_data_url(url):      # well-formed base64, but the bytes are not an image
                     raise ApiError(400, UNSUPPORTED_IMAGE, param=part.param, code="invalid_image_format") from None
@@ -181,52 +178,66 @@ class ChatBackend:
             raise ApiError(400, f"Invalid image URL: '{part.param}.url'. Expected a base64-encoded data URL with an "
                                 "image MIME type (e.g. 'data:image/png;base64,aW1nIGJ5dGVzIGhlcmU='), but got a "
                                 "value without the 'data:' prefix.", param=f"{part.param}.url", code="invalid_value")
-        return fetch_url(part.url, self.policy, budget)
+        return fetch_url(part.url, self.policy, budget), None
 
-    def load_all(self, parts: list[ImagePart], route: Route, budget: Budget) -> list[LoadedImage]:
-        """Fetch every image, check the byte limits (cheap checks first), then sniff and decode each one."""
-        fetched = []
-        for part in parts:
+    def read(self, part: ImagePart, budget: Budget) -> LoadedImage:
+        """Fetch one image, check its byte limits (cheap checks first), sniff it (once) and hash it (once); its
+        pixels are decoded later, when first needed."""
+        budget.check()
+        data, mime = self._fetch(part, budget)
+        if len(data) > images.MAX_IMAGE_BYTES:
+            raise ApiError(400, UNSUPPORTED_IMAGE + f" (this one is over {images.MAX_IMAGE_BYTES // 2**20} "
+                                "MB)", param=part.param, code="image_too_large")
+        budget.bytes_left -= len(data)
+        if budget.bytes_left < 0:
+            raise ApiError(400, f"The images of this request add up to more than "
+                                f"{MAX_IMAGE_BYTES_PER_REQUEST // 2**20} MB, the offline backend's own limit "
+                                f"(OpenAI documents {OPENAI_MAX_PAYLOAD_BYTES // 2**20} MB of request payload). "
+                                "Send fewer images, or smaller ones.",
+                           param="messages", code="images_too_large")
+        mime = mime or images.sniff_mime(data)
+        if mime not in analysis.READERS:
+            raise ApiError(400, UNSUPPORTED_IMAGE, param=part.param, code="invalid_image_format")
+        return LoadedImage(part, analysis.Picture(data, mime))
+
+    def load_all(self, parts: list[ImagePart], route: Route, budget: Budget,
+                 read: dict[int, LoadedImage] | None = None) -> list[LoadedImage]:
+        """Read every image (:meth:`read`; ``read`` holds those already read, by part index), then check that
+        each one decodes and measure it."""
+        fetched = [(read or {}).get(i) or self.read(part, budget) for i, part in enumerate(parts)]
+        for image in fetched:
             budget.check()
-            data = self.fetch(part, budget)
-            if len(data) > images.MAX_IMAGE_BYTES:
-                raise ApiError(400, UNSUPPORTED_IMAGE + f" (this one is over {images.MAX_IMAGE_BYTES // 2**20} "
-                                    "MB)", param=part.param, code="image_too_large")
-            budget.bytes_left -= len(data)
-            if budget.bytes_left < 0:
-                raise ApiError(400, f"The images of this request add up to more than "
-                                    f"{MAX_IMAGE_BYTES_PER_REQUEST // 2**20} MB, the offline backend's own limit "
-                                    f"(OpenAI documents {OPENAI_MAX_PAYLOAD_BYTES // 2**20} MB of request payload). "
-                                    "Send fewer images, or smaller ones.",
-                               param="messages", code="images_too_large")
-            fetched.append((part, data))
-        loaded = []
-        for part, data in fetched:
-            budget.check()
-            loaded.append(self.inspect(part, data))
-        return loaded
+            _checked_size(image.picture, image.part.param)
+        return fetched
 
     @staticmethod
-    def inspect(part: ImagePart, data: bytes) -> LoadedImage:
-        """Sniff the real format (the bytes, not the declared MIME type) and decode one image."""
-        mime = images.sniff_mime(data)
-        if mime not in _READERS:
+    def inspect(part: ImagePart, data: bytes, mime: str | None = None) -> LoadedImage:
+        """Sniff the real format (the bytes, not the declared MIME type) unless known, and decode one image."""
+        mime = mime or images.sniff_mime(data)
+        if mime not in analysis.READERS:
             raise ApiError(400, UNSUPPORTED_IMAGE, param=part.param, code="invalid_image_format")
-        width, height = decoded_size(data, mime)
-        return LoadedImage(part, data, mime, width, height)
+        image = LoadedImage(part, analysis.Picture(data, mime))
+        _checked_size(image.picture, part.param)
+        return image
 
-    def complete(self, request: ChatRequest, raw_body: bytes,
+    def complete(self, request: ChatRequest, digest: str,
                  cancelled: Callable[[], bool] = lambda: False) -> Completion:
         """Answer a validated request (deterministic apart from ``created``); :class:`Cancelled` if the client
-        went away meanwhile."""
+        went away meanwhile. ``digest`` is the request's SHA-256 (hex), computed once by its route: the answer's
+        id is made from it."""
         byte_cap = MAX_IMAGE_BYTES_PER_REQUEST if request.route.api == "openai" else 2**62
         budget = Budget.for_request(byte_cap, cancelled)
         recording = self.recording
+        read: dict[int, LoadedImage] = {}
         if recording is not None:
-            recorded = replay.replay(recording, request, raw_body, lambda: self._prompt_tokens(request, budget))
+            # The images sent as data URLs are read and hashed once, for the recording's key and for the answer.
+            read = {i: self.read(part, budget) for i, part in enumerate(request.image_parts)
+                    if part.url.strip().startswith("data:")}
+            digests = {image.part.url.strip(): image.picture.sha256 for image in read.values()}
+            recorded = replay.replay(recording, request, lambda: self._prompt_tokens(request, budget, read), digests)
             if recorded is not None:
                 return recorded
-        loaded = self.load_all(request.image_parts, request.route, budget)
+        loaded = self.load_all(request.image_parts, request.route, budget, read)
         last_user = max((i for i, m in enumerate(request.messages) if m.get("role") == "user"), default=None)
         question = _text_of(request.messages[last_user].get("content")) if last_user is not None else ""
         turn_images = [img for img in loaded if img.part.message_index == last_user]
@@ -236,10 +247,11 @@ class ChatBackend:
         reports = []
         for image in answered:
             budget.check()
-            reports.append(self._analyze(image, request.model))
+            reports.append(self._analyze(image, request.model, self.analysis_cache))
         output = request.output
-        context = answers.Context(tuple(_time_label(request.messages, img.part) for img in answered), earlier)
-        text, tool_call, log = self._shaped(output, question, reports, [img.data for img in answered], context)
+        hint = output.kind == "text" and self._claim_hint(request.learner)
+        context = answers.Context(tuple(_time_label(request.messages, img.part) for img in answered), earlier, hint)
+        text, tool_call, log = self._shaped(output, question, reports, [img.picture for img in answered], context)
         if recording is not None and tool_call is None and output.kind == "text":
             text = replay.fallback_line(recording) + text
         text = apply_stop(text, output.stop)[0]
@@ -247,22 +259,20 @@ class ChatBackend:
         if request.max_tokens is not None:
             text, cut = truncate_to_tokens(text, request.max_tokens, request.model)
             finish = "length" if cut else finish
-        if tool_call is not None:
-            tool_call = (tool_call, text)
+        called = (tool_call, text) if tool_call is not None else None
         enhancements = (self._enhancements(request, text, [] if earlier else reports)
                         if request.ocr or request.grounding else None)
-        digest = hashlib.sha256(f"{request.route.api}|{request.route.deployment}|".encode() + raw_body).hexdigest()
         usage = usage_block(self._prompt_tokens_of(request, loaded),
                             tokens.text_tokens(text, request.model) * output.n)
         return Completion(id="chatcmpl-" + digest[:29], created=int(time.time()), model=request.echo_model,
                           content=text, finish_reason=finish, usage=usage, azure=request.route.api == "azure",
-                          enhancements=enhancements, tool_call=tool_call, n=output.n,
+                          enhancements=enhancements, tool_call=called, n=output.n,
                           fill=log.header() if log is not None else None,
                           source=replay.fallback_source(recording) if recording is not None else None)
 
-    def _prompt_tokens(self, request: ChatRequest, budget: Budget) -> int:
+    def _prompt_tokens(self, request: ChatRequest, budget: Budget, read: dict[int, LoadedImage]) -> int:
         """``usage.prompt_tokens`` of a request (its images fetched and measured)."""
-        return self._prompt_tokens_of(request, self.load_all(request.image_parts, request.route, budget))
+        return self._prompt_tokens_of(request, self.load_all(request.image_parts, request.route, budget, read))
 
     @classmethod
     def _prompt_tokens_of(cls, request: ChatRequest, loaded: list[LoadedImage]) -> int:
@@ -271,7 +281,7 @@ class ChatBackend:
         return prompt_tokens(request.messages, sizes, request.model) + cls._tool_tokens(request)
 
     @staticmethod
-    def _shaped(output: OutputSpec, question: str, reports: list[Any], data: list[bytes],
+    def _shaped(output: OutputSpec, question: str, reports: list[Any], data: list[analysis.Picture],
                 context: answers.Context) -> tuple[str, str | None, fill.FillLog | None]:
         """``(text, called function or None, fill log or None)``: the Markdown answer, or JSON filled from the
         analysis (:mod:`helpers.offline.fill`) for ``response_format`` and forced tool calls."""
@@ -297,9 +307,9 @@ class ChatBackend:
         return tokens.text_tokens(dumps(payload), request.model) if payload else 0
 
     @staticmethod
-    def _analyze(image: LoadedImage, model: str) -> Any:
+    def _analyze(image: LoadedImage, model: str, store: Path | None) -> Any:
         try:
-            return analysis.analyze(as_seen(image, model))
+            return analysis.analyze_picture(image.picture, size=low_detail_size(image, model), store=store)
         except ImageTooLargeError as err:
             raise ApiError(400, err.problem, param=image.part.param, code="image_too_large") from None
         except ImageError:

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from helpers.offline.protocol import ApiError, Route
 
 FAULT_KINDS = ("429", "500", "503", "timeout")
-DEFAULT_HOLD_SECONDS = 30.0      # the "timeout" fault holds the connection this long (VISION_OFFLINE_TIMEOUT_SECONDS)
 MAX_HOLD_SECONDS = 600.0
 DEFAULT_RETRY_AFTER = 1.0        # seconds, for the 429 fault
 SYNTAX = "KIND[;times=N][;key=ID][;retry_after=S][;seconds=S] with KIND one of 429, 500, 503, timeout"

@@ -226,6 +226,7 @@ def _located(boxes: list[Box], schema: dict[str, Any], root: dict[str, Any], pat
     item_kinds, _ = _types(item, root)
     if _RELATIVE.search(json.dumps([main.get("description", ""), item], ensure_ascii=False, default=str)):
         boxes = [b.as_fractions() for b in boxes]
+    values: list[Any]
     if "object" in item_kinds:
         values = [_object(_types(item, root)[1][0], root, path + "[]", log, b, facts) for b in boxes]
     elif "string" in item_kinds:
@@ -263,6 +264,7 @@ def _measured(key: str, schema: dict[str, Any], root: dict[str, Any], facts: Fac
         return _located(facts.faces(), schema, root, path, log, "faces", facts), "faces"
     if plural and ("colour" in key or "color" in key):
         item = _resolve(_types(schema, root)[1][0].get("items", {}), root)
+        values: list[Any]
         if "object" in _types(item, root)[0]:
             values = [_colour_object(name, share, item, root) for name, share in facts.colours()]
         else:
@@ -326,7 +328,7 @@ def _object(schema: dict[str, Any], root: dict[str, Any], path: str, log: FillLo
         found = _measured(_key(prop), sub, root, facts, where, log, box)
         kinds, _ = _types(sub, root)
         result = _cast(found[0], kinds, sub) if found is not None and found[0] is not None else None
-        if result is not None:
+        if found is not None and result is not None:
             value[prop] = result
             if box is None:
                 log.filled.setdefault(where, found[1])

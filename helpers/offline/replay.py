@@ -35,8 +35,8 @@ from openai.types.completion_usage import CompletionUsage
 from helpers import course_images, images, tokens
 from helpers.errors import ConfigurationError, ImageError
 from helpers.local import IMAGES_DIR, REPO_ROOT, is_loopback
+from helpers.offline.completions import Completion, usage_block
 from helpers.offline.protocol import ChatRequest
-from helpers.offline.responses import Completion, usage_block
 from helpers.redaction import redact_url
 
 __all__ = ["FORMAT", "SOURCE_HEADER", "Recording", "course_version", "fallback_line", "load_recording",
@@ -119,14 +119,15 @@ def _course_file(url: str, images_base_url: str | None) -> Path | None:
     return None
 
 
-def image_ref(url: str, *, images_base_url: str | None = None,
-              aliases: Mapping[str, str] | None = None) -> dict[str, str]:
+def image_ref(url: str, *, images_base_url: str | None = None, aliases: Mapping[str, str] | None = None,
+              digests: Mapping[str, str] | None = None) -> dict[str, str]:
     """What stands for an image in a normalised request: ``{"sha256": ...}`` of its bytes (plus ``name`` for a
-    course image), or ``{"url_sha256", "url"}`` for an image elsewhere on the web (the URL without its query)."""
+    course image), or ``{"url_sha256", "url"}`` for an image elsewhere on the web (the URL without its query).
+    ``digests`` maps data URLs to the SHA-256 of their bytes where it is known already (the server's)."""
     url = url.strip()
     if url.startswith("data:"):
         try:
-            digest = _sha(images.decode_data_url(url)[1])
+            digest = (digests or {}).get(url) or _sha(images.decode_data_url(url)[1])
         except (ValueError, ImageError):
             return {"sha256": _sha(url.encode()), "note": "undecodable data URL"}
         digest = (aliases or {}).get(digest, digest)
@@ -184,13 +185,13 @@ def _message(message: Any, **image_options: Any) -> Any:
 
 
 def normalise(payload: Mapping[str, Any], *, model: str | None = None, images_base_url: str | None = None,
-              aliases: Mapping[str, str] | None = None) -> dict[str, Any]:
+              aliases: Mapping[str, str] | None = None, digests: Mapping[str, str] | None = None) -> dict[str, Any]:
     """``{"key": sha256, "request": {"model", "messages", "params"}}`` for a Chat Completions body.
 
     ``model`` overrides the body's (on Azure the body names a deployment; the recorder passes the model behind
     it). ``max_completion_tokens`` and ``max_tokens`` count as one parameter.
     """
-    options = {"images_base_url": images_base_url, "aliases": aliases}
+    options = {"images_base_url": images_base_url, "aliases": aliases, "digests": digests}
     messages = [_message(m, **options) for m in payload.get("messages") or []]
     params = {k: v for k, v in payload.items() if k not in IGNORED_PARAMS and v is not None}
     if "max_completion_tokens" in params:
@@ -298,19 +299,16 @@ def fallback_source(recording: Recording) -> str:
     return f"local; no recorded answer in {recording.path.name}"
 
 
-def replay(recording: Recording, request: ChatRequest, raw_body: bytes,
-           prompt_tokens: Callable[[], int]) -> Completion | None:
+def replay(recording: Recording, request: ChatRequest, prompt_tokens: Callable[[], int],
+           digests: Mapping[str, str] | None = None) -> Completion | None:
     """The recorded answer to ``request`` as a :class:`Completion` (streams as the backend streams any answer),
-    or None when nothing in the recording matches. ``prompt_tokens`` counts the prompt when the recording has no
-    ``usage`` (a stream recorded without ``include_usage``)."""
-    try:
-        payload = json.loads(raw_body)
-    except ValueError:
-        return None
-    if not isinstance(payload, dict):
-        return None
+    or None when nothing in the recording matches. The request's parsed body is matched (never parsed again);
+    ``digests``: the SHA-256 of the images its data URLs hold, already computed by the backend.
+    ``prompt_tokens`` counts the prompt when the recording has no ``usage`` (a stream recorded without
+    ``include_usage``)."""
     model = request.model if request.route.api == "azure" else None
-    entry = recording.answers.get(normalise(payload, model=model, aliases=recording.aliases)["key"])
+    key = normalise(request.payload, model=model, aliases=recording.aliases, digests=digests)["key"]
+    entry = recording.answers.get(key)
     if entry is None:
         return None
     body = copy.deepcopy(entry["response"])

@@ -7,7 +7,7 @@ on a background thread, with OpenAI-shaped JSON even for requests too broken to 
 http://127.0.0.1:PORT
 
 Routes: :mod:`helpers.offline.app`; validation and errors: :mod:`helpers.offline.protocol`; answers and
-``usage``: :mod:`helpers.offline.responses` and :mod:`helpers.offline.backend`; downloads:
+``usage``: :mod:`helpers.offline.completions` and :mod:`helpers.offline.backend`; downloads:
 :mod:`helpers.offline.fetch`; fault injection: :mod:`helpers.offline.faults`.
 """
 
@@ -29,17 +29,15 @@ from PIL import Image, ImageDraw
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from helpers import ocr
-from helpers.errors import ConfigurationError
 from helpers.local import IMAGES_DIR, is_loopback
-from helpers.offline import analysis
+from helpers.offline import ServerSettings, analysis
 from helpers.offline.app import DEFAULT_READ_TIMEOUT, MAX_BODY_BYTES, SERVER_NAME, ServerState, build_app
 from helpers.offline.backend import ChatBackend
-from helpers.offline.classroom import Classroom
-from helpers.offline.fair import DEFAULT_MAX_QUEUED, FairScheduler
-from helpers.offline.faults import DEFAULT_HOLD_SECONDS
+from helpers.offline.classroom import DEFAULT_MAX_QUEUED, Classroom, FairScheduler
+from helpers.offline.completions import json_bytes
 from helpers.offline.fetch import DEFAULT_DOWNLOAD_TIMEOUT, DOWNLOAD_DEADLINE, DownloadPolicy
 from helpers.offline.protocol import ApiError
-from helpers.offline.responses import json_bytes
+from helpers.offline.replay import load_recording
 
 __all__ = ["IMAGES_DIR", "OfflineServer"]
 
@@ -61,7 +59,7 @@ class _Protocol(H11Protocol):
     def handle_events(self) -> None:
         super().handle_events()
         if self.cycle is not None and "offline.abort" not in self.cycle.scope.setdefault("extensions", {}):
-            self.cycle.scope["extensions"]["offline.abort"] = self.transport.abort  # type: ignore[index]
+            self.cycle.scope["extensions"]["offline.abort"] = self.transport.abort
 
     def send_400_response(self, msg: str) -> None:
         error = ApiError(400, "The request could not be parsed as HTTP/1.1 (malformed request line, headers or "
@@ -78,7 +76,7 @@ class _Protocol(H11Protocol):
         self.transport.write(output)
         self.transport.close()
 
-    def eof_received(self) -> bool | None:
+    def eof_received(self) -> None:
         """The client stopped sending: a request cut short (a body shorter than announced, half a request
         line) still gets its 400 instead of a silent close."""
         unfinished = self.conn.their_state is h11.SEND_BODY or (
@@ -95,17 +93,6 @@ class _Protocol(H11Protocol):
     def _stop_draining(self) -> None:
         if self.conn.their_state is h11.SEND_BODY and not self.transport.is_closing():
             self.transport.close()
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name}={raw!r} is not a number of seconds.",
-                                 fix=f"set {name} to e.g. {default:g}, or unset it.") from None
 
 
 def _host_names(bound: str, extra: Iterable[str] = ()) -> object:
@@ -149,17 +136,20 @@ class OfflineServer:
     ``port=0`` picks a free port. ``host`` is loopback unless you pass another address (then anyone who can
     reach it can use it, and a warning says so). ``warm_ocr`` loads the OCR models in a background thread at
     start-up so the first real answer is fast. For lessons and tests: ``read_timeout`` (seconds to wait for each
-    piece of a body), ``idle_timeout``, ``max_body_bytes``, ``fault`` (a default fault spec, else
-    ``VISION_OFFLINE_FAULT`` per request), ``hold_seconds`` (the ``timeout`` fault; default
-    ``VISION_OFFLINE_TIMEOUT_SECONDS`` or 30), ``stream_delay`` (seconds between stream events),
+    piece of a body), ``idle_timeout``, ``max_body_bytes``, ``fault`` (a default fault spec), ``hold_seconds``
+    (the ``timeout`` fault; default the settings'), ``stream_delay`` (seconds between stream events),
     ``download_timeout`` (per socket operation), ``download_deadline`` (per image, redirects included),
     ``images_dir``, and ``trusted_origins`` (``"host:port"`` origins that may be downloaded from although they
     are local: a test's own image server).
 
     A server shared by a room: ``classroom`` (a :class:`~helpers.offline.classroom.Classroom`: every API request
-    needs its token) also turns on fair scheduling between learners (:mod:`helpers.offline.fair`: ``workers``
+    needs its token) also turns on fair scheduling between learners (:mod:`helpers.offline.classroom`: ``workers``
     slots, default one per core; ``max_queued`` waiting requests per learner, then 429); ``allow_hosts`` adds
     ``Host`` names it answers to (see :func:`_host_names`).
+
+    What comes from the environment arrives in ``settings`` (:class:`~helpers.offline.ServerSettings`; default:
+    the defaults, with the run-time switches ``VISION_OFFLINE_FAULT`` and ``VISION_OFFLINE_DOWNLOADS`` looked up
+    in ``os.environ`` on every request).
 
     Taught in notebooks/00_setup.ipynb; started for you by ``helpers.client``.
     """
@@ -171,18 +161,21 @@ class OfflineServer:
                  download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT, download_deadline: float = DOWNLOAD_DEADLINE,
                  verbose: bool = False, trusted_origins: Iterable[str] = (), classroom: Classroom | None = None,
                  allow_hosts: Iterable[str] = (), workers: int | None = None,
-                 max_queued: int = DEFAULT_MAX_QUEUED) -> None:
+                 max_queued: int = DEFAULT_MAX_QUEUED, settings: ServerSettings | None = None) -> None:
+        self.settings = settings = settings if settings is not None else ServerSettings.defaults()
         self.host, self.requested_port = host, port
         self.images_dir = Path(images_dir) if images_dir is not None else IMAGES_DIR
         self.warm_ocr, self.idle_timeout = warm_ocr, idle_timeout
         self.warmed = threading.Event()
         self.policy = DownloadPolicy(images_dir=self.images_dir, timeout=download_timeout, deadline=download_deadline,
-                                     trusted_origins=frozenset(trusted_origins))
+                                     trusted_origins=frozenset(trusted_origins),
+                                     downloads_allowed=settings.downloads_allowed)
         self.state = ServerState(
-            backend=ChatBackend(self.policy), images_dir=self.images_dir, read_timeout=read_timeout,
-            max_body_bytes=max_body_bytes, fault=fault, stream_delay=stream_delay, verbose=verbose,
-            hold_seconds=hold_seconds if hold_seconds is not None
-            else _env_float("VISION_OFFLINE_TIMEOUT_SECONDS", DEFAULT_HOLD_SECONDS),
+            backend=ChatBackend(self.policy, load_recording(settings.recording) if settings.recording else None,
+                                analysis_cache=settings.analysis_cache), images_dir=self.images_dir, read_timeout=read_timeout,
+            max_body_bytes=max_body_bytes, fault=fault or settings.fault, fault_switch=settings.fault_switch,
+            stream_delay=stream_delay, verbose=verbose,
+            hold_seconds=hold_seconds if hold_seconds is not None else settings.hold_seconds,
             host_names=_host_names(host, allow_hosts), classroom=classroom,  # type: ignore[arg-type]
             scheduler=FairScheduler(workers, max_queued=max_queued) if classroom is not None else None)
         self._server: uvicorn.Server | None = None

@@ -39,11 +39,12 @@ from helpers.config import OFFLINE_API_KEY, load_settings
 from helpers.errors import CourseError, UnknownModelError
 from helpers.local import REPO_ROOT
 from helpers.offline.backend import ChatBackend
+from helpers.offline.completions import Completion, prompt_tokens
 from helpers.offline.fetch import Budget
 from helpers.offline.protocol import ChatRequest
 from helpers.offline.replay import course_version
-from helpers.offline.responses import REPLY_PRIMING_TOKENS, Completion, prompt_tokens
 from helpers.teacher.recording import SECRET_VARS
+from helpers.tokens import REPLY_PRIMING_TOKENS
 
 __all__ = ["CACHE_FILE", "CountingBackend", "Usage", "cacheable", "count_usage", "dollars", "main", "price"]
 
