@@ -4,10 +4,11 @@ Taught in notebooks/05_handwriting_ocr.ipynb, where a real model's transcription
 compared with this local OCR and with a ground-truth transcript. The offline backend
 (``helpers.offline.analysis``) uses the same functions to answer "what does it say?".
 
-The engine is RapidOCR (``rapidocr_onnxruntime`` 1.4.x). Its wheel bundles the PP-OCRv4 detection and
-recognition models (and a text-direction classifier this module leaves off) as ONNX files, so nothing is
-downloaded: the models read simplified Chinese and English (Latin letters, digits, punctuation). Source: the files in
-``rapidocr_onnxruntime/models`` and its ``config.yaml`` (version 1.4.4, checked 2025-11-21).
+The engine (:mod:`helpers.ocr_engine`) is RapidOCR 3.x (the ``rapidocr`` package) on ONNX Runtime. Its wheel
+bundles three ONNX models: PP-OCRv6 small text detection and recognition (Chinese, English and other
+Latin-script languages) and the 0/180-degree text-direction classifier. Exactly those bundled files are loaded
+(:func:`bundled_models`), so nothing is ever downloaded. Source: the files in ``rapidocr/models``, its ``config.yaml`` and
+``default_models.yaml`` (version 3.10.0, checked 2026-12-07).
 
 >>> from helpers.ocr import transcribe, character_error_rate
 >>> text = transcribe("handwritten_note.jpg")                    # doctest: +SKIP
@@ -19,22 +20,23 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from rapidfuzz.distance import Levenshtein
 
-from helpers.errors import ConfigurationError, UnsupportedImageError
+from helpers.errors import UnsupportedImageError
 from helpers.image_metadata import normalise_mode
 from helpers.images import load_image
+from helpers.ocr_engine import bundled_models, engine_description, get_engine, read_boxes
 from helpers.writing import CJK_NO_SPACE
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    from rapidocr_onnxruntime import RapidOCR
+__all__ = ["MAX_OCR_SIDE", "MAX_UPSCALE", "MIN_LEGIBLE_SIDE", "MIN_OCR_SIDE", "SAME_ROW_TOLERANCE", "WARM_UP_SIZES",
+           "OcrImage", "OcrLine", "bundled_models", "character_error_rate", "engine_description", "get_engine",
+           "group_rows", "lines_to_text", "load_rgb", "normalise_text", "ocr_lines", "reading_order", "transcribe",
+           "warm_up"]
 
 #: What the OCR functions accept: anything :func:`helpers.images.load_image` opens.
 OcrImage = Image.Image | str | os.PathLike | bytes
@@ -42,29 +44,6 @@ OcrImage = Image.Image | str | os.PathLike | bytes
 #: Images whose long side is larger than this are downscaled before OCR (boxes are mapped back to the
 #: original pixels). 1600 px keeps 10-12 px tall text readable and bounds detection time on 2 cores.
 MAX_OCR_SIDE = 1600
-
-#: Options for ``rapidocr_onnxruntime.RapidOCR`` (its keyword arguments mirror ``config.yaml``):
-#:
-#: - one intra-op and one inter-op thread per ONNX Runtime session: identical numbers on every run (a
-#:   multi-threaded reduction may add floats in a different order), and the offline server can run a second
-#:   request on the other core;
-#: - text detection on a copy whose long side is at most 960 px (``limit_type: max``), PaddleOCR's own default
-#:   (RapidOCR's ``min``/736 *upscales* small images: a 420x60 snippet became 5152x736 and took seconds).
-#:   Recognition still reads the crops at full resolution, so only very small text loses out;
-#: - a detection box is kept when its mean text probability is at least 0.4 (RapidOCR's default 0.5 missed
-#:   the whole line "- learn soft prompt tokens, LLM" of images/handwriting_en.jpg: character error rate
-#:   0.24 -> 0.18; no extra boxes appeared on the course's photos, measured 2025-11-21);
-#: - no text-direction classifier (``use_cls``): on rendered pages of plain, upright text it turned about one
-#:   line in ten upside down and those lines came out as garbage (character error rate 0.15 with it, 0.03
-#:   without, measured 2025-11-21). Images are already upright from their EXIF orientation.
-_ENGINE_OPTIONS: dict[str, object] = {
-    "intra_op_num_threads": 1,
-    "inter_op_num_threads": 1,
-    "det_limit_type": "max",
-    "det_limit_side_len": 960,
-    "det_box_thresh": 0.4,
-    "use_cls": False,
-}
 
 #: Images whose long side is smaller than this are upscaled (at most ``MAX_UPSCALE`` times) before OCR:
 #: detection runs at 960 px anyway, and recognition reads small print better from the larger crops (chart
@@ -76,10 +55,6 @@ MAX_UPSCALE = 3.0
 #: the smaller box height.
 SAME_ROW_TOLERANCE = 0.5
 
-_ENGINE: RapidOCR | None = None
-# RapidOCR is not documented as thread-safe (its __call__ mutates post-processing settings), so one lock
-# guards both the lazy creation and every call of the single engine of this process.
-_ENGINE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -160,29 +135,6 @@ def load_rgb(image: OcrImage) -> Image.Image:
 
 # --- engine ------------------------------------------------------------------------------------------
 
-def get_engine() -> RapidOCR:
-    """Return this process's RapidOCR engine, creating it on the first call (about 1 s: loads 3 ONNX models).
-
-    >>> engine = get_engine()        # doctest: +SKIP
-    """
-    global _ENGINE
-    with _ENGINE_LOCK:
-        if _ENGINE is None:
-            _ENGINE = _create_engine()
-        return _ENGINE
-
-
-def _create_engine() -> RapidOCR:
-    try:  # imported here, not at the top: RapidOCR loads ONNX Runtime (heavy), only when OCR is first used
-        from rapidocr_onnxruntime import RapidOCR
-    except ImportError as err:
-        raise ConfigurationError(
-            f"Local OCR needs the rapidocr_onnxruntime package ({err}).",
-            fix="pip install -r requirements.txt (it pins rapidocr_onnxruntime>=1.4,<1.5).",
-        ) from err
-    return RapidOCR(**_ENGINE_OPTIONS)
-
-
 #: Page sizes :func:`warm_up` reads: 4:3 and 16:9 landscape (photos, screenshots, video frames) and 3:4
 #: portrait (phone photos). ONNX Runtime plans its memory per input shape, so the first image of a new shape
 #: costs about 0.2-0.4 s more (measured 2025-11-21); these are the shapes most course images are read at.
@@ -207,13 +159,6 @@ def warm_up(sizes: tuple[tuple[int, int], ...] = WARM_UP_SIZES) -> None:
         page = Image.new("RGB", size, "white")
         ImageDraw.Draw(page).text((40, 40), "Warm up: 0123456789", fill="black", font=font)
         ocr_lines(page)
-
-
-def _run_engine(bgr: np.ndarray) -> list:
-    engine = get_engine()
-    with _ENGINE_LOCK:
-        result, _elapsed = engine(np.ascontiguousarray(bgr))
-    return result or []
 
 
 # --- OCR -----------------------------------------------------------------------------------------------
@@ -252,7 +197,7 @@ def ocr_lines(image: OcrImage, *, max_side: int = MAX_OCR_SIDE) -> list[OcrLine]
         return []
     sx, sy = width / rgb.width, height / rgb.height
     lines = []
-    for box, text, score in _run_engine(np.asarray(rgb)[:, :, ::-1]):
+    for box, text, score in read_boxes(np.asarray(rgb)[:, :, ::-1]):
         text = str(text).strip()
         if not text:
             continue

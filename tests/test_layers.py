@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tokens",),                                              # image and text token maths
     ("course_images", "image_formats", "image_sources", "image_decode", "image_metadata", "image_encode",
      "images"),                                               # read (bounded), sniff, orient, resize, encode
-    ("ocr", "video_probe", "video_plan", "video_seek", "video", "azure",
+    ("ocr_engine", "ocr", "video_probe", "video_plan", "video_seek", "video", "azure",
      "scoring"),                                              # local OCR, frames, Azure shapes, answer metrics
     ("offline",),                                             # the embedded backend (helpers.offline.*)
     ("env", "config"),                                        # the environment, read once into Settings
@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
 #: Imports allowed inside functions: heavy or optional modules that most lessons never need.
-LAZY_OK = ("helpers.ocr", "helpers.video", "helpers.offline", "matplotlib", "cv2", "av", "rapidocr_onnxruntime",
+LAZY_OK = ("helpers.ocr", "helpers.video", "helpers.offline", "matplotlib", "cv2", "av", "rapidocr",
            "onnxruntime", "IPython", "ipywidgets", "imagehash", "dotenv", "uvicorn", "starlette", "bpe_openai",
            "nbformat", "nbclient", "runpy")
 

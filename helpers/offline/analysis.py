@@ -3,8 +3,8 @@
 The offline server (``helpers.offline.server``) has no language model. For every image in a request it calls
 :func:`analyze`, and ``helpers.offline.answers.compose`` turns the reports into the answer text. A report holds:
 
-- the text, read with local OCR (:mod:`helpers.ocr`, RapidOCR with its bundled PP-OCRv4 models), in reading order;
-- frontal faces, found with the Haar cascade that ships inside opencv-python;
+- the text, read with local OCR (:mod:`helpers.ocr`, RapidOCR with its bundled PP-OCRv6 models), in reading order;
+- frontal faces, found with the Haar cascade that ships inside OpenCV's 4.x wheels;
 - size and orientation, and the dominant colours in plain names with their share of the image, named in a
   perceptual colour space (:mod:`helpers.offline.colours`), any uniform black/white frame, and the main colour
   of each third of the picture (top to bottom, left to right);

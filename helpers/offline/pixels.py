@@ -41,7 +41,7 @@ _face_lock = threading.Lock()
 def detect_faces(image: Image.Image) -> tuple[tuple[int, int, int, int], ...]:
     """Frontal faces as ``(x, y, w, h)`` boxes in pixels of ``image``, sorted left to right.
 
-    Uses OpenCV's ``haarcascade_frontalface_default.xml`` (shipped in opencv-python). It finds upright,
+    Uses OpenCV's ``haarcascade_frontalface_default.xml`` (shipped in the 4.x opencv-python-headless wheel). It finds upright,
     roughly frontal faces that are at least ~6% of the image's short side; it misses profiles, small faces
     and faces at an angle, and it says nothing about who a person is.
 
@@ -63,7 +63,7 @@ def detect_faces(image: Image.Image) -> tuple[tuple[int, int, int, int], ...]:
         if _face_cascade is None:
             _face_cascade = cv2.CascadeClassifier(cv2.data.haarcascades + _FACE_CASCADE_FILE)
             if _face_cascade.empty():
-                raise RuntimeError(f"OpenCV could not load {_FACE_CASCADE_FILE}; reinstall opencv-python.")
+                raise RuntimeError(f"OpenCV could not load {_FACE_CASCADE_FILE}; reinstall opencv-python-headless<5 (pip install -r requirements.txt).")
         found = _face_cascade.detectMultiScale(
             pixels, scaleFactor=_FACE_SCALE_FACTOR, minNeighbors=_FACE_MIN_NEIGHBORS, minSize=(min_size, min_size)
         )

@@ -2,9 +2,9 @@
 
 Local analysis is deterministic: the same bytes and the same analysis code give the same report. So a report is
 stored as a small JSON file named after the SHA-256 of the image bytes, in a folder named after a fingerprint of
-the analysing code (:data:`FINGERPRINT`: the source of ``helpers/ocr.py`` and of the offline analysis modules,
-and the versions of RapidOCR, OpenCV and imagehash). Changing any of these starts a new folder, so a stale report
-is never read. The folder is ``VISION_OFFLINE_CACHE`` if set (``off`` turns storing off), else
+the analysing code (:data:`FINGERPRINT`: the source of ``helpers/ocr.py``, ``helpers/ocr_engine.py`` and of the
+offline analysis modules, and the versions of RapidOCR, ONNX Runtime, OpenCV and imagehash). Changing any of these
+starts a new folder, so a stale report is never read. The folder is ``VISION_OFFLINE_CACHE`` if set (``off`` turns storing off), else
 ``$XDG_CACHE_HOME/gpt-vision-course`` or ``~/.cache/gpt-vision-course``. Nothing is ever required of it: an
 unwritable or corrupt folder only means the analysis runs again.
 
@@ -27,9 +27,9 @@ from helpers.local import REPO_ROOT
 
 __all__ = ["FINGERPRINT", "folder", "load", "save"]
 
-_SOURCES = ("helpers/ocr.py", "helpers/offline/analysis.py", "helpers/offline/colours.py",
-            "helpers/offline/pixels.py", "helpers/image_metadata.py")
-_PACKAGES = ("rapidocr_onnxruntime", "opencv-python", "imagehash", "pillow", "numpy")
+_SOURCES = ("helpers/ocr.py", "helpers/ocr_engine.py", "helpers/offline/analysis.py",
+            "helpers/offline/colours.py", "helpers/offline/pixels.py", "helpers/image_metadata.py")
+_PACKAGES = ("rapidocr", "onnxruntime", "opencv-python-headless", "imagehash", "pillow", "numpy")
 
 
 def _fingerprint() -> str:
