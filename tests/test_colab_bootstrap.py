@@ -73,6 +73,7 @@ def test_a_lone_lesson_bootstraps_the_course_and_runs_top_to_bottom(tmp_path: Pa
            if key not in ("PYTHONPATH", "VIRTUAL_ENV") and not key.startswith(("VISION_", "OPENAI_", "AZURE_"))}
     env.update(JUPYTER_PATH=str(tmp_path / "jupyter"), COURSE_REPO_URL=str(clone), COURSE_REF=commit,
                VISION_OFFLINE_CACHE="off", HOME=str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
     saved = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)                               # the kernel inherits this process's environment
