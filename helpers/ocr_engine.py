@@ -40,9 +40,9 @@ __all__ = ["TURNED_BOX_RATIO", "bundled_models", "engine_description", "get_engi
 #: - a detection box is kept when its mean text probability is at least 0.4 (RapidOCR's default 0.5 missed
 #:   the whole line "- learn soft prompt tokens, LLM" of images/handwriting_en.jpg with the 1.4 models;
 #:   with 3.10, 0.4 and 0.5 give the same text on both handwriting pages, measured 2026-12-07);
-#: - a line is kept when the recognizer's confidence is at least 0.6 (RapidOCR's default 0.5): on the course's 36
-#:   images every line between 0.5 and 0.6 was a single invented character in a drawing ("R" on the tree of
-#:   images/spot_difference_b.png, "O" on four drawings), and no real line scored below 0.77 (measured
+#: - a line is kept when the recognizer's confidence is at least 0.6 (RapidOCR's default 0.5): on the course's 33
+#:   images every line between 0.5 and 0.6 was a single invented character in a drawing ("R" in the drawing of
+#:   images/spot_difference_b.png, "O" on four drawings), and no real line scored below 0.8 (measured
 #:   2026-12-07 with rapidocr 3.10.0);
 #: - RapidOCR logs only critical messages: its info lines ("Using engine_name: onnxruntime") and the warning for
 #:   an image without text would otherwise appear under notebook cells;
