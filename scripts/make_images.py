@@ -22,7 +22,7 @@ Authoring-only requirements (NOT in requirements.txt; the course itself does not
   - ``scikit-learn``  - ``sklearn/datasets/images/china.jpg`` (landscape photo, CC BY 2.0)
   Neither is imported: the data files are located with ``importlib.util.find_spec``.
 * Already course dependencies: Pillow, numpy, matplotlib, scikit-image (its ``skimage/data`` photos),
-  and, for ``--check`` only, rapidocr-onnxruntime and rapidfuzz.
+  and, for ``--check`` only, rapidocr (with onnxruntime) and rapidfuzz.
 
 Sources and licences of every output file: ``images/CREDITS.md``.
 """
@@ -645,9 +645,9 @@ def cer(reference: str, hypothesis: str) -> float:
 def check_ocr() -> None:
     """Print the CER of local OCR against each transcript: raw RapidOCR output scored with the simple
     CER above, and, when the course's ``helpers.ocr`` is importable, its own transcribe/CER pair."""
-    from rapidocr_onnxruntime import RapidOCR
+    from rapidocr import RapidOCR
 
-    engine = RapidOCR()
+    engine = RapidOCR(params={"Global.log_level": "critical"})
     sys.path.insert(0, str(ROOT))
     try:
         from helpers import ocr as course_ocr
@@ -655,8 +655,7 @@ def check_ocr() -> None:
         course_ocr = None
     for name in ("handwriting_en", "handwriting_zh"):
         path = IMAGES / f"{name}.jpg"
-        result, _ = engine(str(path))
-        hyp = "\n".join(r[1] for r in (result or []))
+        hyp = "\n".join(engine(str(path)).txts or ())
         ref = (IMAGES / f"{name}.txt").read_text(encoding="utf-8")
         nospace = cer(ref.replace(" ", ""), hyp.replace(" ", ""))
         print(f"{name}: CER {cer(ref, hyp):.3f} (whitespace collapsed), {nospace:.3f} (spaces removed)")

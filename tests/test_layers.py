@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
 RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
 
 #: Imports allowed inside functions: heavy or optional modules that most lessons never need.
-LAZY_OK = ("helpers.ocr", "helpers.video", "helpers.offline", "matplotlib", "cv2", "av", "rapidocr_onnxruntime",
+LAZY_OK = ("helpers.ocr", "helpers.video", "helpers.offline", "matplotlib", "cv2", "av", "rapidocr",
            "onnxruntime", "IPython", "ipywidgets", "imagehash", "dotenv", "uvicorn", "starlette", "bpe_openai",
            "nbformat", "nbclient", "runpy")
 

@@ -3,8 +3,8 @@
 The offline server (``helpers.offline.server``) has no language model. For every image in a request it calls
 :func:`analyze`, and ``helpers.offline.answers.compose`` turns the reports into the answer text. A report holds:
 
-- the text, read with local OCR (:mod:`helpers.ocr`, RapidOCR with its bundled PP-OCRv4 models), in reading order;
-- frontal faces, found with the Haar cascade that ships inside opencv-python;
+- the text, read with local OCR (:mod:`helpers.ocr`, RapidOCR with its bundled PP-OCRv6 models), in reading order;
+- frontal faces, found with the Haar cascade that ships inside OpenCV's 4.x wheels;
 - size and orientation, and the dominant colours in plain names with their share of the image, named in a
   perceptual colour space (:mod:`helpers.offline.colours`), any uniform black/white frame, and the main colour
   of each third of the picture (top to bottom, left to right);
@@ -90,7 +90,7 @@ _face_lock = threading.Lock()
 def detect_faces(image: Image.Image) -> tuple[tuple[int, int, int, int], ...]:
     """Frontal faces as ``(x, y, w, h)`` boxes in pixels of ``image``, sorted left to right.
 
-    Uses OpenCV's ``haarcascade_frontalface_default.xml`` (shipped in opencv-python). It finds upright,
+    Uses OpenCV's ``haarcascade_frontalface_default.xml`` (shipped in the 4.x opencv-python-headless wheel). It finds upright,
     roughly frontal faces that are at least ~6% of the image's short side; it misses profiles, small faces
     and faces at an angle, and it says nothing about who a person is.
 
@@ -112,7 +112,7 @@ def detect_faces(image: Image.Image) -> tuple[tuple[int, int, int, int], ...]:
         if _face_cascade is None:
             _face_cascade = cv2.CascadeClassifier(cv2.data.haarcascades + _FACE_CASCADE_FILE)  # type: ignore[attr-defined]
             if _face_cascade.empty():
-                raise RuntimeError(f"OpenCV could not load {_FACE_CASCADE_FILE}; reinstall opencv-python.")
+                raise RuntimeError(f"OpenCV could not load {_FACE_CASCADE_FILE}; reinstall opencv-python-headless<5 (pip install -r requirements.txt).")
         found = _face_cascade.detectMultiScale(
             pixels, scaleFactor=_FACE_SCALE_FACTOR, minNeighbors=_FACE_MIN_NEIGHBORS, minSize=(min_size, min_size)
         )
@@ -130,7 +130,7 @@ __all__ = ["analyze_picture", "decode_first_frame", "Picture", "Pixels", "pixels
            "NEAR_DUPLICATE_MAX_DISTANCE", "near_duplicates", "OcrLine", "save_stored", "stored_folder", "warm_up"]
 
 _SOURCES = ("helpers/ocr.py", "helpers/offline/analysis.py", "helpers/offline/colours.py", "helpers/image_metadata.py")
-_PACKAGES = ("rapidocr_onnxruntime", "opencv-python", "imagehash", "pillow", "numpy")
+_PACKAGES = ("rapidocr", "onnxruntime", "opencv-python-headless", "imagehash", "pillow", "numpy")
 
 
 def _fingerprint() -> str:
