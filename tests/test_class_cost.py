@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import openai
@@ -175,8 +176,7 @@ def test_measuring_leaves_tracked_files_alone(tmp_path, monkeypatch, capsys):
     seed = tmp_path / "committed.json"
     path = notebook_paths(["00"])[0]
     seed.write_text(json.dumps({"models": {"gpt-4o": {path.name: {
-        "course_version": course_version([path.name]), "usage": {"requests": 7, "text": 1, "image": 2, "output": 3,
-                                                                 "bounded": 0, "bound": 0, "unbounded": 7}}}}}))
+        "course_version": course_version([path.name]), "usage": asdict(Usage(7, 1, 2, 3, 0, 0, 7))}}}}))
     before = seed.read_bytes()
     monkeypatch.setattr(class_cost, "SEED_FILE", seed)
     monkeypatch.setattr(class_cost, "CACHE_FILE", tmp_path / "cache" / "class_usage.json")

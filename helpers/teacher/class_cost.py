@@ -100,9 +100,9 @@ class CountingBackend(ChatBackend):
         self._previous: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
-    def complete(self, request: ChatRequest, raw_body: bytes,
+    def complete(self, request: ChatRequest, digest: str,
                  cancelled: Callable[[], bool] = lambda: False) -> Completion:
-        completion = super().complete(request, raw_body, cancelled)
+        completion = super().complete(request, digest, cancelled)
         image = 0
         sizes: dict[tuple[int, int], tuple[int, int, str]] = {}
         for part in request.image_parts:       # sizes are cached by content: this re-reads, it does not re-decode
