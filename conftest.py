@@ -33,7 +33,7 @@ os.environ["VISION_PROVIDER"] = "offline"
 os.environ["VISION_DOTENV"] = "off"
 # Retirement checks compare with the date the course's facts were checked, not the calendar, so a model
 # shut down next month does not change what the stored notebooks print (helpers.models.today).
-os.environ["VISION_CATALOG_DATE"] = "2026-11-21"
+os.environ["VISION_CATALOG_DATE"] = "2026-12-07"
 # The offline backend never fetches images from the internet during tests, so the hot-link lesson
 # (notebooks/01_image_urls.ipynb) stores the same download error whether or not the machine is online.
 os.environ["VISION_OFFLINE_DOWNLOADS"] = "off"
