@@ -24,7 +24,14 @@ Writes, in ``--out`` (default ``homework/reports/ASSIGNMENT``):
                    questions are left blank for the teacher), total, possible, seconds;
 - ``feedback/STUDENT.txt``  for the student: each question's points and, for each failed check, its message
                    (what was expected, what came back);
-- ``summary.txt``  how many were graded, the mean per question and in total, the time per submission.
+- ``summary.txt``  how many were graded, the mean per question and in total, the time per submission;
+- ``rubric.md`` and ``manual.csv``  the rubric of the questions graded by hand (``homework/rubrics.yaml``) and a
+                   table to fill in: run ``grade.py`` again (or ``--report-only``) and the points entered there are
+                   in ``grades.csv``'s manual columns and ``total with manual``;
+- ``lms.csv``      with ``--roster roster.csv`` (any columns, for example Canvas's or Gradescope's export): every
+                   roster row with this assignment's points (autograded + manual) in a column named after it, ready
+                   to import; a roster row matches a submission whose name equals one of its values (or starts
+                   with it followed by ``_``, as LMS folder names do); unmatched submissions are listed.
 
 A progress bar (tqdm, on stderr) counts the submissions and estimates the time left.
 """
@@ -288,7 +295,7 @@ def _fingerprint(folder: Path) -> dict[str, str]:
 
 
 def grade(submissions: Path, assignment: str | None, out: Path | None = None, jobs: int = 1, timeout: float = 300,
-          zip_path: Path | None = None, progress: bool = True) -> list[Result]:
+          zip_path: Path | None = None, progress: bool = True, roster: Path | None = None) -> list[Result]:
     found = collect(submissions)
     before = _fingerprint(submissions)
     assignment = assignment or infer_assignment(found)
@@ -310,7 +317,7 @@ def grade(submissions: Path, assignment: str | None, out: Path | None = None, jo
             raise
     changed = sorted(k for k, v in _fingerprint(submissions).items() if before.get(k) != v)
     changed += sorted(k for k in before if not (submissions / k).is_file())
-    write_report(results, auto, manual, out, assignment, time.perf_counter() - started, changed)
+    write_report(results, auto, manual, out, assignment, time.perf_counter() - started, changed, roster)
     return results
 
 
@@ -333,20 +340,29 @@ def _progress(futures, total: int, assignment: str, show: bool):
 
 
 def write_report(results: list[Result], auto: dict[str, float], manual: dict[str, float], out: Path,
-                 assignment: str = "", elapsed: float = 0.0, changed: list[str] | None = None) -> None:
+                 assignment: str = "", elapsed: float = 0.0, changed: list[str] | None = None,
+                 roster: Path | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     possible = sum(auto.values())
+    entered = manual_points(out / "manual.csv", results, manual)
+    write_rubric(out / "rubric.md", assignment, manual)
     with open(out / "grades.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["student", "status", *auto, *(f"{q} (manual)" for q in manual), "total",
-                         f"possible (autograded; +{sum(manual.values()):g} manual)", "seconds"])
+                         f"possible (autograded; +{sum(manual.values()):g} manual)", "seconds", "total with manual",
+                         "possible with manual"])
         for r in results:
             graded = r.status == "graded"
             cells = [f"{r.scores.get(q, 0.0):g}" if graded else "" for q in auto]
+            by_hand = entered.get(r.student, {})
             total = f"{sum(r.scores.get(q, 0.0) for q in auto):g}" if graded else ""
-            writer.writerow([r.student, r.status, *cells, *("" for _ in manual), total, f"{possible:g}",
-                             f"{r.seconds:.1f}"])
-    write_feedback(results, auto, manual, out / "feedback", assignment)
+            with_manual = f"{final_points(r, auto, by_hand):g}" if graded else ""
+            writer.writerow([r.student, r.status, *cells, *(f"{by_hand[q]:g}" if q in by_hand else "" for q in manual),
+                             total, f"{possible:g}", f"{r.seconds:.1f}", with_manual,
+                             f"{possible + sum(manual.values()):g}"])
+    write_feedback(results, auto, manual, out / "feedback", assignment, entered)
+    if roster:
+        write_lms(roster, out / "lms.csv", results, auto, entered, assignment)
     graded = [r for r in results if r.status == "graded"]
     lines = [f"submissions: {len(results)}, graded: {len(graded)}, not graded: {len(results) - len(graded)}"]
     lines += [f"  {r.student}: {r.status}" for r in results if r.status != "graded"]
@@ -370,7 +386,7 @@ def write_report(results: list[Result], auto: dict[str, float], manual: dict[str
 
 
 def write_feedback(results: list[Result], auto: dict[str, float], manual: dict[str, float], folder: Path,
-                   assignment: str) -> None:
+                   assignment: str, entered: dict[str, dict[str, float]] | None = None) -> None:
     """One text file per student: each question's points and the messages of the checks that failed."""
     folder.mkdir(parents=True, exist_ok=True)
     for r in results:
@@ -386,7 +402,9 @@ def write_feedback(results: list[Result], auto: dict[str, float], manual: dict[s
                 if got < points:
                     lines += ["  " + line for line in _failures(r.feedback.get(q, "")).splitlines()]
         for q, points in manual.items():
-            lines.append(f"{q}: graded by your teacher ({points:g} points)")
+            got = (entered or {}).get(r.student, {}).get(q)
+            lines.append(f"{q}: {got:g} / {points:g} (graded by your teacher)" if got is not None
+                         else f"{q}: graded by your teacher ({points:g} points)")
         if r.feedback.get("Public Tests"):
             lines += ["", "Public checks (what grader.check showed in the notebook):",
                       *("  " + line for line in _failures(r.feedback["Public Tests"]).splitlines())]
@@ -404,6 +422,86 @@ def _failures(output: str) -> str:
     return "\n".join(kept[-40:]) or "a check failed (no message)"
 
 
+def final_points(r: Result, auto: dict[str, float], by_hand: dict[str, float]) -> float:
+    return sum(r.scores.get(q, 0.0) for q in auto) + sum(by_hand.values())
+
+
+def manual_points(path: Path, results: list[Result], manual: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The points the teacher entered in ``manual.csv``; the file is written (or completed) with a row per student."""
+    entered: dict[str, dict[str, float]] = {}
+    rows: dict[str, dict[str, str]] = {}
+    if path.is_file():
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                rows[row.get("student", "")] = row
+                for q, top in manual.items():
+                    value = (row.get(q) or "").strip()
+                    if not value:
+                        continue
+                    try:
+                        points = float(value)
+                    except ValueError:
+                        raise SystemExit(f"{path}: {q} of {row.get('student')!r} is {value!r}, not a number") from None
+                    if not 0 <= points <= top:
+                        raise SystemExit(f"{path}: {q} of {row.get('student')!r} is {points:g}, outside 0-{top:g}")
+                    entered.setdefault(row["student"], {})[q] = points
+    if manual:
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["student", *manual, "comment"])
+            for r in results:
+                old = rows.get(r.student, {})
+                writer.writerow([r.student, *(old.get(q, "") for q in manual), old.get("comment", "")])
+    return entered
+
+
+def write_rubric(path: Path, assignment: str, manual: dict[str, float]) -> None:
+    """rubric.md: each manual question's criteria and points, from homework/rubrics.yaml."""
+    import yaml
+
+    if not manual:
+        return
+    rubrics = yaml.safe_load((HOMEWORK / "rubrics.yaml").read_text()) or {}
+    lines = [f"# {assignment}: questions graded by hand", "",
+             "Enter the points in manual.csv (one row per student), then run grade.py again: they are added to "
+             "grades.csv's `total with manual` and to lms.csv.", ""]
+    for q, points in manual.items():
+        lines += [f"## {q} ({points:g} points)", ""]
+        for item in (rubrics.get(assignment) or {}).get(q) or []:
+            lines.append(f"- **{item['points']:g}**: {' '.join(str(item['criterion']).split())}")
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+def write_lms(roster: Path, path: Path, results: list[Result], auto: dict[str, float],
+              entered: dict[str, dict[str, float]], assignment: str) -> None:
+    """The roster with this assignment's points added as one column, ready for an LMS import."""
+    with open(roster, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        rows, columns = list(reader), list(reader.fieldnames or [])
+    if not columns:
+        raise SystemExit(f"{roster} has no header row: its first line names the columns (for example Student, ID, Email)")
+
+    def matches(row: dict[str, str], student: str) -> bool:
+        values = {v.strip().lower() for v in row.values() if v and v.strip()}
+        name = student.lower()
+        return name in values or any(name.startswith(v + "_") for v in values)
+
+    matched: set[str] = set()
+    for row in rows:
+        found = [r for r in results if matches(row, r.student)]
+        graded = [r for r in found if r.status == "graded"]
+        row[assignment] = f"{final_points(graded[0], auto, entered.get(graded[0].student, {})):g}" if graded else ""
+        matched.update(r.student for r in found)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[*columns, assignment])
+        writer.writeheader()
+        writer.writerows(rows)
+    unmatched = sorted(r.student for r in results if r.student not in matched)
+    if unmatched:
+        print(f"lms.csv: {len(unmatched)} submission(s) match no roster row: {', '.join(unmatched[:10])}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("submissions", type=Path, help="a folder of submissions: .ipynb files, subfolders or zips")
@@ -411,11 +509,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-o", "--out", type=Path, help="report folder (default homework/reports/ASSIGNMENT)")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per submission")
+    parser.add_argument("--roster", type=Path, help="a roster CSV (an LMS export): writes lms.csv with the points")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `kill` ends the submissions' processes too
     if not args.submissions.is_dir():
         raise SystemExit(f"{args.submissions} is not a folder")
-    grade(args.submissions, args.assignment, args.out, args.jobs, args.timeout)
+    if args.roster and not args.roster.is_file():
+        raise SystemExit(f"{args.roster} is not a file: pass the roster CSV exported from your LMS")
+    grade(args.submissions, args.assignment, args.out, args.jobs, args.timeout, roster=args.roster)
     return 0
 
 

@@ -454,3 +454,43 @@ def test_homework_opens_after_the_learners_install(learner_python, tmp_path):
     assert "photo.png" in q1 and "got 'data:image/png" in q1, q1
     assert "expected 765, got" in q2, q2
     assert "expected RuntimeError" in q3, q3
+
+
+def test_manual_points_rubric_and_lms_export(tmp_path):
+    """manual.csv (points entered by hand) goes into the totals; a roster CSV gets one column of points (lms.csv)."""
+    results = [grade.Result("alice_1234", scores={"q1": 3, "q2": 3, "q3": 4}),
+               grade.Result("bob", scores={"q1": 1, "q2": 0, "q3": 0}),
+               grade.Result("carl", status="timed out after 300 s")]
+    auto, manual = {"q1": 3.0, "q2": 3.0, "q3": 4.0}, {"q4": 2.0}
+    grade.write_report(results, auto, manual, tmp_path, NAME)
+    with open(tmp_path / "manual.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["student", "q4", "comment"] and [r[0] for r in rows[1:]] == ["alice_1234", "bob", "carl"]
+    (tmp_path / "manual.csv").write_text("student,q4,comment\nalice_1234,2,clear\nbob,1.5,\n")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("Student,SIS Login ID,Email\nAlice A,alice,a@example.org\nBob B,bob,b@example.org\n"
+                      "Dora D,dora,d@example.org\n")
+    grade.write_report(results, auto, manual, tmp_path, NAME, roster=roster)
+    with open(tmp_path / "grades.csv", newline="") as f:
+        grades = {r["student"]: r for r in csv.DictReader(f)}
+    assert grades["alice_1234"]["q4 (manual)"] == "2" and grades["alice_1234"]["total with manual"] == "12"
+    assert grades["alice_1234"]["total"] == "10" and grades["bob"]["total with manual"] == "2.5"
+    assert grades["carl"]["total with manual"] == ""
+    with open(tmp_path / "lms.csv", newline="") as f:
+        lms = {r["SIS Login ID"]: r for r in csv.DictReader(f)}
+    assert (lms["alice"][NAME], lms["bob"][NAME], lms["dora"][NAME]) == ("12", "2.5", "")
+    assert "- **1**: Why low misses small print" in (tmp_path / "rubric.md").read_text()
+    assert "q4: 2 / 2 (graded by your teacher)" in (tmp_path / "feedback" / "alice_1234.txt").read_text()
+    (tmp_path / "manual.csv").write_text("student,q4\nalice_1234,3\n")
+    with pytest.raises(SystemExit, match="outside 0-2"):
+        grade.write_report(results, auto, manual, tmp_path, NAME)
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_rubric_points_add_up(name):
+    import yaml
+    rubrics = yaml.safe_load((HOMEWORK / "rubrics.yaml").read_text())
+    manual = grade.manual_questions(name)
+    assert manual and set(rubrics[name]) == set(manual)
+    for q, points in manual.items():
+        assert sum(item["points"] for item in rubrics[name][q]) == points, (name, q)
