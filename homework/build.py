@@ -4,7 +4,9 @@ For each ``homework/masters/NAME.ipynb`` this runs ``otter assign`` (which also 
 public and hidden test, so a master whose solution fails does not build) and then places the results:
 
 - ``homework/student/NAME.ipynb``    what learners open: blanks (``...``), public checks only;
-- ``homework/solutions/NAME.ipynb``  the solution notebook, kept apart from the student files;
+- ``homework/student/homework_checks.py``  runs those public checks when otter-grader is not installed (a learner
+  who installed only ``requirements.txt``): a copy of ``homework/checks.py``;
+- ``homework/solutions/NAME.ipynb``  the solution notebook, kept apart from the student files (same init cell);
 - ``homework/build/NAME/autograder.zip``  every test, public and hidden: what ``homework/grade.py`` grades with.
   It is a build product (ignored by git): hidden tests never sit next to the student files.
 
@@ -21,12 +23,24 @@ import sys
 import tempfile
 from pathlib import Path
 
+import nbformat
+
 HOMEWORK = Path(__file__).resolve().parent
 ROOT = HOMEWORK.parent
 MASTERS = HOMEWORK / "masters"
 STUDENT = HOMEWORK / "student"
 SOLUTIONS = HOMEWORK / "solutions"
 BUILD = HOMEWORK / "build"
+CHECKS = HOMEWORK / "checks.py"
+
+#: The first cell of every student and solution notebook: otter's checks when otter-grader is installed, else the
+#: same public checks run by homework_checks.py (homework/checks.py), so homework opens after requirements.txt.
+INIT_CELL = """# Initialize the public checks: otter-grader's when it is installed, else homework_checks.py (same checks)
+try:
+    import otter
+except ModuleNotFoundError:  # otter-grader is a teacher tool (requirements-teacher.txt)
+    import homework_checks as otter
+grader = otter.Notebook("{name}.ipynb")"""
 
 
 def grading_env() -> dict[str, str]:
@@ -61,10 +75,22 @@ def build(name: str, dest: Path = HOMEWORK) -> Path:
         student.mkdir(parents=True, exist_ok=True)
         solutions.mkdir(parents=True, exist_ok=True)
         (build_dir / name).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(out / "student" / f"{name}.ipynb", student / f"{name}.ipynb")
-        shutil.copyfile(out / "autograder" / f"{name}.ipynb", solutions / f"{name}.ipynb")
+        for source, folder in ((out / "student", student), (out / "autograder", solutions)):
+            write_handout(source / f"{name}.ipynb", folder / f"{name}.ipynb", name)
+            shutil.copyfile(CHECKS, folder / "homework_checks.py")
         shutil.copyfile(zip_path, autograder_zip(name, build_dir))
     return autograder_zip(name, build_dir)
+
+
+def write_handout(source: Path, dest: Path, name: str) -> None:
+    """otter's notebook with the course's init cell and stable cell ids (a rebuild leaves git with no diff)."""
+    nb = nbformat.read(source, as_version=4)
+    init = [c for c in nb.cells if c.cell_type == "code" and "otter.Notebook(" in c.source]
+    if init:
+        init[0].source = INIT_CELL.format(name=name)
+    for index, cell in enumerate(nb.cells):
+        cell["id"] = f"{name[:4]}-{index:03d}"
+    nbformat.write(nb, dest)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,24 +1,53 @@
-"""Grade a folder of submissions, with no key: ``python homework/grade.py SUBMISSIONS_DIR -a hw01_images_base64``.
+"""Grade a folder of submissions, with no key: ``python homework/grade.py SUBMISSIONS_DIR [-a hw01_images_base64]``.
 
-Each ``.ipynb`` in the folder is one student's submission (the file name, without ``.ipynb``, names the student).
-Each is graded by otter-grader's local runner (``otter run``: no Docker, which ``otter grade`` would need) in its
-own process, against the autograder zip that ``homework/build.py`` made, with the offline backend and no key, so
-grading is deterministic. A submission that is not a notebook, cannot be read, or times out is reported in the
-table with its reason, and the others are still graded. A submission that tries to patch the grader or read the
-hidden tests is flagged and gets no credit (``homework/integrity.py`` says what is checked and why).
+What is one submission: each ``.ipynb`` in the folder (the file name, without ``.ipynb``, names the student); in
+a subfolder, as an LMS bulk download has them (``alice_1234/hw01.ipynb``), the subfolder names the student; a
+``.zip`` (otter's submission zip, or a student's zip) is one submission named by the zip, graded from the notebook
+inside it. Without ``-a``, the assignment is read from the notebooks (``metadata.otter.assignment_name``, written
+by ``otter assign``).
+
+How: every file is read into memory **before anything runs**, and the teacher's folder is never written. Each
+submission is then written, alone, into a fresh temporary folder of its own and graded there by otter-grader's
+local runner (``otter run``: no Docker, which ``otter grade`` would need) in its own process group, with the
+offline backend and no key, against the autograder zip that ``homework/build.py`` made; so grading is
+deterministic, a submission cannot reach the others' files through the grader's paths, and a change to the
+teacher's folder during the run (a hostile notebook) is reported and changes no grade. At the timeout, and after
+every run, the whole process tree is ended: the process group, and every process carrying the run's token in its
+environment (a kernel starts its own session, a daemon can detach). A submission that is not a notebook, cannot
+be read, crashes the scan or the grader, or times out is reported in the table with its reason, and the others are
+still graded. A submission that tries to patch the grader or read the hidden tests is flagged and gets no credit
+(``homework/integrity.py`` says what is checked and why).
 
 Writes, in ``--out`` (default ``homework/reports/ASSIGNMENT``):
 
 - ``grades.csv``   one row per submission: student, status, one column per question (manually graded
                    questions are left blank for the teacher), total, possible, seconds;
-- ``summary.txt``  how many were graded, the mean per question and in total, the time per submission.
+- ``feedback/STUDENT.txt``  for the student: each question's points and, for each failed check, its message
+                   (what was expected, what came back);
+- ``summary.txt``  how many were graded, the mean per question and in total, the time per submission;
+- ``rubric.md`` and ``manual.csv``  the rubric of the questions graded by hand (``homework/rubrics.yaml``) and a
+                   table to fill in: run ``grade.py`` again (or ``--report-only``) and the points entered there are
+                   in ``grades.csv``'s manual columns and ``total with manual``;
+- ``lms.csv``      with ``--roster roster.csv`` (any columns, for example Canvas's or Gradescope's export): every
+                   roster row with this assignment's points (autograded + manual) in a column named after it, ready
+                   to import; a roster row matches a submission whose name equals one of its values (or starts
+                   with it followed by ``_``, as LMS folder names do); unmatched submissions are listed.
+
+A progress bar (tqdm, on stderr) counts the submissions and estimates the time left.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import csv
+import hashlib
 import json
+import os
+import secrets
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -30,8 +59,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build import HOMEWORK, autograder_zip, grading_env  # noqa: E402
+from build import HOMEWORK, autograder_zip, grading_env, masters  # noqa: E402
 from integrity import CANARY, scan, with_canary  # noqa: E402
+
+#: Environment variable carried by every process of one grading run (otter, its kernel, anything they start).
+RUN_TOKEN = "HOMEWORK_GRADING_RUN"
 
 
 @dataclass
@@ -40,6 +72,17 @@ class Result:
     status: str = "graded"
     scores: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    feedback: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Submission:
+    """One student's notebook, read into memory before anything runs (``data`` None: ``problem`` says why)."""
+
+    student: str
+    source: str
+    data: bytes | None = None
+    problem: str | None = None
 
 
 def questions(zip_path: Path) -> tuple[dict[str, float], dict[str, float]]:
@@ -73,14 +116,73 @@ def manual_questions(assignment: str) -> dict[str, float]:
     return found
 
 
-def check_notebook(path: Path) -> str | None:
-    """Why this file cannot be graded (not a notebook, malformed, or flagged by the tamper scan), or None."""
-    if path.suffix != ".ipynb":
-        return f"not a notebook ({path.suffix or 'no extension'})"
-    try:
-        import nbformat
+def collect(folder: Path) -> list[Submission]:
+    """Every submission in ``folder`` (files, LMS subfolders, zips), read into memory, sorted by student."""
+    found: list[Submission] = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith((".", "__MACOSX")):
+            continue
+        if path.is_dir():
+            notebooks = sorted(p for p in path.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+            zips = sorted(path.rglob("*.zip"))
+            if len(notebooks) == 1:
+                found.append(Submission(path.name, str(notebooks[0].relative_to(folder)), notebooks[0].read_bytes()))
+            elif not notebooks and len(zips) == 1:
+                found.append(_from_zip(path.name, zips[0], folder))
+            else:
+                what = f"{len(notebooks)} notebooks" if notebooks else "no notebook"
+                found.append(Submission(path.name, path.name + "/", problem=f"folder with {what}: hand in one"))
+        elif path.suffix == ".zip":
+            found.append(_from_zip(path.stem, path, folder))
+        elif path.suffix == ".ipynb":
+            found.append(Submission(path.stem, path.name, path.read_bytes()))
+        else:
+            found.append(Submission(path.stem, path.name, problem=f"not a notebook ({path.suffix or 'no extension'})"))
+    names = collections.Counter(s.student for s in found)
+    for s in found:  # alice.ipynb and alice.zip: keep both, told apart by their file
+        if names[s.student] > 1:
+            s.student = s.source.replace("/", "_")
+    return found
 
-        nb = nbformat.read(path, as_version=4)
+
+def _from_zip(student: str, path: Path, folder: Path) -> Submission:
+    source = str(path.relative_to(folder))
+    try:
+        with zipfile.ZipFile(path) as z:
+            notebooks = [n for n in z.namelist() if n.endswith(".ipynb") and "__MACOSX" not in n
+                         and ".ipynb_checkpoints" not in n]
+            if len(notebooks) != 1:
+                return Submission(student, source, problem=f"zip with {len(notebooks)} notebooks: hand in one")
+            info = z.getinfo(notebooks[0])
+            if info.file_size > 50_000_000:
+                return Submission(student, source, problem="zip holds a notebook over 50 MB")
+            return Submission(student, source, z.read(notebooks[0]))
+    except (zipfile.BadZipFile, OSError) as exc:
+        return Submission(student, source, problem=f"unreadable zip: {exc}")
+
+
+def infer_assignment(submissions: list[Submission]) -> str:
+    """The assignment the notebooks say they are (``metadata.otter.assignment_name``), the most common one."""
+    names: collections.Counter[str] = collections.Counter()
+    for s in submissions:
+        try:
+            name = json.loads(s.data or b"{}").get("metadata", {}).get("otter", {}).get("assignment_name")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(name, str) and name in masters():
+            names[name] += 1
+    if not names:
+        raise SystemExit("could not tell the assignment from the notebooks (no otter metadata): pass -a NAME, one of "
+                         + ", ".join(masters()))
+    return names.most_common(1)[0][0]
+
+
+def check_notebook(data: bytes) -> str | None:
+    """Why this notebook cannot be graded (malformed, or flagged by the tamper scan), or None."""
+    import nbformat
+
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
     except Exception as exc:  # a malformed file is reported, never fatal
         return f"malformed notebook: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
@@ -91,66 +193,176 @@ def check_notebook(path: Path) -> str | None:
     return None
 
 
-def grade_one(path: Path, zip_path: Path, timeout: float) -> Result:
-    result = Result(student=path.stem)
+def end_process_tree(process: subprocess.Popen, token: str) -> None:
+    """End otter's process group and every process that carries this run's token (kernels, detached children)."""
+    with contextlib.suppress(Exception):
+        os.killpg(process.pid, signal.SIGKILL)
+    try:
+        import psutil
+    except ImportError:  # psutil is in requirements-teacher.txt; without it, the process group only
+        return
+    for proc in psutil.process_iter():
+        with contextlib.suppress(Exception):
+            if proc.pid != os.getpid() and proc.environ().get(RUN_TOKEN) == token:
+                proc.kill()
+
+
+#: The runs in progress, ended if grade.py itself is stopped (Ctrl-C, SIGTERM) so none outlives it.
+RUNNING: dict[int, tuple[subprocess.Popen, str]] = {}
+
+
+def run_otter(notebook: Path, zip_path: Path, out: Path, timeout: float) -> tuple[int | None, str]:
+    """``otter run`` on one notebook in its own process group; (exit code or None at the timeout, output)."""
+    token = secrets.token_hex(8)
+    env = {**grading_env(), RUN_TOKEN: token}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(zip_path), "-o", str(out), str(notebook)],
+        env=env, cwd=notebook.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
+    RUNNING[process.pid] = (process, token)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+        return process.returncode, output
+    except subprocess.TimeoutExpired:
+        return None, ""
+    finally:
+        end_process_tree(process, token)
+        RUNNING.pop(process.pid, None)
+        with contextlib.suppress(Exception):
+            process.communicate(timeout=5)
+
+
+def end_all_runs() -> None:
+    for process, token in list(RUNNING.values()):
+        end_process_tree(process, token)
+
+
+def grade_one(submission: Submission | Path, zip_path: Path, timeout: float) -> Result:
+    """Grade one submission from its own copy in its own temporary folder; never raises."""
+    if isinstance(submission, Path):
+        submission = Submission(submission.stem, submission.name, submission.read_bytes())
+    result = Result(student=submission.student)
     start = time.perf_counter()
-    problem = check_notebook(path)
-    if problem:
-        result.status = problem
-        return result
-    with tempfile.TemporaryDirectory(prefix="otter-run-") as tmp:
-        try:
-            run = subprocess.run(
-                [sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(zip_path.resolve()), "-o", tmp, str(path.resolve())],
-                env=grading_env(), cwd=tmp, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            result.status = f"timed out after {timeout:.0f} s"
-            result.seconds = time.perf_counter() - start
-            return result
-        results = Path(tmp) / "results.json"
-        if run.returncode != 0 or not results.is_file():
-            tail = (run.stderr or run.stdout).strip().splitlines()[-1:] or ["no output"]
-            result.status = f"grader failed: {tail[0][:160]}"
-        else:
-            tests = json.loads(results.read_text())["tests"]
-            canary = [t for t in tests if t.get("name") == CANARY]
-            if canary and not canary[0].get("score"):
-                for test in tests:
-                    if test.get("name") not in ("Public Tests", CANARY) and test.get("score") is not None:
-                        result.scores[test["name"]] = float(test["score"])
-            else:  # the always-failing test passed (or vanished): the submission patched the grader
-                result.status = "flagged, no credit: the grader was patched at run time (its always-failing test passed)"
+    try:
+        _grade_into(result, submission, zip_path, timeout)
+    except Exception as exc:  # one submission's crash (in the scan or the grader) never stops the run
+        result.status, result.scores = f"grader failed: {type(exc).__name__}: {str(exc)[:160]}", {}
     result.seconds = time.perf_counter() - start
     return result
 
 
-def grade(submissions: Path, assignment: str, out: Path, jobs: int = 1, timeout: float = 300,
-          zip_path: Path | None = None) -> list[Result]:
+def _grade_into(result: Result, submission: Submission, zip_path: Path, timeout: float) -> None:
+    if submission.data is None:
+        result.status = submission.problem or "not graded"
+        return
+    problem = check_notebook(submission.data)
+    if problem:
+        result.status = problem
+        return
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+        work, out = Path(tmp) / "work", Path(tmp) / "out"
+        work.mkdir()
+        out.mkdir()
+        notebook = work / "submission.ipynb"
+        notebook.write_bytes(submission.data)
+        private_zip = Path(tmp) / "autograder.zip"
+        shutil.copyfile(zip_path, private_zip)
+        code, output = run_otter(notebook, private_zip, out, timeout)
+        if code is None:
+            result.status = f"timed out after {timeout:.0f} s"
+            return
+        results = out / "results.json"
+        if code != 0 or not results.is_file():
+            tail = output.strip().splitlines()[-1:] or ["no output"]
+            result.status = f"grader failed: {tail[0][:160]}"
+            return
+        tests = json.loads(results.read_text())["tests"]
+    canary = [t for t in tests if t.get("name") == CANARY]
+    if not canary or canary[0].get("score"):  # the always-failing test passed (or vanished): the grader was patched
+        result.status = "flagged, no credit: the grader was patched at run time (its always-failing test passed)"
+        return
+    for test in tests:
+        if test.get("name") == "Public Tests":
+            result.feedback["Public Tests"] = str(test.get("output") or "")
+        elif test.get("name") != CANARY and test.get("score") is not None:
+            result.scores[test["name"]] = float(test["score"])
+            result.feedback[test["name"]] = str(test.get("output") or "")
+
+
+def _fingerprint(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def grade(submissions: Path, assignment: str | None, out: Path | None = None, jobs: int = 1, timeout: float = 300,
+          zip_path: Path | None = None, progress: bool = True, roster: Path | None = None) -> list[Result]:
+    found = collect(submissions)
+    before = _fingerprint(submissions)
+    assignment = assignment or infer_assignment(found)
+    out = out or HOMEWORK / "reports" / assignment
     zip_path = zip_path or autograder_zip(assignment)
     if not zip_path.is_file():
         raise SystemExit(f"{zip_path} is missing: run `python homework/build.py {assignment}` first")
     auto, manual = questions(zip_path)
-    files = sorted(p for p in submissions.iterdir() if p.is_file() and not p.name.startswith("."))
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="otter-zip-") as tmp, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         guarded = with_canary(zip_path, Path(tmp))
-        results = list(pool.map(lambda p: grade_one(p, guarded, timeout), files))
-    write_report(results, auto, manual, out)
+        futures = [pool.submit(grade_one, s, guarded, timeout) for s in found]
+        try:
+            results = [f.result() for f in _progress(futures, len(found), assignment, progress)]
+        except BaseException:  # Ctrl-C or SIGTERM: end every submission's processes before leaving
+            for future in futures:
+                future.cancel()
+            end_all_runs()
+            raise
+    changed = sorted(k for k, v in _fingerprint(submissions).items() if before.get(k) != v)
+    changed += sorted(k for k in before if not (submissions / k).is_file())
+    write_report(results, auto, manual, out, assignment, time.perf_counter() - started, changed, roster)
     return results
 
 
-def write_report(results: list[Result], auto: dict[str, float], manual: dict[str, float], out: Path) -> None:
+def _progress(futures, total: int, assignment: str, show: bool):
+    from concurrent.futures import as_completed
+
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is in requirements-teacher.txt; without it, no bar
+        tqdm = None
+    bar = tqdm(total=total, desc=f"grading {assignment}", unit="submission", file=sys.stderr,
+               disable=not show) if tqdm else None
+    for future in as_completed(futures):
+        if bar:
+            bar.update(1)
+        future.result()
+    if bar:
+        bar.close()
+    return futures
+
+
+def write_report(results: list[Result], auto: dict[str, float], manual: dict[str, float], out: Path,
+                 assignment: str = "", elapsed: float = 0.0, changed: list[str] | None = None,
+                 roster: Path | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     possible = sum(auto.values())
+    entered = manual_points(out / "manual.csv", results, manual)
+    write_rubric(out / "rubric.md", assignment, manual)
     with open(out / "grades.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["student", "status", *auto, *(f"{q} (manual)" for q in manual), "total",
-                         f"possible (autograded; +{sum(manual.values()):g} manual)", "seconds"])
+                         f"possible (autograded; +{sum(manual.values()):g} manual)", "seconds", "total with manual",
+                         "possible with manual"])
         for r in results:
             graded = r.status == "graded"
             cells = [f"{r.scores.get(q, 0.0):g}" if graded else "" for q in auto]
+            by_hand = entered.get(r.student, {})
             total = f"{sum(r.scores.get(q, 0.0) for q in auto):g}" if graded else ""
-            writer.writerow([r.student, r.status, *cells, *("" for _ in manual), total, f"{possible:g}",
-                             f"{r.seconds:.1f}"])
+            with_manual = f"{final_points(r, auto, by_hand):g}" if graded else ""
+            writer.writerow([r.student, r.status, *cells, *(f"{by_hand[q]:g}" if q in by_hand else "" for q in manual),
+                             total, f"{possible:g}", f"{r.seconds:.1f}", with_manual,
+                             f"{possible + sum(manual.values()):g}"])
+    write_feedback(results, auto, manual, out / "feedback", assignment, entered)
+    if roster:
+        write_lms(roster, out / "lms.csv", results, auto, entered, assignment)
     graded = [r for r in results if r.status == "graded"]
     lines = [f"submissions: {len(results)}, graded: {len(graded)}, not graded: {len(results) - len(graded)}"]
     lines += [f"  {r.student}: {r.status}" for r in results if r.status != "graded"]
@@ -163,23 +375,148 @@ def write_report(results: list[Result], auto: dict[str, float], manual: dict[str
         lines.append(f"seconds per submission: mean {statistics.mean(seconds):.1f}, max {max(seconds):.1f}")
     if manual:
         lines.append("manually graded, to fill in grades.csv: " + ", ".join(f"{q} ({p:g})" for q, p in manual.items()))
+    if changed:
+        lines.append(f"WARNING: {len(changed)} file(s) in the submissions folder changed during grading (a hostile "
+                     f"submission?): {', '.join(changed[:5])}; every grade comes from the copy read before any ran")
+    if elapsed:
+        lines.append(f"graded {len(results)} in {elapsed:.0f} s")
     (out / "summary.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    print(f"report: {out / 'grades.csv'}")
+    print(f"report: {out / 'grades.csv'}, feedback: {out / 'feedback'}")
+
+
+def write_feedback(results: list[Result], auto: dict[str, float], manual: dict[str, float], folder: Path,
+                   assignment: str, entered: dict[str, dict[str, float]] | None = None) -> None:
+    """One text file per student: each question's points and the messages of the checks that failed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for r in results:
+        lines = [f"{assignment}: feedback for {r.student}", ""]
+        if r.status != "graded":
+            lines.append(f"Not graded: {r.status}")
+        else:
+            total = sum(r.scores.get(q, 0.0) for q in auto)
+            lines.append(f"Autograded: {total:g} / {sum(auto.values()):g}")
+            for q, points in auto.items():
+                got = r.scores.get(q, 0.0)
+                lines += ["", f"{q}: {got:g} / {points:g}"]
+                if got < points:
+                    lines += ["  " + line for line in _failures(r.feedback.get(q, "")).splitlines()]
+        for q, points in manual.items():
+            got = (entered or {}).get(r.student, {}).get(q)
+            lines.append(f"{q}: {got:g} / {points:g} (graded by your teacher)" if got is not None
+                         else f"{q}: graded by your teacher ({points:g} points)")
+        if r.feedback.get("Public Tests"):
+            lines += ["", "Public checks (what grader.check showed in the notebook):",
+                      *("  " + line for line in _failures(r.feedback["Public Tests"]).splitlines())]
+        (folder / f"{r.student}.txt").write_text("\n".join(lines) + "\n")
+
+
+def _failures(output: str) -> str:
+    """otter's summary of one question, without the tracebacks' frames: the failing test and its message."""
+    kept = []
+    for line in output.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("File ", "Traceback", "^")) or not stripped:
+            continue
+        kept.append(line)
+    return "\n".join(kept[-40:]) or "a check failed (no message)"
+
+
+def final_points(r: Result, auto: dict[str, float], by_hand: dict[str, float]) -> float:
+    return sum(r.scores.get(q, 0.0) for q in auto) + sum(by_hand.values())
+
+
+def manual_points(path: Path, results: list[Result], manual: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The points the teacher entered in ``manual.csv``; the file is written (or completed) with a row per student."""
+    entered: dict[str, dict[str, float]] = {}
+    rows: dict[str, dict[str, str]] = {}
+    if path.is_file():
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                rows[row.get("student", "")] = row
+                for q, top in manual.items():
+                    value = (row.get(q) or "").strip()
+                    if not value:
+                        continue
+                    try:
+                        points = float(value)
+                    except ValueError:
+                        raise SystemExit(f"{path}: {q} of {row.get('student')!r} is {value!r}, not a number") from None
+                    if not 0 <= points <= top:
+                        raise SystemExit(f"{path}: {q} of {row.get('student')!r} is {points:g}, outside 0-{top:g}")
+                    entered.setdefault(row["student"], {})[q] = points
+    if manual:
+        with open(path, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["student", *manual, "comment"])
+            for r in results:
+                old = rows.get(r.student, {})
+                writer.writerow([r.student, *(old.get(q, "") for q in manual), old.get("comment", "")])
+    return entered
+
+
+def write_rubric(path: Path, assignment: str, manual: dict[str, float]) -> None:
+    """rubric.md: each manual question's criteria and points, from homework/rubrics.yaml."""
+    import yaml
+
+    if not manual:
+        return
+    rubrics = yaml.safe_load((HOMEWORK / "rubrics.yaml").read_text()) or {}
+    lines = [f"# {assignment}: questions graded by hand", "",
+             "Enter the points in manual.csv (one row per student), then run grade.py again: they are added to "
+             "grades.csv's `total with manual` and to lms.csv.", ""]
+    for q, points in manual.items():
+        lines += [f"## {q} ({points:g} points)", ""]
+        for item in (rubrics.get(assignment) or {}).get(q) or []:
+            lines.append(f"- **{item['points']:g}**: {' '.join(str(item['criterion']).split())}")
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+def write_lms(roster: Path, path: Path, results: list[Result], auto: dict[str, float],
+              entered: dict[str, dict[str, float]], assignment: str) -> None:
+    """The roster with this assignment's points added as one column, ready for an LMS import."""
+    with open(roster, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        rows, columns = list(reader), list(reader.fieldnames or [])
+    if not columns:
+        raise SystemExit(f"{roster} has no header row: its first line names the columns (for example Student, ID, Email)")
+
+    def matches(row: dict[str, str], student: str) -> bool:
+        values = {v.strip().lower() for v in row.values() if v and v.strip()}
+        name = student.lower()
+        return name in values or any(name.startswith(v + "_") for v in values)
+
+    matched: set[str] = set()
+    for row in rows:
+        found = [r for r in results if matches(row, r.student)]
+        graded = [r for r in found if r.status == "graded"]
+        row[assignment] = f"{final_points(graded[0], auto, entered.get(graded[0].student, {})):g}" if graded else ""
+        matched.update(r.student for r in found)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=[*columns, assignment])
+        writer.writeheader()
+        writer.writerows(rows)
+    unmatched = sorted(r.student for r in results if r.student not in matched)
+    if unmatched:
+        print(f"lms.csv: {len(unmatched)} submission(s) match no roster row: {', '.join(unmatched[:10])}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("submissions", type=Path, help="a folder of submitted .ipynb files")
-    parser.add_argument("-a", "--assignment", default="hw01_images_base64")
+    parser.add_argument("submissions", type=Path, help="a folder of submissions: .ipynb files, subfolders or zips")
+    parser.add_argument("-a", "--assignment", help="default: read from the notebooks' otter metadata")
     parser.add_argument("-o", "--out", type=Path, help="report folder (default homework/reports/ASSIGNMENT)")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per submission")
+    parser.add_argument("--roster", type=Path, help="a roster CSV (an LMS export): writes lms.csv with the points")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `kill` ends the submissions' processes too
     if not args.submissions.is_dir():
         raise SystemExit(f"{args.submissions} is not a folder")
-    grade(args.submissions, args.assignment, args.out or HOMEWORK / "reports" / args.assignment,
-          args.jobs, args.timeout)
+    if args.roster and not args.roster.is_file():
+        raise SystemExit(f"{args.roster} is not a file: pass the roster CSV exported from your LMS")
+    grade(args.submissions, args.assignment, args.out, args.jobs, args.timeout, roster=args.roster)
     return 0
 
 

@@ -62,10 +62,17 @@ def reports(built, tmp_path_factory) -> dict[str, dict[str, dict[str, str]]]:
         for fixture in (HOMEWORK / "fixtures" / name).iterdir():
             shutil.copy(fixture, submissions / fixture.name)
         out = tmp_path_factory.mktemp(f"report-{name}")
-        grade.grade(submissions, name, out, jobs=1, zip_path=build.autograder_zip(name, built / "build"))
+        before = {p.name: p.read_bytes() for p in submissions.iterdir()}
+        grade.grade(submissions, name, out, jobs=1, zip_path=build.autograder_zip(name, built / "build"),
+                    progress=False)
         with open(out / "grades.csv", newline="") as f:
             rows = {row["student"]: row for row in csv.DictReader(f)}
-        rows["_summary"] = {"text": (out / "summary.txt").read_text()}
+        rows["_summary"] = {"text": (out / "summary.txt").read_text(),
+                            "unchanged": before == {p.name: p.read_bytes() for p in submissions.iterdir()}}
+        for student in list(rows):
+            feedback = out / "feedback" / f"{student}.txt"
+            if feedback.is_file():
+                rows[student]["_feedback"] = feedback.read_text()
         return rows
 
     with ThreadPoolExecutor(max_workers=JOBS) as pool:
@@ -107,7 +114,8 @@ def test_autograder_holds_the_hidden_tests(built):
 
 
 def _scores(row):
-    return (row["status"], *(float(row[q]) for q in ("q1", "q2", "q3")))
+    """Points rounded to 2 decimals: otter splits a question's points evenly over its tests (2.66667 of 4)."""
+    return (row["status"], *(round(float(row[q]), 2) for q in ("q1", "q2", "q3")))
 
 
 def test_solution_scores_full_marks(report):
@@ -129,13 +137,14 @@ def test_bad_submissions_are_reported_not_fatal(report):
     assert report["broken"]["status"].startswith("malformed notebook")
     assert report["broken"]["q1"] == ""
     summary = report["_summary"]["text"]
-    assert "not graded: 2" in summary and "seconds per submission" in summary and "q4 (2)" in summary
+    # not graded: broken, notes and the two hostile fixtures (flagged)
+    assert "not graded: 4" in summary and "seconds per submission" in summary and "q4 (2)" in summary
 
 
 def test_conversation_homework(reports):
     """hw02: the solution scores 7/7, the untouched student version 0, mutating the history loses points."""
-    rows = {k: (v["status"], float(v["q1"]), float(v["q2"])) for k, v in reports["hw02_conversation"].items()
-            if k != "_summary"}
+    rows = {k: (v["status"], round(float(v["q1"]), 2), round(float(v["q2"]), 2))
+            for k, v in reports["hw02_conversation"].items() if k != "_summary"}
     assert rows["solution"] == ("graded", 3, 4)
     assert rows["untouched"] == ("graded", 0, 0)
     assert rows["mutates"] == make_fixtures.EXPECTED_HW02["mutates"]
@@ -172,7 +181,7 @@ def test_new_fixture_scores(reports, name, student):
     if scores is None:
         assert all(row[q] == "" for q in NEW[name][0]) and row["total"] == "", "a flagged submission gets no credit"
     else:
-        assert tuple(float(row[q]) for q in NEW[name][0]) == scores, row
+        assert tuple(round(float(row[q]), 2) for q in NEW[name][0]) == scores, row
 
 
 def test_student_versions_hide_the_new_solutions(built):
@@ -221,10 +230,10 @@ def test_scan_leaves_honest_code_alone(source):
 
 def test_no_committed_notebook_is_flagged_except_the_tamper_fixtures():
     for path in sorted(HOMEWORK.glob("*/**/*.ipynb")):
-        if path.name == "broken.ipynb" or "masters" in path.parts:
+        if path.name in ("broken.ipynb", "hostile_recursion.ipynb") or "masters" in path.parts:
             continue
         found = integrity.scan(nbformat.read(path, as_version=4))
-        assert bool(found) == path.name.startswith("tamper"), f"{path}: {found}"
+        assert bool(found) == path.name.startswith(("tamper", "hostile")), f"{path}: {found}"
 
 
 def test_canary_catches_a_patched_grader_the_scan_missed(built, tmp_path, monkeypatch):
@@ -234,3 +243,254 @@ def test_canary_catches_a_patched_grader_the_scan_missed(built, tmp_path, monkey
     result = grade.grade_one(HOMEWORK / "fixtures" / "hw03_detail_cost" / "tamper_grader.ipynb", guarded, 600)
     assert result.status.startswith("flagged, no credit: the grader was patched"), result
     assert result.scores == {}
+
+
+# --- issue 24: probes, hostile submissions, feedback, isolation, LMS folders ----------------------------------
+
+@pytest.mark.parametrize(("name", "student"), sorted(make_fixtures.EXPECTED_PROBES))
+def test_probe_scores(reports, name, student):
+    """Alternative-correct answers get full marks, typical wrong ones less, hostile ones nothing (flagged)."""
+    status, scores = make_fixtures.EXPECTED_PROBES[(name, student)]
+    row = reports[name][student]
+    assert row["status"].startswith(status), row["status"]
+    questions = [q for q in row if q.startswith("q") and "manual" not in q]
+    if scores is None:
+        assert all(row[q] == "" for q in questions) and row["total"] == "", "no credit"
+    else:
+        assert tuple(round(float(row[q]), 2) for q in questions) == scores, row
+
+
+@pytest.mark.parametrize(("name", "student", "question", "needle"), make_fixtures.PUBLIC_CATCHES)
+def test_public_checks_catch_the_key_mistake(reports, name, student, question, needle):
+    """The public checks a student runs fail on the typical mistake, saying what was expected and what came back."""
+    feedback = reports[name][student]["_feedback"]
+    public = feedback.split("Public checks", 1)[1]
+    section = public.split(f"{question} results:", 1)[1].split(" results:", 1)[0]
+    assert "All test cases passed" not in section.splitlines()[0], section
+    assert needle in section, section
+
+
+def test_feedback_files_and_untouched_input(reports):
+    for name in ASSIGNMENTS:
+        rows = reports[name]
+        assert rows["_summary"]["unchanged"], f"{name}: the teacher's submissions folder was written"
+        assert "Autograded: " in rows["solution"]["_feedback"]
+    wrong = reports["hw01_images_base64"]["wrong"]["_feedback"]
+    assert "q2: 0 / 3" in wrong and "expected" in wrong, wrong
+    assert "Not graded: flagged" in reports["hw03_detail_cost"]["hostile_run_cell"]["_feedback"]
+
+
+@pytest.mark.parametrize("source", [
+    "get_ipython().run_cell('fr' + 'om ot' + 'ter.test_files import x')",
+    "import runpy\ncalc = runpy.run_module('helpers.tokens')['image_tokens']",
+    "import glob\nfiles = glob.glob('**/*.py', recursive=True)",
+    "from pathlib import Path\nfiles = list(Path('/').rglob('q1.py'))",
+    "object.__setattr__(module, 'image_tokens', len)",
+    "import sys\nmods = getattr(sys, 'mod' + 'ules')",
+    "import subprocess\nsubprocess.run(['cat', 'x'])",
+    "!cat /etc/hostname",
+    "import os\nos.system('ls ..')",
+    "text = open('/proc/self/cmdline').read()",
+    "x = " + "1 + " * 100_000 + "1",
+])
+def test_scan_flags_the_issue_24_attacks(source):
+    assert integrity.scan_source(source), f"not flagged: {source[:60]!r}"
+
+
+@pytest.mark.parametrize("source", [
+    "import matplotlib.pyplot as plt\nplt.rcParams['figure.dpi'] = 120",
+    "import os\nos.environ['TOKENIZERS_PARALLELISM'] = 'false'",
+    "import inspect\nprint(inspect.signature(len))",
+    "%timeit sum(range(10))",
+    build.INIT_CELL.format(name="hw03_detail_cost"),
+])
+def test_scan_no_longer_flags_honest_lines(source):
+    assert integrity.scan_source(source) == []
+
+
+def test_a_hostile_notebook_harms_no_other_grade(built, tmp_path, monkeypatch):
+    """With the scan switched off, a notebook that finds the submissions folder through /proc and overwrites every
+    notebook in it: the others are graded from the copies read before anything ran, and the change is reported."""
+    monkeypatch.setattr(grade, "scan", lambda nb: [])
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for student in ("hostile_overwrite", "complete", "partial"):
+        shutil.copy(HOMEWORK / "fixtures" / NAME / f"{student}.ipynb", folder)
+    results = {r.student: r for r in grade.grade(folder, NAME, tmp_path / "out", jobs=1, progress=False,
+                                                 zip_path=build.autograder_zip(NAME, built / "build"))}
+    assert results["hostile_overwrite"].status == "graded", results["hostile_overwrite"]  # it did run
+    assert results["complete"].scores == {"q1": 3.0, "q2": 3.0, "q3": 4.0}, results["complete"]
+    assert results["partial"].scores == {"q1": 3.0, "q2": 3.0, "q3": 0.0}, results["partial"]
+    changed = [p.name for p in folder.iterdir() if p.read_bytes() == b"{}"]
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert not changed or "WARNING" in summary, summary
+
+
+def test_timeout_ends_the_whole_process_tree(built, tmp_path, monkeypatch):
+    """A submission that starts a detached child and hangs: timed out, and no process of it survives the run."""
+    psutil = pytest.importorskip("psutil")
+    monkeypatch.setattr(grade, "scan", lambda nb: [])
+    nb = nbformat.read(HOMEWORK / "fixtures" / NAME / "partial.ipynb", as_version=4)
+    marker = "613.25"
+    nb.cells.insert(2, nbformat.v4.new_code_cell(
+        "import subprocess, time\n"
+        f"subprocess.Popen(['sleep', '{marker}'], start_new_session=True)\n"
+        "time.sleep(600)"))
+    submission = grade.Submission("sleeper", "sleeper.ipynb", nbformat.writes(nb).encode())
+    guarded = integrity.with_canary(build.autograder_zip(NAME, built / "build"), tmp_path)
+    result = grade.grade_one(submission, guarded, timeout=30)
+    assert result.status.startswith("timed out"), result
+    survivors = [p for p in psutil.process_iter(["cmdline"]) if marker in (p.info["cmdline"] or [])]
+    assert not survivors, survivors
+
+
+def test_a_crash_in_one_submission_never_stops_the_run(monkeypatch):
+    def explode(data):
+        raise RecursionError("maximum recursion depth exceeded")
+    monkeypatch.setattr(grade, "check_notebook", explode)
+    result = grade.grade_one(grade.Submission("x", "x.ipynb", b"{}"), Path("missing.zip"), 5)
+    assert result.status.startswith("grader failed: RecursionError"), result
+
+
+def test_lms_folders_zips_and_the_inferred_assignment(tmp_path):
+    """An LMS bulk download: one subfolder per student, zips, loose notebooks; -a read from the notebooks."""
+    import zipfile
+    student = (HOMEWORK / "student" / "hw02_conversation.ipynb").read_bytes()
+    (tmp_path / "alice_1234").mkdir()
+    (tmp_path / "alice_1234" / "attempt").mkdir()
+    (tmp_path / "alice_1234" / "attempt" / "hw02_conversation.ipynb").write_bytes(student)
+    with zipfile.ZipFile(tmp_path / "bob.zip", "w") as z:
+        z.writestr("hw02_conversation.ipynb", student)
+        z.writestr("__MACOSX/._hw02_conversation.ipynb", b"junk")
+    (tmp_path / "carol.ipynb").write_bytes(student)
+    (tmp_path / "dave_99").mkdir()
+    (tmp_path / "notes.txt").write_text("hi")
+    found = {s.student: s for s in grade.collect(tmp_path)}
+    assert sorted(found) == ["alice_1234", "bob", "carol", "dave_99", "notes"]
+    assert found["alice_1234"].data == found["bob"].data == found["carol"].data == student
+    assert found["dave_99"].problem.startswith("folder with no notebook")
+    assert found["notes"].problem.startswith("not a notebook")
+    assert grade.infer_assignment(list(found.values())) == "hw02_conversation"
+    with pytest.raises(SystemExit, match="pass -a"):
+        grade.infer_assignment([found["notes"]])
+
+
+def test_checks_runner_matches_otter_on_public_tests():
+    """homework_checks.py (no otter) is the file build.py copies next to the notebooks."""
+    for folder in ("student", "solutions"):
+        assert (HOMEWORK / folder / "homework_checks.py").read_text() == (HOMEWORK / "checks.py").read_text()
+
+
+LEARNER_RUN = r"""
+import json, sys
+import nbformat
+from nbclient import NotebookClient
+try:
+    import otter  # noqa: F401
+    sys.exit("otter-grader is installed in the learner's environment: the test would prove nothing")
+except ModuleNotFoundError:
+    pass
+out = {}
+for path in sys.argv[1:]:
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, allow_errors=True, resources={"metadata": {"path": str(__import__("pathlib").Path(path).parent)}}).execute()
+    texts = []
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "grader.check(" in cell.source:
+            texts.append("".join(o.get("text", "") or o.get("data", {}).get("text/plain", "") for o in cell.outputs)
+                         + "".join(o.get("ename", "") + ": " + o.get("evalue", "") for o in cell.outputs
+                                   if o.output_type == "error"))
+    init = "".join(o.get("ename", "") for o in nb.cells[0].outputs if o.output_type == "error")
+    out[path] = {"init_error": init, "checks": texts}
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def learner_python(tmp_path_factory) -> Path:
+    """A fresh virtualenv with only the learner's `pip install -r requirements.txt` (no otter-grader).
+
+    HOMEWORK_LEARNER_VENV reuses one made before (it is checked to lack otter-grader)."""
+    import os
+    import subprocess
+    import venv
+    reuse = os.environ.get("HOMEWORK_LEARNER_VENV")
+    root = Path(reuse) if reuse else tmp_path_factory.mktemp("learner") / "venv"
+    python = root / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
+    if not python.is_file():
+        venv.create(root, with_pip=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-r", "requirements.txt"], check=True,
+                       cwd=HOMEWORK.parent)
+    return python
+
+
+def test_homework_opens_after_the_learners_install(learner_python, tmp_path):
+    """Only requirements.txt: the student notebook opens and its public checks run (homework_checks.py, no otter);
+    the solution passes them all, the untouched student version and a typical wrong answer fail with messages."""
+    import json
+    import os
+    import subprocess
+    for name in ("student", "solutions"):
+        (tmp_path / name).mkdir()
+        shutil.copy(HOMEWORK / name / f"{NAME}.ipynb", tmp_path / name)
+        shutil.copy(HOMEWORK / name / "homework_checks.py", tmp_path / name)
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    shutil.copy(HOMEWORK / "fixtures" / NAME / "wrong.ipynb", wrong / f"{NAME}.ipynb")
+    shutil.copy(HOMEWORK / "student" / "homework_checks.py", wrong)
+    paths = [str(tmp_path / f / f"{NAME}.ipynb") for f in ("student", "solutions", "wrong")]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    run = subprocess.run([str(learner_python), "-c", LEARNER_RUN, *paths], capture_output=True, text=True,
+                         env=env, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    student, solution, mistakes = (result[p] for p in paths)
+    for nb in (student, solution, mistakes):
+        assert nb["init_error"] == "" and len(nb["checks"]) == 3, nb
+        assert not any("ModuleNotFoundError" in text for text in nb["checks"]), nb
+    assert all(text.strip().endswith("All test cases passed!") for text in solution["checks"]), solution
+    assert all("public checks failed" in text for text in student["checks"]), student
+    q1, q2, q3 = mistakes["checks"]
+    assert "photo.png" in q1 and "got 'data:image/png" in q1, q1
+    assert "expected 765, got" in q2, q2
+    assert "expected RuntimeError" in q3, q3
+
+
+def test_manual_points_rubric_and_lms_export(tmp_path):
+    """manual.csv (points entered by hand) goes into the totals; a roster CSV gets one column of points (lms.csv)."""
+    results = [grade.Result("alice_1234", scores={"q1": 3, "q2": 3, "q3": 4}),
+               grade.Result("bob", scores={"q1": 1, "q2": 0, "q3": 0}),
+               grade.Result("carl", status="timed out after 300 s")]
+    auto, manual = {"q1": 3.0, "q2": 3.0, "q3": 4.0}, {"q4": 2.0}
+    grade.write_report(results, auto, manual, tmp_path, NAME)
+    with open(tmp_path / "manual.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["student", "q4", "comment"] and [r[0] for r in rows[1:]] == ["alice_1234", "bob", "carl"]
+    (tmp_path / "manual.csv").write_text("student,q4,comment\nalice_1234,2,clear\nbob,1.5,\n")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("Student,SIS Login ID,Email\nAlice A,alice,a@example.org\nBob B,bob,b@example.org\n"
+                      "Dora D,dora,d@example.org\n")
+    grade.write_report(results, auto, manual, tmp_path, NAME, roster=roster)
+    with open(tmp_path / "grades.csv", newline="") as f:
+        grades = {r["student"]: r for r in csv.DictReader(f)}
+    assert grades["alice_1234"]["q4 (manual)"] == "2" and grades["alice_1234"]["total with manual"] == "12"
+    assert grades["alice_1234"]["total"] == "10" and grades["bob"]["total with manual"] == "2.5"
+    assert grades["carl"]["total with manual"] == ""
+    with open(tmp_path / "lms.csv", newline="") as f:
+        lms = {r["SIS Login ID"]: r for r in csv.DictReader(f)}
+    assert (lms["alice"][NAME], lms["bob"][NAME], lms["dora"][NAME]) == ("12", "2.5", "")
+    assert "- **1**: Why low misses small print" in (tmp_path / "rubric.md").read_text()
+    assert "q4: 2 / 2 (graded by your teacher)" in (tmp_path / "feedback" / "alice_1234.txt").read_text()
+    (tmp_path / "manual.csv").write_text("student,q4\nalice_1234,3\n")
+    with pytest.raises(SystemExit, match="outside 0-2"):
+        grade.write_report(results, auto, manual, tmp_path, NAME)
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_rubric_points_add_up(name):
+    import yaml
+    rubrics = yaml.safe_load((HOMEWORK / "rubrics.yaml").read_text())
+    manual = grade.manual_questions(name)
+    assert manual and set(rubrics[name]) == set(manual)
+    for q, points in manual.items():
+        assert sum(item["points"] for item in rubrics[name][q]) == points, (name, q)
