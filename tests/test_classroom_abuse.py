@@ -163,7 +163,7 @@ def closed(sock: socket.socket, within: float) -> bool:
             data = sock.recv(4096)
             if not data:
                 return True
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         return False
     except OSError:
         return True
