@@ -252,3 +252,28 @@ def test_the_recording_proxy_forwards_only_this_runs_kernels_and_a_recordings_ro
             deleted = requests.delete(url + "/v1/files/" + uploaded.json()["id"], headers=own, timeout=30)
             assert deleted.status_code == 200 and deleted.json()["deleted"] is True
             assert len(proxy.entries) == 1
+
+
+@pytest.mark.parametrize(("name", "damage", "field"), [
+    ("deep array", lambda data: "[" * 200_000 + "]" * 200_000, "JSON"),
+    ("entries is an object", lambda data: {**data, "entries": {"a": 1}}, "entries"),
+    ("an entry is a list", lambda data: {**data, "entries": [[1, 2]]}, "entries.0"),
+    ("notebooks is an int", lambda data: {**data, "notebooks": 5}, "notebooks"),
+    ("notebooks is binary", lambda data: {**data, "notebooks": "\x00\x01"}, "notebooks"),
+    ("notebooks outside notebooks/", lambda data: {**data, "notebooks": ["../README.md"]}, "notebooks.0"),
+    ("content is a number", lambda data: {**data, "entries": [{**data["entries"][0], "response": {
+        **data["entries"][0]["response"], "choices": [{"message": {"content": 5}}]}}]}, "content"),
+    ("usage of the wrong type", lambda data: {**data, "entries": [{**data["entries"][0], "response": {
+        **data["entries"][0]["response"], "usage": {"prompt_tokens": "many"}}}]}, "usage"),
+])
+def test_a_damaged_or_hostile_recording_is_a_configuration_error_naming_the_field(tmp_path, name, damage, field):
+    """Issue 25: each of these crashed at start (a traceback) or gave 500s at request time."""
+    good = _recording(tmp_path, [(HELLO, _response(ANSWER))])
+    data = json.loads(good.read_text())
+    damaged = damage(data)
+    path = tmp_path / "damaged.json"
+    path.write_text(damaged if isinstance(damaged, str) else json.dumps(damaged))
+    with pytest.raises(ConfigurationError) as caught:
+        load_recording(path)
+    message = str(caught.value)
+    assert str(path) in message and field in message, message
