@@ -180,10 +180,18 @@ def test_loopback_in_every_spelling_is_never_fetched(server, downloads_on, image
 
 
 @pytest.mark.parametrize("address", ["10.0.0.1", "192.168.1.1", "172.16.0.5", "169.254.169.254", "100.64.0.1",
-                                     "224.0.0.1", "::ffff:10.0.0.1", "fe80::1", "fc00::1", "0.0.0.0"])
+                                     "224.0.0.1", "::ffff:10.0.0.1", "fe80::1", "fc00::1", "0.0.0.0",
+                                     # issue 25: the embedded-IPv4 forms and the IETF protocol block
+                                     "64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a00:1",
+                                     "2002:7f00:1::", "2002:a00:1::1", "2002:c0a8:101::1", "192.0.0.1", "192.0.0.9",
+                                     "192.0.0.170"])
 def test_private_link_local_and_reserved_addresses_are_not_public(address):
     """The policy's address test (private networks, cloud metadata at 169.254.169.254, carrier NAT...)."""
     assert not fetch.public_address(address)
+
+
+def test_embedded_public_ipv4_addresses_stay_public():
+    assert all(fetch.public_address(a) for a in ("64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8"))
 
 
 def test_a_name_that_resolves_to_a_private_address_is_refused(server, downloads_on, monkeypatch):
