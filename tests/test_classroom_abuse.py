@@ -197,3 +197,43 @@ def test_one_address_cannot_take_every_connection():
             sock.close()
     print(f"21st connection from one address refused: {refused}; another address answered: {reply[:15]!r}")
     assert refused and reply.startswith(b"HTTP/1.1 200")
+
+
+# --- the client's downloads ------------------------------------------------------------------------------
+
+def test_a_dripping_image_server_cannot_hold_prepare_image_past_its_deadline():
+    """Issue 25: the timeout was per read, so a server sending a byte every half second held the download (it
+    held it > 60 s). Now ``timeout`` is the whole download's deadline. The server runs on 127.0.0.1 and drips
+    for at most 12 s."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from helpers.errors import NetworkError
+    from helpers.images import prepare_image
+
+    class Drip(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:                    # noqa: N802 - the http.server spelling
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for _ in range(24):
+                    self.wfile.write(b"\0")
+                    self.wfile.flush()
+                    time.sleep(0.5)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        started = time.perf_counter()
+        with pytest.raises(NetworkError, match="timed out after 2 s"):
+            prepare_image(f"http://127.0.0.1:{server.server_address[1]}/slow.png", timeout=2.0)
+        seconds = time.perf_counter() - started
+    finally:
+        server.shutdown()
+        server.server_close()
+    print(f"dripping image server: prepare_image gave up after {seconds:.1f} s (timeout=2)")
+    assert seconds < 3.5

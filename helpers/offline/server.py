@@ -144,7 +144,12 @@ class _Protocol(H11Protocol):
             self.conn.their_state is h11.IDLE and self.conn.trailing_data[0].strip())
         if unfinished and (self.cycle is None or not self.cycle.response_started):
             self.send_400_response("incomplete request")
-        return None      # after a whole request, EOF means the client went away: its work is stopped
+        # After a whole request, EOF means the client went away: its work is stopped and its scheduler slot freed.
+        # Decided for issue 25: a client that only half-closes (shutdown(SHUT_WR) after its request, which
+        # HTTP/1.1 allows but curl, httpx, requests and the OpenAI SDK never do) looks the same on the wire as one
+        # that closed its socket and left; on a shared server, freeing a departed learner's slot at once matters
+        # more than answering the rare half-closing client, which gets no answer (tests/test_server_security.py).
+        return None
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
