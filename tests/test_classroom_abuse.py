@@ -4,9 +4,11 @@ only at 127.0.0.1: the attack first, then the behaviour every other learner must
 - one person with 12 names floods the room: with one key per learner the names are labels, so the flood is one
   learner's (its queue cap, its 429s) and another learner's answer stays under 1.5 s;
 - a name after someone's key or an ``X-Learner`` header borrows nobody's identity;
-- a 40,000-part upload to ``/v1/files`` does not stall the event loop (other learners under 1.5 s);
+- a 40,000-part upload to ``/v1/files`` or a 90 MB body of tiny JSON values does not stall the event loop (other
+  learners under 1.5 s);
 - connections that drip header lines are cut off after the header deadline, and one address cannot hold more
-  than its share of connections (file descriptors).
+  than its share of connections (file descriptors);
+- a dripping image server cannot hold the client's ``prepare_image(url)`` past its deadline.
 
 The image analysis is replaced by a stand-in that holds its scheduler slot for a fixed time (as in
 test_classroom.py); everything else is the real path: HTTP, key check, scheduler, worker threads.
@@ -237,3 +239,31 @@ def test_a_dripping_image_server_cannot_hold_prepare_image_past_its_deadline():
         server.server_close()
     print(f"dripping image server: prepare_image gave up after {seconds:.1f} s (timeout=2)")
     assert seconds < 3.5
+
+
+def test_a_90_mb_body_of_tiny_json_values_does_not_stall_other_learners():
+    """Issue 25: a 90 MB JSON body of 45 million numbers sent to /v1/responses was parsed on the event loop: every
+    learner waited (2.45 s measured 2026-12-07). Now the values are counted before parsing (a 400), large bodies are
+    parsed in a worker thread, and the others are answered."""
+    room, keys = generate_keys(2)
+    payload = b'{"model":"gpt-4o","input":"hi","x":[' + b"0," * 45_000_000 + b"0]}"
+    with OfflineServer(warm_ocr=False, classroom=room, workers=1) as server:
+        flood: list[requests.Response] = []
+        thread = threading.Thread(target=lambda: flood.append(requests.post(
+            server.base_url + "/v1/responses", data=payload, timeout=120,
+            headers={"Authorization": f"Bearer {keys['learner-01']}", "Content-Type": "application/json"})))
+        thread.start()
+        slowest, rounds = 0.0, 0
+        while (thread.is_alive() or rounds < 5) and rounds < 600:     # while it arrives and is handled
+            rounds += 1
+            started = time.perf_counter()
+            answer = requests.get(server.base_url + "/v1/models", timeout=60,
+                                  headers={"Authorization": f"Bearer {keys['learner-02']}"})
+            slowest = max(slowest, time.perf_counter() - started)
+            assert answer.status_code == 200
+            time.sleep(0.05)
+        thread.join(120)
+    print(f"90 MB body of tiny JSON values: answered {flood[0].status_code}; another learner's slowest request "
+          f"{slowest:.2f} s")
+    assert flood[0].status_code == 400 and "JSON values" in flood[0].json()["error"]["message"]
+    assert slowest < 1.5
