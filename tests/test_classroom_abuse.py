@@ -267,3 +267,29 @@ def test_a_90_mb_body_of_tiny_json_values_does_not_stall_other_learners():
           f"{slowest:.2f} s")
     assert flood[0].status_code == 400 and "JSON values" in flood[0].json()["error"]["message"]
     assert slowest < 1.5
+
+
+def test_a_body_dripped_within_the_per_piece_timeout_is_cut_off():
+    """Issue 25: a body sent a few bytes at a time, each piece inside the 10 s per-piece timeout, held its
+    connection for as long as the client liked. Now, after the grace period (2 s here, 30 s by default), a body
+    must average 256 KiB/s."""
+    with OfflineServer(warm_ocr=False) as server:
+        server.state.body_grace = 2.0
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer k\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{")
+        started, reply = time.perf_counter(), b""
+        while time.perf_counter() - started < 8 and not reply:
+            with contextlib.suppress(OSError):
+                sock.sendall(b" ")
+            sock.settimeout(0.5)
+            with contextlib.suppress(TimeoutError):
+                reply = sock.recv(4096)
+        seconds = time.perf_counter() - started
+        sock.settimeout(2)
+        with contextlib.suppress(OSError):
+            while piece := sock.recv(4096):
+                reply += piece
+        sock.close()
+    print(f"dripped body cut off after {seconds:.1f} s: {reply[:12]!r}")
+    assert reply.startswith(b"HTTP/1.1 400") and b"too slowly" in reply and seconds < 4

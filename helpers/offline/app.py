@@ -79,6 +79,10 @@ T = TypeVar("T")
 #: difference of the simulator (docs/FACTS.md section 5), and above 50 MB of images (~67 MB of base64 plus JSON).
 MAX_BODY_BYTES = 96 * 1024 * 1024
 DEFAULT_READ_TIMEOUT = 10.0      # seconds to wait for each piece of a request body
+#: A body that keeps a connection busy must keep arriving: after ``BODY_GRACE_SECONDS`` it must average at least
+#: ``MIN_BODY_RATE`` bytes a second (96 MiB may take about 6 minutes; a byte every few seconds is cut off).
+BODY_GRACE_SECONDS = 30.0
+MIN_BODY_RATE = 256 * 1024
 SERVER_NAME = "vision-offline/1.0"
 INLINE_BYTES = 256 * 1024        # bodies up to this size are parsed on the event loop (well under a millisecond)
 _NO_KEY = ("You didn't provide an API key. You need to provide your API key in an Authorization header using "
@@ -102,6 +106,7 @@ class ServerState:
     stream_delay: float = 0.0
     verbose: bool = False
     host_names: Callable[[str], bool] = is_loopback
+    body_grace: float = BODY_GRACE_SECONDS        # seconds before a body must arrive at MIN_BODY_RATE
     classroom: Classroom | None = None            # a shared server's access token (helpers.offline.classroom)
     scheduler: FairScheduler | None = None        # its fair scheduling of image work between learners
     faults: FaultBook = field(default_factory=FaultBook)
@@ -443,14 +448,22 @@ __all__ = ["abort", "read_body", "until_disconnect"]
 
 
 async def read_body(request: Request, state: Any) -> bytes:
-    """The request body, counted against the cap as it arrives and bounded in time between pieces."""
+    """The request body, counted against the cap as it arrives, bounded in time between pieces and in its
+    average rate (:data:`MIN_BODY_RATE` after :data:`BODY_GRACE_SECONDS`: a body dripped a byte at a time within
+    the per-piece timeout is cut off)."""
     declared = request.headers.get("content-length")
     if declared is not None and int(declared) > state.max_body_bytes:   # h11 has checked it is digits
         raise ApiError(413, f"Request body too large: {declared} bytes; the offline backend accepts at most "
                             f"{state.max_body_bytes} bytes. Send fewer or smaller images (downscale them, or use "
                             "URLs).", code="request_too_large")
-    pieces, total = [], 0
+    pieces, total, started = [], 0, time.monotonic()
+    grace = getattr(state, "body_grace", BODY_GRACE_SECONDS)
     while True:
+        elapsed = time.monotonic() - started
+        if elapsed > grace and total < elapsed * MIN_BODY_RATE:
+            raise ApiError(400, f"The request body arrived too slowly ({total} bytes in {elapsed:.0f} s; this server "
+                                f"needs at least {MIN_BODY_RATE // 1024} KiB/s after the first {grace:g} s).",
+                           code="incomplete_body", close=True)
         try:
             with anyio.fail_after(state.read_timeout):            # no extra task per piece, unlike wait_for
                 message = await request.receive()
