@@ -293,3 +293,20 @@ def test_a_body_dripped_within_the_per_piece_timeout_is_cut_off():
         sock.close()
     print(f"dripped body cut off after {seconds:.1f} s: {reply[:12]!r}")
     assert reply.startswith(b"HTTP/1.1 400") and b"too slowly" in reply and seconds < 4
+
+
+def test_the_set_up_hint_belongs_to_the_key_not_to_a_name():
+    """With per-learner keys, new names (X-Learner) do not bring the hint back, and another learner's first
+    answer still carries theirs."""
+    from helpers.offline.answers import HINT
+
+    room, keys = generate_keys(2)
+    hello = {"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": "Hi"}]}
+    with OfflineServer(warm_ocr=False, classroom=room, workers=1) as server:
+        def say(key: str, name: str) -> str:
+            answer = post(server.base_url, key, hello, **{"X-Learner": name})
+            return answer.json()["choices"][0]["message"]["content"]
+
+        assert say(keys["learner-01"], "a").endswith(HINT)
+        assert all(HINT not in say(keys["learner-01"], name) for name in NAMES[:3])
+        assert say(keys["learner-02"], "a").endswith(HINT)
