@@ -63,6 +63,7 @@ import io
 import os
 import re
 import stat
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -123,7 +124,7 @@ SUPPORTED_MIME = ("image/png", "image/jpeg", "image/webp", "image/gif")
 # Our own choices (not provider facts):
 JPEG_QUALITY = 90                       # re-encoded JPEGs: visually lossless for photos, far smaller than PNG
 WEBP_QUALITY = 90                       # re-encoded lossy WEBPs
-DOWNLOAD_TIMEOUT = 30.0                 # seconds, for connecting and for each read of an http(s) download
+DOWNLOAD_TIMEOUT = 30.0                 # seconds for a whole http(s) download (and at most for any one read)
 MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024  # refuse to download more than this (a photo to shrink may exceed 20 MB)
 USER_AGENT = "gpt-vision-course-helpers/0.1 (educational notebooks; httpx)"
 #: The most bytes read from one local file or one download before deciding anything: a photo to shrink may
@@ -424,11 +425,14 @@ def read_path(path: str, *, limit: int = MAX_INPUT_BYTES, fix: str | None = None
 
 
 def _download(url: str, timeout: float) -> bytes:
-    """GET an image with a timeout and a size cap; network trouble becomes NetworkError/ImageNotFoundError.
+    """GET an image with a deadline and a size cap; network trouble becomes NetworkError/ImageNotFoundError.
 
-    Uses httpx, the course's one HTTP client for its own calls (``requests`` appears only where lesson 02 teaches
+    ``timeout`` is the deadline of the whole download (redirects included), not of each read: a server that
+    drips a byte a second is stopped when it passes, between two pieces (a read that stalls completely is stopped
+    by the same ``timeout``, so no download outlives it by more than one read). Uses httpx, the course's one HTTP client for its own calls (``requests`` appears only where lesson 02 teaches
     a raw HTTP call, :func:`helpers.client.http_endpoint`). Redirects are followed, as a browser would."""
     shown = shorten(redact_url(url), 200)
+    deadline = time.monotonic() + timeout
     try:
         with httpx.stream("GET", url, timeout=timeout, follow_redirects=True,
                           headers={"User-Agent": USER_AGENT}) as response:
@@ -441,7 +445,9 @@ def _download(url: str, timeout: float) -> bytes:
                                    f"({response.reason_phrase}).", status=response.status_code, fix=DOWNLOAD_ADVICE)
             chunks: list[bytes] = []
             received = 0
-            for chunk in response.iter_bytes(chunk_size=1 << 16):
+            for chunk in response.iter_bytes():          # each piece as it arrives (no buffering to a size)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("the download's deadline passed")
                 received += len(chunk)
                 if received > MAX_DOWNLOAD_BYTES:
                     raise ImageTooLargeError(

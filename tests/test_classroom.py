@@ -271,3 +271,78 @@ def test_each_learner_reads_the_hint_once(room):
     assert HINT not in say(TOKEN + ".ann")
     assert say(TOKEN + ".bob").endswith(HINT)
     assert HINT not in say(TOKEN + ".bob") and HINT not in say(TOKEN + ".ann")
+
+
+def _start_roster_server(roster, tmp_path):
+    """``python -m helpers.offline --classroom --roster FILE`` as a process; its printed lines up to Ctrl-C."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers.local import REPO_ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env.pop("VISION_CLASSROOM_TOKEN", None)
+    process = subprocess.Popen([sys.executable, "-m", "helpers.offline", "--classroom", "--port", "0", "--no-warm",
+                                "--roster", str(roster)], cwd=tmp_path, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    printed: list[str] = []
+    while not printed or "Press Ctrl-C" not in printed[-1]:
+        line = process.stdout.readline()
+        assert line, "the server stopped: " + process.stderr.read()
+        printed.append(line)
+    return process, "".join(printed)
+
+
+def _keys_and_url(printed: str) -> tuple[dict[str, str], str]:
+    keys, name = {}, None
+    for line in printed.splitlines():
+        if line.startswith("# "):
+            name = line[2:]
+        elif line.startswith("OPENAI_API_KEY=") and name:
+            keys[name] = line.split("=", 1)[1]
+        elif line.startswith("OPENAI_BASE_URL="):
+            url = line.split("=", 1)[1]
+    return keys, url
+
+
+def test_a_roster_gives_each_learner_a_key_printed_once_stored_hashed_and_revocable(tmp_path):
+    roster = tmp_path / "roster.txt"
+    roster.write_text("ann\nbob  # the second learner\n")
+    process, printed = _start_roster_server(roster, tmp_path)
+    try:
+        keys, url = _keys_and_url(printed)
+        assert sorted(keys) == ["ann", "bob"] and keys["ann"] != keys["bob"]
+        stored = (tmp_path / "roster.txt.keys").read_text()
+        assert "ann\t" in stored and keys["ann"] not in stored and keys["bob"] not in stored
+        ok = requests.get(url + "/models", headers={"Authorization": f"Bearer {keys['ann']}"}, timeout=10)
+        assert ok.status_code == 200
+        borrowed = requests.get(url + "/models", headers={"Authorization": f"Bearer {keys['bob']}.ann"}, timeout=10)
+        assert borrowed.status_code == 401 and keys["bob"] not in borrowed.text
+    finally:
+        process.terminate()
+        process.wait(10)
+    roster.write_text("ann\ncarl\n")                          # bob revoked, carl added
+    process, printed = _start_roster_server(roster, tmp_path)
+    try:
+        again, url = _keys_and_url(printed)
+        assert list(again) == ["carl"]                        # only the new learner's key is printed
+        assert keys["ann"] not in printed and keys["bob"] not in printed
+        for key, status in ((keys["ann"], 200), (keys["bob"], 401), (again["carl"], 200)):
+            answer = requests.get(url + "/models", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+            assert answer.status_code == status
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_a_damaged_roster_is_refused_naming_the_line(tmp_path, capsys):
+    from helpers.offline.__main__ import main
+
+    roster = tmp_path / "roster.txt"
+    roster.write_text("ann\nbob smith\n")
+    assert main(["--classroom", "--roster", str(roster), "--port", "0", "--no-warm"]) == 2
+    assert "line 2" in capsys.readouterr().err
+    roster.write_text("ann\nann\n")
+    assert main(["--classroom", "--roster", str(roster), "--port", "0", "--no-warm"]) == 2
+    assert "listed twice" in capsys.readouterr().err

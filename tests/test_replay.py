@@ -212,3 +212,68 @@ def test_a_classroom_server_started_with_a_recording_replays_it_to_every_learner
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_the_recording_proxy_forwards_only_this_runs_kernels_and_a_recordings_routes():
+    """Issue 25: anything on the computer (or a web page through DNS rebinding) could send any request through the
+    proxy with the teacher's key. Now: this run's random key, the proxy's own Host, and only what a recording
+    needs (chat completions, responses, the notebooks' own uploads); the rest gets 401/421/403 and never
+    leaves."""
+    from helpers.offline.server import OfflineServer
+    from helpers.teacher.recording import RecordingProxy
+
+    with OfflineServer(warm_ocr=False) as remote:           # stands in for the provider (any key works there)
+        settings = config.Settings(provider="compatible", model=MODEL, api_key="sk-teacher-real-key",
+                                   base_url=remote.base_url + "/v1")
+        with RecordingProxy(settings) as proxy:
+            url, own = proxy.base_url, {"Authorization": f"Bearer {proxy.key}"}
+            attacks = {
+                "no key": requests.post(url + "/v1/chat/completions", json=HELLO, timeout=30),
+                "old fixed key": requests.post(url + "/v1/chat/completions", json=HELLO, timeout=30,
+                                               headers={"Authorization": "Bearer recording-proxy"}),
+                "rebinding Host": requests.post(url + "/v1/chat/completions", json=HELLO, timeout=30,
+                                                headers={**own, "Host": f"evil.example:{proxy.port}"}),
+                "org users": requests.get(url + "/v1/organization/users", headers=own, timeout=30),
+                "delete a file": requests.delete(url + "/v1/files/file-abc123", headers=own, timeout=30),
+                "models": requests.get(url + "/v1/models", headers=own, timeout=30),
+            }
+            statuses = {name: answer.status_code for name, answer in attacks.items()}
+            print("recording proxy, attacks:", statuses)
+            assert statuses == {"no key": 401, "old fixed key": 401, "rebinding Host": 421, "org users": 403,
+                                "delete a file": 403, "models": 403}
+            assert all("sk-teacher" not in answer.text for answer in attacks.values())
+            # what a recording needs still goes through: a chat completion, an upload and deleting that upload
+            assert requests.post(url + "/v1/chat/completions", json=HELLO, headers=own, timeout=60).status_code == 200
+            uploaded = requests.post(url + "/v1/files", headers=own, timeout=30, data={"purpose": "vision"},
+                                     files={"file": ("a.png", base64.b64decode(
+                                         "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="),
+                                         "image/png")})
+            assert uploaded.status_code == 200, uploaded.text
+            deleted = requests.delete(url + "/v1/files/" + uploaded.json()["id"], headers=own, timeout=30)
+            assert deleted.status_code == 200 and deleted.json()["deleted"] is True
+            assert len(proxy.entries) == 1
+
+
+@pytest.mark.parametrize(("name", "damage", "field"), [
+    ("deep array", lambda data: "[" * 200_000 + "]" * 200_000, "JSON"),
+    ("entries is an object", lambda data: {**data, "entries": {"a": 1}}, "entries"),
+    ("an entry is a list", lambda data: {**data, "entries": [[1, 2]]}, "entries.0"),
+    ("notebooks is an int", lambda data: {**data, "notebooks": 5}, "notebooks"),
+    ("notebooks is binary", lambda data: {**data, "notebooks": "\x00\x01"}, "notebooks"),
+    ("notebooks outside notebooks/", lambda data: {**data, "notebooks": ["../README.md"]}, "notebooks.0"),
+    ("content is a number", lambda data: {**data, "entries": [{**data["entries"][0], "response": {
+        **data["entries"][0]["response"], "choices": [{"message": {"content": 5}}]}}]}, "content"),
+    ("usage of the wrong type", lambda data: {**data, "entries": [{**data["entries"][0], "response": {
+        **data["entries"][0]["response"], "usage": {"prompt_tokens": "many"}}}]}, "usage"),
+])
+def test_a_damaged_or_hostile_recording_is_a_configuration_error_naming_the_field(tmp_path, name, damage, field):
+    """Issue 25: each of these crashed at start (a traceback) or gave 500s at request time."""
+    good = _recording(tmp_path, [(HELLO, _response(ANSWER))])
+    data = json.loads(good.read_text())
+    damaged = damage(data)
+    path = tmp_path / "damaged.json"
+    path.write_text(damaged if isinstance(damaged, str) else json.dumps(damaged))
+    with pytest.raises(ConfigurationError) as caught:
+        load_recording(path)
+    message = str(caught.value)
+    assert str(path) in message and field in message, message

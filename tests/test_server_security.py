@@ -180,10 +180,18 @@ def test_loopback_in_every_spelling_is_never_fetched(server, downloads_on, image
 
 
 @pytest.mark.parametrize("address", ["10.0.0.1", "192.168.1.1", "172.16.0.5", "169.254.169.254", "100.64.0.1",
-                                     "224.0.0.1", "::ffff:10.0.0.1", "fe80::1", "fc00::1", "0.0.0.0"])
+                                     "224.0.0.1", "::ffff:10.0.0.1", "fe80::1", "fc00::1", "0.0.0.0",
+                                     # issue 25: the embedded-IPv4 forms and the IETF protocol block
+                                     "64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::a00:1",
+                                     "2002:7f00:1::", "2002:a00:1::1", "2002:c0a8:101::1", "192.0.0.1", "192.0.0.9",
+                                     "192.0.0.170"])
 def test_private_link_local_and_reserved_addresses_are_not_public(address):
     """The policy's address test (private networks, cloud metadata at 169.254.169.254, carrier NAT...)."""
     assert not fetch.public_address(address)
+
+
+def test_embedded_public_ipv4_addresses_stay_public():
+    assert all(fetch.public_address(a) for a in ("64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8"))
 
 
 def test_a_name_that_resolves_to_a_private_address_is_refused(server, downloads_on, monkeypatch):
@@ -354,3 +362,32 @@ def test_request_threads_leave_the_warnings_filters_alone(server, monkeypatch):
     for thread in threads:
         thread.join(30)
     assert from_threads == [] and list(warnings.filters) == before
+
+
+def test_a_half_closed_connection_is_taken_as_a_client_that_left(monkeypatch):
+    """Issue 25, decided: EOF after a whole request (a half-close, or a client that closed its socket and left:
+    the same on the wire) stops the work and frees its slot; the half-closing client gets no answer. curl, httpx,
+    requests and the OpenAI SDK never half-close."""
+    calls: list[float] = []
+
+    def slow(picture, **options):
+        calls.append(time.monotonic())
+        time.sleep(0.5)
+        return analysis.ImageReport(sha256="0" * 64, width=4, height=4, mime_type="image/png", orientation="square",
+                                    lines=(), faces=(), colours=(), phash="0" * 16)
+    monkeypatch.setattr(analysis, "analyze_picture", slow)
+    urls = ["data:image/png;base64," + base64.b64encode(png((20 + i, 20))).decode() for i in range(6)]
+    content = [{"type": "image_url", "image_url": {"url": u}} for u in urls]
+    body = json.dumps({"model": DEFAULT_MODEL, "messages": [{"role": "user", "content": content}]}).encode()
+    with OfflineServer(warm_ocr=False) as local:
+        sock = socket.create_connection(("127.0.0.1", local.port), timeout=10)
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer k\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+                     + body)
+        time.sleep(0.2)
+        sock.shutdown(socket.SHUT_WR)
+        reply = sock.recv(4096)
+        sock.close()
+        time.sleep(1.0)
+    assert reply == b""
+    assert 1 <= len(calls) < 6            # the work stopped between images instead of finishing all six

@@ -64,3 +64,33 @@ def test_the_cache_folder_comes_from_the_settings_not_from_the_environment(tmp_p
 def test_the_folder_changes_when_the_analysing_code_changes(tmp_path):
     assert analysis.stored_folder(tmp_path).name == f"analysis-{analysis.FINGERPRINT}"
     assert len(analysis.FINGERPRINT) == 16 and "helpers/offline/analysis.py" in analysis._SOURCES
+
+
+def test_a_stored_analysis_with_wrong_types_is_recomputed_and_rewritten(cache_dir):
+    """Issue 25: a stored report whose OCR text is a number was taken as is and gave a 500 for that image
+    forever; the README says a damaged cache only means the analysis runs again."""
+    data = (IMAGES_DIR / "product_label.png").read_bytes()
+    computed = analysis.analyze(data, store=cache_dir)
+    path = next(cache_dir.glob("analysis-*/*.json"))
+    good = json.loads(path.read_text(encoding="utf-8"))
+    assert good["lines"], "the test needs an image with text"
+    damaged = [
+        {**good, "lines": [{**good["lines"][0], "text": 5}]},
+        {**good, "width": "wide"},
+        {**good, "faces": [[1, 2, 3]]},
+        {**good, "colours": {"red": 1}},
+        {**good, "sha256": "0" * 64},                      # another image's report under this name
+        "[" * 100_000,
+    ]
+    for broken in damaged:
+        path.write_text(broken if isinstance(broken, str) else json.dumps(broken), encoding="utf-8")
+        analysis.clear_cache()
+        report = analysis.analyze(data, store=cache_dir)
+        assert report == computed and isinstance(report.text(), str)
+        assert json.loads(path.read_text(encoding="utf-8")) == good          # rewritten
+
+
+def test_a_failed_write_leaves_no_temporary_file(cache_dir):
+    analysis.save_stored("1" * 64, {"unserialisable": object()}, cache_dir)
+    folder = analysis.stored_folder(cache_dir)
+    assert list(folder.iterdir()) == []

@@ -4,8 +4,9 @@ Useful for calling it from another program, from ``curl``, or from several noteb
 ``VISION_OFFLINE_PORT=8000`` and ``helpers.client`` uses this server instead of starting its own).
 
 For a room: ``python -m helpers.offline --classroom --host 0.0.0.0 --port 8000`` serves every learner from
-the teacher's computer, with an access token (``--token``, else VISION_CLASSROOM_TOKEN, else a new one printed
-once) and fair scheduling between learners; it prints the .env lines learners use. See docs/TEACHING.md.
+the teacher's computer, with one key per learner (``--roster FILE`` or ``--learners N``, printed once) or one
+shared access token (``--token``, else VISION_CLASSROOM_TOKEN, else a new one printed once: "trusting the room"),
+and fair scheduling between learners; it prints the .env lines learners use. See docs/TEACHING.md.
 """
 
 from __future__ import annotations
@@ -18,12 +19,22 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from helpers.errors import ConfigurationError
 from helpers.local import IMAGES_DIR, is_loopback
 from helpers.models import DEFAULT_MODEL
 from helpers.offline import ServerSettings, load_recording, version_warning
-from helpers.offline.classroom import DEFAULT_MAX_QUEUED, Classroom, env_lines, lan_addresses, new_token
+from helpers.offline.classroom import (
+    DEFAULT_MAX_QUEUED,
+    Classroom,
+    env_lines,
+    generate_keys,
+    keys_file,
+    lan_addresses,
+    load_roster,
+    new_token,
+)
 from helpers.offline.server import OfflineServer
 
 TOKEN_VARIABLE = "VISION_CLASSROOM_TOKEN"
@@ -44,15 +55,37 @@ def example_curl(base_url: str, model: str, image_url: str | None) -> str:
             f"-H \"Content-Type: application/json\" -d '{body}'")
 
 
-def classroom_banner(server: OfflineServer, new: str | None, names: Sequence[str]) -> str:
+def classroom_banner(server: OfflineServer, new: str | None, names: Sequence[str],
+                     keys: dict[str, str] | None = None, roster: Path | None = None) -> str:
     """What the teacher reads at start: where learners connect and the .env lines they use. ``new`` is a
-    token generated just now (shown this once); a token the teacher chose is never printed."""
+    token generated just now (shown this once); a token the teacher chose is never printed. ``keys``: the
+    per-learner keys issued just now (``{name: key}``, shown this once, one block of .env lines each)."""
     scheduler = server.state.scheduler
     hosts = (lan_addresses() + list(names)) if server.host in ("0.0.0.0", "::") else [server.host, *names]
     hosts = hosts or ["THIS-COMPUTER-IP"]
-    lines = [f"Classroom server (offline backend) on {server.host}:{server.port}: every request needs the access "
-             "token; " + (f"image work is shared fairly, {scheduler.workers} at a time, at most "
-                          f"{scheduler.max_queued} waiting per learner." if scheduler else "")]
+    room = server.state.classroom
+    what = "its learner's own key" if room is not None and room.per_learner else "the access token"
+    lines = [f"Classroom server (offline backend) on {server.host}:{server.port}: every request needs {what}; "
+             + (f"image work is shared fairly, {scheduler.workers} at a time, at most "
+                f"{scheduler.max_queued} waiting per learner." if scheduler else "")]
+    if room is not None and room.per_learner:
+        kept = (f"only their digests are kept, in {keys_file(roster)}; revoke a key by removing the name from "
+                f"{roster} and restarting" if roster else "they are kept in memory only, until this server stops")
+        lines.append(f"One key per learner ({len(keys or {})} issued now, shown once; {kept}).")
+        if is_loopback(server.host):
+            lines.append("It listens on this computer only (learners on other computers: --host 0.0.0.0).")
+        if hosts[1:]:
+            lines.append("Learners on other networks replace the address with: " + ", ".join(hosts[1:]))
+        lines.append("Hand each learner their own lines for .env (then they restart the kernel):")
+        for name, key in (keys or {}).items():
+            lines += ["", f"# {name}", env_lines(hosts[0], server.port, key, own_key=True)]
+        lines.append("")
+        lines.append(f"Check from a learner's computer: curl http://{hosts[0]}:{server.port}/v1/models -H "
+                     "\"Authorization: Bearer THEIR-KEY\" (a firewall must allow TCP port "
+                     f"{server.port} in; docs/TEACHING.md).")
+        return "\n".join(lines)
+    lines.append("Shared token: trusting the room (anyone with it can use any name; --roster gives each learner "
+                 "their own key).")
     if new is not None:
         lines.append(f"Access token (shown once, not stored; pass --token or {TOKEN_VARIABLE} to reuse it): {new}")
     else:
@@ -93,6 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="require an access token and share the work fairly between learners")
     room.add_argument("--token", default=None, help="the access token (at least 12 characters); prefer setting "
                       f"{TOKEN_VARIABLE} (a command line is visible to other users); neither: a new one is printed")
+    room.add_argument("--roster", default=None, metavar="FILE",
+                      help="one key per learner: FILE lists learner names, one per line (keys are printed once; "
+                      "their digests kept in FILE.keys; remove a name and restart to revoke)")
+    room.add_argument("--learners", type=int, default=None, metavar="N",
+                      help="one key per learner for N learners named learner-01... (printed once, not stored)")
     room.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                       help="another host name learners use to reach this server (repeatable), e.g. a DNS name")
     room.add_argument("--workers", type=int, default=None,
@@ -100,8 +138,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     room.add_argument("--max-queued", type=int, default=DEFAULT_MAX_QUEUED,
                       help=f"requests one learner may have waiting before a 429 (default {DEFAULT_MAX_QUEUED})")
     args = parser.parse_args(argv)
-    classroom, shown_token = None, None
-    if args.classroom:
+    classroom, shown_token, issued, roster = None, None, None, None
+    if args.classroom and (args.roster or args.learners is not None):
+        if args.token:
+            print("--token and --roster/--learners exclude each other.", file=sys.stderr)
+            return 2
+        if args.roster and args.learners is not None:
+            print("Give either --roster FILE or --learners N.", file=sys.stderr)
+            return 2
+        try:
+            if args.roster:
+                roster = Path(args.roster)
+                classroom, issued = load_roster(roster)
+            else:
+                classroom, issued = generate_keys(args.learners)
+        except (OSError, ValueError) as err:
+            print(f"Cannot start the classroom server: {err}.", file=sys.stderr)
+            return 2
+    elif args.classroom:
         token = args.token or os.environ.get(TOKEN_VARIABLE, "").strip()
         if not token:
             token = shown_token = new_token()
@@ -112,8 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   "unset for a new token.", file=sys.stderr)
             return 2
         del token
-    elif args.token or args.allow_host or args.workers:
-        print("--token, --allow-host and --workers need --classroom.", file=sys.stderr)
+    elif args.token or args.allow_host or args.workers or args.roster or args.learners is not None:
+        print("--token, --roster, --learners, --allow-host and --workers need --classroom.", file=sys.stderr)
         return 2
     if args.workers is not None and args.workers < 1 or args.max_queued < 0:
         print("--workers must be at least 1 and --max-queued at least 0.", file=sys.stderr)
@@ -145,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sample = next((p.name for p in sorted(IMAGES_DIR.glob("*")) if p.suffix.lower() in
                    (".png", ".jpg", ".jpeg", ".webp", ".gif")), None)
     if classroom is not None:
-        print(classroom_banner(server, shown_token, args.allow_host), flush=True)
+        print(classroom_banner(server, shown_token, args.allow_host, issued, roster), flush=True)
     else:
         print(f"Offline vision backend at {url} (OpenAI routes under {url}/v1; any API key works)", flush=True)
         print("Try:\n  " + example_curl(url, DEFAULT_MODEL, f"{url}/images/{sample}" if sample else None),

@@ -37,6 +37,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import io
@@ -57,6 +58,7 @@ import cv2
 import imagehash
 import numpy as np
 from PIL import GifImagePlugin, Image, ImageFile, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from helpers.compare import changed_regions
 from helpers.errors import ImageTooLargeError, UnsupportedImageError
@@ -159,31 +161,65 @@ def stored_folder(store: Path | None) -> Path | None:
     return None if store is None else store / f"analysis-{FINGERPRINT}"
 
 
+class _StoredLine(BaseModel):
+    model_config = ConfigDict(strict=True)
+    text: str = Field(max_length=10_000)
+    box: list[tuple[float, float]] = Field(max_length=16)
+    score: float
+
+
+class _StoredReport(BaseModel):
+    """The schema of a stored report: every field, every type (strict: a text that is a number is damage)."""
+
+    model_config = ConfigDict(strict=True)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    width: int = Field(ge=1)
+    height: int = Field(ge=1)
+    mime_type: str = Field(max_length=100)
+    orientation: str = Field(max_length=20)
+    lines: list[_StoredLine] = Field(max_length=5_000)
+    faces: list[tuple[int, int, int, int]] = Field(max_length=1_000)
+    colours: list[tuple[str, float]] = Field(max_length=100)
+    phash: str = Field(max_length=64)
+    border: str = Field(default="", max_length=40)
+    thirds: list[str] = Field(default_factory=list, max_length=3)
+    columns: list[str] = Field(default_factory=list, max_length=3)
+
+
 def load_stored(key: str, store: Path | None) -> dict[str, Any] | None:
-    """The stored report (as JSON data) for image digest ``key`` in the cache folder ``store``, or ``None``."""
+    """The stored report (as JSON data) for image digest ``key`` in the cache folder ``store``, or ``None`` when
+    there is none or it is damaged: unreadable, not the schema of a report (every field and type is checked), or
+    another image's (the analysis then runs again and rewrites it)."""
     where = stored_folder(store)
     if where is None:
         return None
     try:
-        raw = json.loads((where / f"{key}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        checked = _StoredReport.model_validate_json((where / f"{key}.json").read_bytes())
+    except (OSError, ValidationError, RecursionError):
         return None
-    return raw if isinstance(raw, dict) else None
+    return checked.model_dump() if checked.sha256 == key else None
 
 
 def save_stored(key: str, report: dict[str, Any], store: Path | None) -> None:
-    """Store ``report`` (JSON data) under ``key`` in ``store``, atomically; any failure is ignored: storing only
-    saves time."""
+    """Store ``report`` (JSON data) under ``key`` in ``store``, atomically; any failure is ignored (storing only
+    saves time) and leaves no temporary file behind."""
     where = stored_folder(store)
     if where is None:
         return
+    temporary: str | None = None
     try:
         where.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=where, suffix=".tmp", delete=False, encoding="utf-8") as file:
+            temporary = file.name
             json.dump(report, file)
-        os.replace(file.name, where / f"{key}.json")
+        os.replace(temporary, where / f"{key}.json")
+        temporary = None
     except (OSError, TypeError, ValueError):
         return
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
 
 
 #: How many reports the cache keeps (least recently used are dropped first). A report is a few kB.

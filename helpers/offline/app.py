@@ -33,6 +33,7 @@ import contextlib
 import hashlib
 import logging
 import mimetypes
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -78,6 +79,10 @@ T = TypeVar("T")
 #: difference of the simulator (docs/FACTS.md section 5), and above 50 MB of images (~67 MB of base64 plus JSON).
 MAX_BODY_BYTES = 96 * 1024 * 1024
 DEFAULT_READ_TIMEOUT = 10.0      # seconds to wait for each piece of a request body
+#: A body that keeps a connection busy must keep arriving: after ``BODY_GRACE_SECONDS`` it must average at least
+#: ``MIN_BODY_RATE`` bytes a second (96 MiB may take about 6 minutes; a byte every few seconds is cut off).
+BODY_GRACE_SECONDS = 30.0
+MIN_BODY_RATE = 256 * 1024
 SERVER_NAME = "vision-offline/1.0"
 INLINE_BYTES = 256 * 1024        # bodies up to this size are parsed on the event loop (well under a millisecond)
 _NO_KEY = ("You didn't provide an API key. You need to provide your API key in an Authorization header using "
@@ -101,6 +106,7 @@ class ServerState:
     stream_delay: float = 0.0
     verbose: bool = False
     host_names: Callable[[str], bool] = is_loopback
+    body_grace: float = BODY_GRACE_SECONDS        # seconds before a body must arrive at MIN_BODY_RATE
     classroom: Classroom | None = None            # a shared server's access token (helpers.offline.classroom)
     scheduler: FairScheduler | None = None        # its fair scheduling of image work between learners
     faults: FaultBook = field(default_factory=FaultBook)
@@ -148,6 +154,7 @@ async def chat(request: Request) -> Response:
     await _maybe_fault(request, state, route, body)
 
     learner = request.scope.get("offline.learner")
+    check_json_values(body)
     parsed = parse_chat_request(parse_json_body(body), route, learner) if len(body) <= INLINE_BYTES else None
     if parsed is not None and not parsed.image_parts:   # a small text-only request: quicker than a thread hop
         answered, completion = parsed, state.backend.complete(parsed, digest)
@@ -186,7 +193,8 @@ async def responses(request: Request) -> Response:
     digest = hashlib.sha256(b"responses|" + body).hexdigest()      # the body's one hash, as on the chat route
     request_id = "req_" + digest[:24]
     request.state.request_id = request_id
-    payload = parse_json_body(body)
+    check_json_values(body)
+    payload = await _off_loop(parse_json_body, body)
     route = Route("azure", str(payload.get("model") or ""), version) if azure else Route("openai")
     await _maybe_fault(request, state, route, body)
 
@@ -214,13 +222,67 @@ async def files(request: Request) -> Response:
     if not _bearer_ok(request):
         raise ApiError(401, _NO_KEY)
     if request.method == "POST":
-        data, filename, purpose = parse_upload(body, request.headers.get("content-type", ""))
+        content_type = request.headers.get("content-type", "")
+        check_upload_parts(body, content_type)
+        data, filename, purpose = await _off_loop(parse_upload, body, content_type)
         answer = state.files.add(data, filename, purpose)
     elif request.method == "DELETE":
         answer = state.files.delete(request.path_params["file_id"])
     else:
         answer = state.files.info(request.path_params["file_id"])
     return Response(json_bytes(answer), 200, media_type="application/json")
+
+
+#: Most parts a ``/v1/files`` upload may have (it needs two: ``purpose`` and ``file``). Python's email parser
+#: takes about 0.3 ms a part, so 40,000 tiny parts would hold a worker for seconds for nothing.
+MAX_UPLOAD_PARTS = 16
+_BOUNDARY = re.compile(r'boundary\s*=\s*(?:"([^"]{1,200})"|([^\s;]{1,200}))', re.IGNORECASE)
+
+
+def check_upload_parts(body: bytes, content_type: str) -> None:
+    """A 400 for an upload of more than :data:`MAX_UPLOAD_PARTS` parts, counted (in C, on the bytes) before
+    any parsing.
+
+    >>> check_upload_parts(b"--b\\r\\n" * 3, "multipart/form-data; boundary=b")
+    >>> check_upload_parts(b"--b\\r\\n" * 40, "multipart/form-data; boundary=b")
+    Traceback (most recent call last):
+    ...
+    helpers.offline.protocol.ApiError: An upload has at most 16 parts ('purpose' and 'file'); this one has 39.
+    """
+    found = _BOUNDARY.search(content_type)
+    if found is None:
+        return                                  # parse_upload answers the 400 for a missing boundary
+    parts = body.count(b"--" + (found.group(1) or found.group(2)).encode("latin-1", "replace")) - 1
+    if parts > MAX_UPLOAD_PARTS:
+        raise ApiError(400, f"An upload has at most {MAX_UPLOAD_PARTS} parts ('purpose' and 'file'); this one has "
+                            f"{parts}.", code="invalid_request")
+
+
+#: Most JSON values (counted as ``,`` and ``:`` separators) a request body may have. Python's JSON parser holds
+#: the interpreter lock for the whole parse, so even in a worker thread a 90 MB body of 45 million numbers stopped
+#: every other learner for 2.1 s (measured 2026-12-07); real requests have a few hundred values (an image is one
+#: string, however large).
+MAX_JSON_VALUES = 200_000
+
+
+def check_json_values(body: bytes) -> None:
+    """A 400 for a body with more than :data:`MAX_JSON_VALUES` separators, counted (in C, about 50 ms for 90 MB,
+    on the bytes; separators inside strings count too, which only errs on the safe side) before parsing.
+
+    >>> check_json_values(b'{"a": [1, 2]}')
+    """
+    if len(body) > MAX_JSON_VALUES and body.count(b",") + body.count(b":") > MAX_JSON_VALUES:
+        raise ApiError(400, f"The request body has more than {MAX_JSON_VALUES} JSON values; a request to this "
+                            "server needs far fewer (an image is one string). Send fewer messages or parts.",
+                       code="invalid_request")
+
+
+async def _off_loop(parse: Callable[..., T], body: bytes, *args: Any) -> T:
+    """``parse(body, *args)``: on the event loop for a small body (well under a millisecond), in a worker thread
+    for a large one (a 90 MB JSON body takes about a second to parse: other learners must not wait for it)."""
+    if len(body) <= INLINE_BYTES:
+        return parse(body, *args)
+    return await anyio.to_thread.run_sync(parse, body, *args)
 
 
 def _answer_headers(request_id: str, fill: str | None, source: str | None) -> dict[str, str]:
@@ -386,14 +448,22 @@ __all__ = ["abort", "read_body", "until_disconnect"]
 
 
 async def read_body(request: Request, state: Any) -> bytes:
-    """The request body, counted against the cap as it arrives and bounded in time between pieces."""
+    """The request body, counted against the cap as it arrives, bounded in time between pieces and in its
+    average rate (:data:`MIN_BODY_RATE` after :data:`BODY_GRACE_SECONDS`: a body dripped a byte at a time within
+    the per-piece timeout is cut off)."""
     declared = request.headers.get("content-length")
     if declared is not None and int(declared) > state.max_body_bytes:   # h11 has checked it is digits
         raise ApiError(413, f"Request body too large: {declared} bytes; the offline backend accepts at most "
                             f"{state.max_body_bytes} bytes. Send fewer or smaller images (downscale them, or use "
                             "URLs).", code="request_too_large")
-    pieces, total = [], 0
+    pieces, total, started = [], 0, time.monotonic()
+    grace = getattr(state, "body_grace", BODY_GRACE_SECONDS)
     while True:
+        elapsed = time.monotonic() - started
+        if elapsed > grace and total < elapsed * MIN_BODY_RATE:
+            raise ApiError(400, f"The request body arrived too slowly ({total} bytes in {elapsed:.0f} s; this server "
+                                f"needs at least {MIN_BODY_RATE // 1024} KiB/s after the first {grace:g} s).",
+                           code="incomplete_body", close=True)
         try:
             with anyio.fail_after(state.read_timeout):            # no extra task per piece, unlike wait_for
                 message = await request.receive()

@@ -1,7 +1,10 @@
-"""The offline backend shared by a room: an access token, who is asking, and the lines learners put in ``.env``.
+"""The offline backend shared by a room: learners' keys, who is asking, and the lines learners put in ``.env``.
 
 ``python -m helpers.offline --classroom --host 0.0.0.0`` serves a whole class from the teacher's computer (see
-docs/TEACHING.md). Every API request must then carry the class's access token as its key (``Authorization:
+docs/TEACHING.md). With ``--roster FILE`` or ``--learners N`` every learner has their own key (:func:`load_roster`,
+:func:`generate_keys`): the key is the identity, and it cannot be borrowed by naming someone else. Without them
+the room shares one token ("trusting the room"): every API request must then carry the class's access token as its
+key (``Authorization:
 Bearer TOKEN``, or Azure's ``api-key: TOKEN``), optionally followed by ``.`` and a learner name
 (``TOKEN.ann``): the name is how the fair scheduler (below) tells learners apart. Without a name a learner is
 known by the ``X-Learner`` header, else by the client's IP address (so learners on one JupyterHub, who all come
@@ -43,6 +46,7 @@ of it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import math
@@ -53,15 +57,17 @@ import socket
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from helpers.offline.protocol import ApiError
 
 # --- fair ------------------------------------------------------------------------------------------------
 
-__all__ = ["admit", "Classroom", "env_lines", "FairScheduler", "lan_addresses", "new_token", "QueueFull", "Ticket"]
+__all__ = ["admit", "Classroom", "env_lines", "FairScheduler", "generate_keys", "lan_addresses", "load_roster",
+           "new_learner_key", "new_token", "QueueFull", "Ticket"]
 
 T = TypeVar("T")
 DEFAULT_MAX_QUEUED = 8          # requests one learner may have waiting (beyond the ones running): then 429
@@ -286,6 +292,12 @@ _MISSING = ("You didn't provide an API key. This is a classroom server: put the 
 _WRONG = ("Incorrect API key provided. This classroom server accepts only the access token your teacher gave you, "
           "optionally followed by a dot and your name (OPENAI_API_KEY=TOKEN.YOUR-NAME in .env). Copy the token "
           "again, then restart the kernel.")
+_MISSING_OWN = ("You didn't provide an API key. This is a classroom server: put the key your teacher gave you (your "
+                "own) in .env as OPENAI_API_KEY=YOUR-KEY (with VISION_PROVIDER=compatible and OPENAI_BASE_URL set "
+                "to the address your teacher gave), then restart the kernel.")
+_WRONG_OWN = ("Incorrect API key provided. This classroom server gives each learner their own key; this one is not "
+              "one of them (or it was revoked). Copy your key again into .env as OPENAI_API_KEY=YOUR-KEY (nothing "
+              "after it), then restart the kernel; if it still fails, ask your teacher for a new key.")
 
 
 def new_token() -> str:
@@ -302,30 +314,68 @@ def _clean_name(raw: str) -> str:
 
 
 class Classroom:
-    """Checks a request's key against the class token and names the learner behind it.
+    """Checks a request's key and names the learner behind it, in one of two modes.
 
-    ``token`` must be at least 12 characters without spaces (a ``ValueError`` otherwise).
+    - **One key per learner** (``learners``: the SHA-256 digest of each learner's key → their name, see
+      :func:`load_roster` and :func:`generate_keys`): the key *is* the identity; fairness, the queue cap, the
+      429s and the set-up hint all key on the name the teacher gave that key, and nothing a request says (a
+      ``.name`` after the key, an ``X-Learner`` header) changes it. A learner cannot act as another without
+      their key.
+    - **One shared token** (``token``, "trusting the room"): every learner has the same token, optionally
+      followed by ``.`` and a name (``TOKEN.ann``); the name, else ``X-Learner``, else the client's IP address,
+      tells learners apart, so one learner can use many names or another's. For small rooms that trust each
+      other.
+
+    ``token`` must be at least 12 characters without spaces (a ``ValueError`` otherwise). Keys and tokens are kept
+    only as SHA-256 digests.
+
+    >>> digest = hashlib.sha256(b"lrn-ann-key-0123456789").digest()
+    >>> room = Classroom(learners={digest: "ann"})
+    >>> room
+    Classroom(learners=1)
+    >>> room.learner_of("lrn-ann-key-0123456789", {"x-learner": "bob"}, "10.0.0.7")
+    'ann'
+    >>> room.learner_of("lrn-ann-key-0123456789.bob", {}, "10.0.0.7") is None
+    True
     """
 
-    def __init__(self, token: str) -> None:
-        if len(token) < MIN_TOKEN_LENGTH or any(ch.isspace() for ch in token) or not token.isprintable():
-            raise ValueError(f"the classroom token must be at least {MIN_TOKEN_LENGTH} printable characters "
-                             "without spaces")
-        self._digest = hashlib.sha256(token.encode()).digest()
-        self._length = len(token)
+    def __init__(self, token: str | None = None, *, learners: Mapping[bytes, str] | None = None) -> None:
+        if (token is None) == (learners is None):
+            raise ValueError("a classroom needs either one shared token or a key per learner")
+        self._learners = dict(learners or {})
+        self._digest, self._length = b"", 0
+        if token is not None:
+            if len(token) < MIN_TOKEN_LENGTH or any(ch.isspace() for ch in token) or not token.isprintable():
+                raise ValueError(f"the classroom token must be at least {MIN_TOKEN_LENGTH} printable characters "
+                                 "without spaces")
+            self._digest = hashlib.sha256(token.encode()).digest()
+            self._length = len(token)
+
+    @property
+    def per_learner(self) -> bool:
+        """True when every learner has their own key (a roster), False for one shared token."""
+        return self._length == 0
 
     def __repr__(self) -> str:
-        return "Classroom(token=****)"
+        return f"Classroom(learners={len(self._learners)})" if self.per_learner else "Classroom(token=****)"
 
     def accepts(self, key: str) -> bool:
-        """True if ``key`` is the token, or the token followed by ``.`` and a name (constant-time compare)."""
+        """True if ``key`` is a learner's key, or the shared token optionally followed by ``.`` and a name."""
+        if self.per_learner:
+            return self._learner_key(key) is not None
         head = key[:self._length].encode("utf-8", "replace")
         same = hmac.compare_digest(hashlib.sha256(head).digest(), self._digest)
         rest = key[self._length:]
         return same and (rest == "" or (rest.startswith(".") and len(rest) > 1))
 
+    def _learner_key(self, key: str) -> str | None:
+        # A dictionary lookup of the key's SHA-256 digest: its timing tells nothing about any stored key.
+        return self._learners.get(hashlib.sha256(key.encode("utf-8", "replace")).digest())
+
     def learner_of(self, key: str, headers: dict[str, str], client_ip: str | None) -> str | None:
-        """The learner's id for a request with this key, or None if the key is not the class token."""
+        """The learner's id for a request with this key, or None if the key is not accepted."""
+        if self.per_learner:
+            return self._learner_key(key)
         if not self.accepts(key):
             return None
         name = _clean_name(key[self._length + 1:]) or _clean_name(headers.get("x-learner", ""))
@@ -338,11 +388,105 @@ class Classroom:
         key = bearer.strip() if scheme.lower() == "bearer" else ""
         key = key or headers.get("api-key", "").strip()
         if not key:
-            raise ApiError(401, _MISSING, code="invalid_api_key")
+            raise ApiError(401, _MISSING_OWN if self.per_learner else _MISSING, code="invalid_api_key")
         learner = self.learner_of(key, headers, client_ip)
         if learner is None:
-            raise ApiError(401, _WRONG, code="invalid_api_key")
+            raise ApiError(401, _WRONG_OWN if self.per_learner else _WRONG, code="invalid_api_key")
         return learner
+
+
+# --- per-learner keys ------------------------------------------------------------------------------------
+
+KEY_PREFIX = "lrn-"
+
+
+def new_learner_key() -> str:
+    """A fresh key for one learner: ``lrn-`` and 24 random URL-safe characters (144 bits).
+
+    >>> key = new_learner_key()
+    >>> len(key), key.startswith("lrn-")
+    (28, True)
+    """
+    return KEY_PREFIX + secrets.token_urlsafe(18)
+
+
+def generate_keys(count: int) -> tuple[Classroom, dict[str, str]]:
+    """``count`` learners named ``learner-01``... with new keys, kept only in memory (valid until the server
+    stops): the classroom and ``{name: key}`` to print once.
+
+    >>> room, keys = generate_keys(3)
+    >>> list(keys), all(room.learner_of(k, {}, None) == n for n, k in keys.items())
+    (['learner-01', 'learner-02', 'learner-03'], True)
+    """
+    if not 1 <= count <= 10_000:
+        raise ValueError("--learners must be between 1 and 10000")
+    width = max(2, len(str(count)))
+    keys = {f"learner-{i:0{width}d}": new_learner_key() for i in range(1, count + 1)}
+    return Classroom(learners={hashlib.sha256(k.encode()).digest(): n for n, k in keys.items()}), keys
+
+
+def roster_names(path: Path) -> list[str]:
+    """The learner names in a roster file: one per line, blank lines and ``#`` comments skipped; a
+    :class:`ValueError` naming the file and line for a name with other characters than letters, digits and
+    ``_ . - @ +`` (at most 40), or a name given twice."""
+    names: list[str] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        name = line.split("#", 1)[0].strip()
+        if not name:
+            continue
+        if _clean_name(name) != name or len(name) > 40:
+            raise ValueError(f"{path}, line {number}: {name[:60]!r} is not a learner name (letters, digits and "
+                             "_ . - @ + only, at most 40 characters)")
+        if name in names:
+            raise ValueError(f"{path}, line {number}: {name!r} is listed twice")
+        names.append(name)
+    if not names:
+        raise ValueError(f"{path}: no learner names (one per line)")
+    return names
+
+
+def keys_file(roster: Path) -> Path:
+    """Where a roster's key digests are kept: beside it, ``NAME.keys``."""
+    return roster.with_name(roster.name + ".keys")
+
+
+def load_roster(roster: Path) -> tuple[Classroom, dict[str, str]]:
+    """The classroom of a roster file, and the keys issued just now (``{name: key}``, to print once).
+
+    The keys' SHA-256 digests are kept in ``ROSTER.keys`` (``name<TAB>hex digest`` lines, never the keys):
+    a name of the roster without a digest there gets a new key; a digest whose name is no longer in the roster
+    is dropped (that learner's key stops working: **revoking** is removing the name and restarting); deleting a
+    learner's line from ``ROSTER.keys`` and restarting issues them a new key (a lost one). Damaged ``.keys``
+    lines are a :class:`ValueError` naming the file and line.
+    """
+    names = roster_names(roster)
+    store = keys_file(roster)
+    digests: dict[str, str] = {}
+    if store.exists():
+        for number, line in enumerate(store.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            name, _, digest = line.partition("\t")
+            if not re.fullmatch(r"[0-9a-f]{64}", digest.strip()):
+                raise ValueError(f"{store}, line {number}: expected NAME<TAB>SHA-256 hex digest; delete the line "
+                                 "to issue that learner a new key")
+            digests[name.strip()] = digest.strip()
+    issued: dict[str, str] = {}
+    for name in names:
+        if name not in digests:
+            issued[name] = key = new_learner_key()
+            digests[name] = hashlib.sha256(key.encode()).hexdigest()
+    kept = {name: digests[name] for name in names}
+    text = "".join(f"{name}\t{digest}\n" for name, digest in kept.items())
+    temp = store.with_name(store.name + f".{os.getpid()}.tmp")
+    try:
+        temp.write_text(text, encoding="utf-8")
+        with contextlib.suppress(OSError):
+            temp.chmod(0o600)
+        temp.replace(store)
+    finally:
+        temp.unlink(missing_ok=True)
+    return Classroom(learners={bytes.fromhex(d): name for name, d in kept.items()}), issued
 
 
 def lan_addresses() -> list[str]:
@@ -369,9 +513,10 @@ def lan_addresses() -> list[str]:
     return [a for a in found if not a.startswith(("127.", "0."))]
 
 
-def env_lines(host: str, port: int, token: str | None) -> str:
+def env_lines(host: str, port: int, token: str | None, *, own_key: bool = False) -> str:
     """The ``.env`` lines a learner uses to connect to a classroom server at ``host:port``; ``token=None``
-    writes ``TOKEN`` where the (teacher-chosen) token goes.
+    writes ``TOKEN`` where the (teacher-chosen) token goes. ``own_key``: ``token`` is one learner's own key
+    (nothing is appended to it).
 
     >>> print(env_lines("192.168.1.20", 8000, None))
     VISION_PROVIDER=compatible
@@ -379,8 +524,8 @@ def env_lines(host: str, port: int, token: str | None) -> str:
     OPENAI_API_KEY=TOKEN.YOUR-NAME
     """
     shown = token if token is not None else "TOKEN"
-    return (f"VISION_PROVIDER=compatible\nOPENAI_BASE_URL=http://{host}:{port}/v1\n"
-            f"OPENAI_API_KEY={shown}.YOUR-NAME")
+    key = shown if own_key else f"{shown}.YOUR-NAME"
+    return f"VISION_PROVIDER=compatible\nOPENAI_BASE_URL=http://{host}:{port}/v1\nOPENAI_API_KEY={key}"
 
 
 def admit(scheduler: FairScheduler | None, learner: str | None) -> Ticket | None:

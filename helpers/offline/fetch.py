@@ -91,15 +91,42 @@ def _failed(url: str, why: str = "", timeout: bool = False) -> ApiError:
                     headers=_NO_RETRY)
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")          # RFC 6052: the last 32 bits are an IPv4 address
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")   # RFC 8215: local-use translation, never public
+_IETF_PROTOCOL = ipaddress.ip_network("192.0.0.0/24")   # RFC 6890: IETF protocol assignments, no image servers
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries: IPv4-mapped (``::ffff:a.b.c.d``), NAT64 (``64:ff9b::/96``) or
+    6to4 (``2002::/16``); None for any other.
+
+    >>> str(embedded_ipv4(ipaddress.IPv6Address("64:ff9b::a00:1"))), str(embedded_ipv4(ipaddress.IPv6Address("2002:a00:1::1")))
+    ('10.0.0.1', '10.0.0.1')
+    """
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
+
+
 def public_address(address: str) -> bool:
-    """True for an address on the public internet (IPv4-mapped IPv6 judged by its IPv4 address).
+    """True for an address on the public internet: ``ipaddress``'s registry of special-purpose blocks
+    (``is_global``), not multicast, not in ``192.0.0.0/24``; an IPv6 address that carries an IPv4 one (mapped,
+    NAT64, 6to4: :func:`embedded_ipv4`) is judged by that IPv4 address, so ``64:ff9b::a00:1`` is 10.0.0.1.
 
     >>> public_address("8.8.8.8"), public_address("10.0.0.1"), public_address("0.0.0.0"), public_address("::ffff:127.0.0.1")
     (True, False, False, False)
+    >>> public_address("64:ff9b::7f00:1"), public_address("2002:a00:1::1"), public_address("192.0.0.9")
+    (False, False, False)
     """
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if ip.version == 6:
+        if ip in _NAT64_LOCAL:
+            return False
+        ip = embedded_ipv4(ip) or ip          # type: ignore[arg-type]
+    if ip.version == 4 and ip in _IETF_PROTOCOL:
+        return False
     return ip.is_global and not ip.is_multicast
 
 

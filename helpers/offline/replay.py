@@ -27,10 +27,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote, urlsplit
 
 from openai.types.completion_usage import CompletionUsage
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, StringConstraints, ValidationError
 
 from helpers import course_images, images, tokens
 from helpers.errors import ConfigurationError, ImageError
@@ -236,23 +237,87 @@ def _bad(path: Path, problem: str) -> ConfigurationError:
                                   "(needs a provider with a key), or unset VISION_RECORDING.")
 
 
+# The recording file's schema: every field the replay reads is checked at load time (a clean configuration error
+# naming the field), so a damaged or hostile file never reaches a request as a traceback or a 500.
+_NOTEBOOK = r"^[0-9A-Za-z][0-9A-Za-z_.-]{0,120}\.ipynb$"        # a file in notebooks/, never a path
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Function(_Lenient):
+    name: StrictStr = ""
+    arguments: StrictStr = ""
+
+
+class _ToolCall(_Lenient):
+    function: _Function | None = None
+
+
+class _Message(_Lenient):
+    content: StrictStr | None = None
+    tool_calls: list[_ToolCall] | None = Field(default=None, max_length=128)
+
+
+class _Choice(_Lenient):
+    message: _Message | None = None
+    finish_reason: StrictStr | None = None
+
+
+class _Response(_Lenient):
+    id: StrictStr | None = None
+    created: StrictInt | None = None
+    model: StrictStr | None = None
+    choices: list[_Choice] = Field(default_factory=list, max_length=128)
+    usage: CompletionUsage | None = None
+
+
+class _Entry(_Lenient):
+    key: StrictStr = Field(min_length=1, max_length=128)
+    response: _Response
+
+
+class _RecordingFile(_Lenient):
+    format: StrictStr
+    model: StrictStr = "?"
+    recorded: StrictStr = "?"
+    course_version: StrictStr = "?"
+    provider: StrictStr = "?"
+    notebooks: list[Annotated[StrictStr, StringConstraints(pattern=_NOTEBOOK)]] = Field(default_factory=list,
+                                                                                         max_length=64)
+    image_aliases: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    entries: list[_Entry]
+
+
+def _field_problem(err: ValidationError) -> str:
+    first = err.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "the top level"
+    return f"is not a valid course recording: field {where}: {first['msg']} ({len(err.errors())} problem(s) in all)"
+
+
 @functools.lru_cache(maxsize=8)
 def _load(path: Path, mtime: float) -> Recording:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise _bad(path, "cannot be read as JSON (nested too deeply)") from None
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise _bad(path, f"cannot be read as JSON ({type(err).__name__})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("entries"), list):
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise _bad(path, f"is not a course recording (expected \"format\": \"{FORMAT}\" and a list of entries)")
+    try:
+        checked = _RecordingFile.model_validate(data)
+    except ValidationError as err:
+        raise _bad(path, _field_problem(err)) from None
+    except RecursionError:
+        raise _bad(path, "is not a valid course recording (nested too deeply)") from None
     answers: dict[str, dict[str, Any]] = {}
-    for entry in data["entries"]:
-        if isinstance(entry, dict) and isinstance(entry.get("response"), dict) and entry.get("key"):
-            answers.setdefault(str(entry["key"]), entry)
-    return Recording(path=path, model=str(data.get("model", "?")), recorded=str(data.get("recorded", "?")),
-                     course_version=str(data.get("course_version", "?")),
-                     notebooks=tuple(str(n) for n in data.get("notebooks", [])),
-                     provider=str(data.get("provider", "?")), answers=answers,
-                     aliases={str(k): str(v) for k, v in (data.get("image_aliases") or {}).items()})
+    for entry in data["entries"]:                 # the raw dictionaries (answers replayed byte for byte), checked
+        answers.setdefault(entry["key"], entry)
+    return Recording(path=path, model=checked.model, recorded=checked.recorded,
+                     course_version=checked.course_version, notebooks=tuple(checked.notebooks),
+                     provider=checked.provider, answers=answers, aliases=dict(checked.image_aliases))
 
 
 def load_recording(path: str | Path) -> Recording:

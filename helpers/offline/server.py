@@ -13,6 +13,7 @@ Routes: :mod:`helpers.offline.app`; validation and errors: :mod:`helpers.offline
 
 from __future__ import annotations
 
+import asyncio
 import io
 import ipaddress
 import logging
@@ -20,6 +21,7 @@ import os
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -43,6 +45,12 @@ __all__ = ["IMAGES_DIR", "OfflineServer"]
 
 log = logging.getLogger("helpers.offline")
 DEFAULT_IDLE_TIMEOUT = 75.0      # seconds an idle keep-alive connection stays open
+#: Seconds for a request's line and headers to arrive (from the connection, or from the request's first byte on a
+#: kept-alive one); a client dripping header lines is cut off after it (Apache's mod_reqtimeout default: 20 s).
+DEFAULT_HEADER_TIMEOUT = 10.0
+#: Open connections one client address may hold; beyond it a new one is closed at once. The OpenAI SDK opens at
+#: most 20 per client (httpx's default pool); 30 learners on one JupyterHub share its address, hence 256.
+DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256
 DRAIN_SECONDS = 5.0              # after an early answer (413...), the rest of a body is discarded for this long
 
 
@@ -52,12 +60,65 @@ class _Protocol(H11Protocol):
     ``timeout`` fault); and a body that keeps arriving after an early answer (a 413) is discarded for at most
     ``DRAIN_SECONDS``."""
 
+    header_timeout = DEFAULT_HEADER_TIMEOUT
+    max_per_address = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS
+    per_address: Counter[str] = Counter()     # open connections by client address (one Counter per server)
+
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.logger = logging.getLogger("helpers.offline.http")      # not uvicorn's, not printed by default
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._counted: str | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        """Count the connection against its address (refused at once beyond ``max_per_address``: a client
+        holding hundreds of connections would exhaust the server's file descriptors) and start the header
+        deadline."""
+        super().connection_made(transport)
+        address = self.client[0] if self.client else "unknown"
+        if self.per_address[address] >= self.max_per_address:
+            self.logger.warning("offline server: refused a connection from %s (%d open)", address,
+                                self.max_per_address)
+            transport.abort()
+            return
+        self.per_address[address] += 1
+        self._counted = address
+        self._start_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._counted is not None:
+            self.per_address[self._counted] -= 1
+            if self.per_address[self._counted] <= 0:
+                del self.per_address[self._counted]
+            self._counted = None
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_timer is None and self.conn.their_state is h11.IDLE:
+            self._start_head_timer()        # a new request on a kept-alive connection: its head has a deadline too
+        super().data_received(data)
+
+    def _start_head_timer(self) -> None:
+        self._stop_head_timer()
+        self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        """The request line and headers did not all arrive within ``header_timeout`` seconds of the
+        connection (or of the request's first byte): close it, whatever the client keeps dripping."""
+        self._head_timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self.transport.close()
 
     def handle_events(self) -> None:
         super().handle_events()
+        if self.conn.their_state is not h11.IDLE:
+            self._stop_head_timer()             # the head is complete: the body has its own deadline
         if self.cycle is not None and "offline.abort" not in self.cycle.scope.setdefault("extensions", {}):
             self.cycle.scope["extensions"]["offline.abort"] = self.transport.abort
 
@@ -83,7 +144,12 @@ class _Protocol(H11Protocol):
             self.conn.their_state is h11.IDLE and self.conn.trailing_data[0].strip())
         if unfinished and (self.cycle is None or not self.cycle.response_started):
             self.send_400_response("incomplete request")
-        return None      # after a whole request, EOF means the client went away: its work is stopped
+        # After a whole request, EOF means the client went away: its work is stopped and its scheduler slot freed.
+        # Decided for issue 25: a client that only half-closes (shutdown(SHUT_WR) after its request, which
+        # HTTP/1.1 allows but curl, httpx, requests and the OpenAI SDK never do) looks the same on the wire as one
+        # that closed its socket and left; on a shared server, freeing a departed learner's slot at once matters
+        # more than answering the rare half-closing client, which gets no answer (tests/test_server_security.py).
+        return None
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -139,7 +205,8 @@ class OfflineServer:
     piece of a body), ``idle_timeout``, ``max_body_bytes``, ``fault`` (a default fault spec), ``hold_seconds``
     (the ``timeout`` fault; default the settings'), ``stream_delay`` (seconds between stream events),
     ``download_timeout`` (per socket operation), ``download_deadline`` (per image, redirects included),
-    ``images_dir``, and ``trusted_origins`` (``"host:port"`` origins that may be downloaded from although they
+    ``images_dir``, ``header_timeout`` (seconds for a request's line and headers to arrive: slow clients are cut
+    off), ``max_connections_per_address`` (open connections one client address may hold), and ``trusted_origins`` (``"host:port"`` origins that may be downloaded from although they
     are local: a test's own image server).
 
     A server shared by a room: ``classroom`` (a :class:`~helpers.offline.classroom.Classroom`: every API request
@@ -161,11 +228,14 @@ class OfflineServer:
                  download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT, download_deadline: float = DOWNLOAD_DEADLINE,
                  verbose: bool = False, trusted_origins: Iterable[str] = (), classroom: Classroom | None = None,
                  allow_hosts: Iterable[str] = (), workers: int | None = None,
-                 max_queued: int = DEFAULT_MAX_QUEUED, settings: ServerSettings | None = None) -> None:
+                 max_queued: int = DEFAULT_MAX_QUEUED, settings: ServerSettings | None = None,
+                 header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+                 max_connections_per_address: int = DEFAULT_MAX_CONNECTIONS_PER_ADDRESS) -> None:
         self.settings = settings = settings if settings is not None else ServerSettings.defaults()
         self.host, self.requested_port = host, port
         self.images_dir = Path(images_dir) if images_dir is not None else IMAGES_DIR
         self.warm_ocr, self.idle_timeout = warm_ocr, idle_timeout
+        self.header_timeout, self.max_connections_per_address = header_timeout, max_connections_per_address
         self.warmed = threading.Event()
         self.policy = DownloadPolicy(images_dir=self.images_dir, timeout=download_timeout, deadline=download_deadline,
                                      trusted_origins=frozenset(trusted_origins),
@@ -227,7 +297,10 @@ class OfflineServer:
             self._port = int(sock.getsockname()[1])
             self.policy.own_origins.update({(h, self._port) for h in ("127.0.0.1", "localhost", "::1", self.host)})
             self.state.stopping.clear()
-            config = uvicorn.Config(build_app(self.state), http=_Protocol, lifespan="off", log_config=None,
+            protocol = type("_ServerProtocol", (_Protocol,), {
+                "header_timeout": self.header_timeout, "max_per_address": self.max_connections_per_address,
+                "per_address": Counter()})
+            config = uvicorn.Config(build_app(self.state), http=protocol, lifespan="off", log_config=None,
                                     access_log=False, server_header=False, headers=[("server", SERVER_NAME)],
                                     timeout_keep_alive=int(max(1, self.idle_timeout)), timeout_graceful_shutdown=1,
                                     h11_max_incomplete_event_size=64 * 1024, loop="asyncio")

@@ -5,7 +5,8 @@ that forwards every request to the provider configured in ``.env`` (OpenAI, Azur
 the real key added on the way out, and writes down each successful chat completion (normalised: model, messages
 with images by the SHA-256 of their bytes, the parameters that change an answer) with its answer. The chosen
 notebooks run in kernels pointed at the proxy (as a ``compatible`` provider, or as Azure with the same deployment
-and api-version) with a placeholder key: the real key never enters a kernel, a notebook or the file.
+and api-version) with a random key for this run only (the proxy refuses other keys, other ``Host`` names and
+every route a recording does not need): the real key never enters a kernel, a notebook or the file.
 
 Why a proxy and not a hook in ``helpers.client``: the lessons also send raw ``requests.post`` calls (notebook 02),
 the Responses API and file uploads; a proxy sees exactly what goes over the wire, whichever code sent it, and the
@@ -21,9 +22,13 @@ notebooks run unmodified, exactly as a learner's would.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hmac
 import json
 import os
+import re
+import secrets
 import socket
 import threading
 import time
@@ -44,8 +49,21 @@ from helpers.redaction import host_of, mask_secret, redact_url
 
 __all__ = ["PROXY_KEY", "RecordingProxy", "assemble_stream", "kernel_env", "record", "write_recording"]
 
-#: The key the kernels send to the proxy (the proxy replaces it with the real one). Not a secret.
-PROXY_KEY = "recording-proxy"
+#: The key the kernels send to the proxy (the proxy replaces it with the real one): random for each run of the
+#: recording, so nothing else on the computer (another user's program, a web page through DNS rebinding) can send
+#: requests through the proxy with the teacher's key. It opens nothing but this proxy while it runs.
+PROXY_KEY = "recording-" + secrets.token_urlsafe(24)
+#: What a recording needs to send (``METHOD path`` patterns; ``{id}``: a file this proxy saw uploaded): every other
+#: request (``GET /v1/organization/users``, deleting someone else's file...) is refused with a 403.
+ALLOWED_ROUTES = (
+    ("POST", re.compile(r"/v1/chat/completions")),
+    ("POST", re.compile(r"/v1/responses")),
+    ("POST", re.compile(r"/v1/files")),
+    ("POST", re.compile(r"/openai/deployments/[^/]+/(extensions/)?chat/completions")),
+    ("POST", re.compile(r"/openai(/v1)?/responses")),
+    ("POST", re.compile(r"/openai(/v1)?/files")),
+)
+_OWN_FILE = re.compile(r"(?:/v1|/openai(?:/v1)?)/files/([A-Za-z0-9_.-]{1,200})")
 #: Variables a kernel must not inherit from the teacher's shell: the proxy holds the only real key.
 SECRET_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_ORG_ID", "OPENAI_PROJECT_ID", "AZURE_OPENAI_ENDPOINT",
                "AZURE_OPENAI_API_KEY", "AZURE_OPENAI_DEPLOYMENT", "AZURE_OPENAI_API_VERSION", "VISION_RECORDING")
@@ -115,12 +133,13 @@ class RecordingProxy:
     'http://127.0.0.1:PORT'
     """
 
-    def __init__(self, settings: Settings, *, aliases: dict[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, *, aliases: dict[str, str] | None = None, key: str = PROXY_KEY) -> None:
         if settings.provider == "offline":
             raise ConfigurationError("Recording needs a real provider, but the configured one is offline.",
                                      fix="put OPENAI_API_KEY (or your Azure or compatible settings) in .env, then "
                                          "run the record command again.")
-        self.settings, self.aliases = settings, aliases or {}
+        self.settings, self.aliases, self.key = settings, aliases or {}, key
+        self.uploaded: set[str] = set()          # ids of the files uploaded through this proxy
         self.entries: list[dict[str, Any]] = []
         self.failures: Counter[str] = Counter()
         self.notebook = ""
@@ -138,6 +157,32 @@ class RecordingProxy:
             url = (s.base_url or "").rstrip("/") + (path[3:] if path.startswith("/v1/") else path)
             auth = {"Authorization": f"Bearer {s.api_key}"} if s.api_key else {}
         return url + (f"?{query}" if query else ""), auth
+
+    def refusal(self, method: str, path: str, headers: Any) -> tuple[int, str] | None:
+        """Why the proxy will not forward a request (``(status, message)``), or None: a ``Host`` other than its
+        own loopback address (DNS rebinding), a key other than this run's :data:`PROXY_KEY`, or a route a
+        recording does not need (:data:`ALLOWED_ROUTES`; a file only if it was uploaded through this proxy)."""
+        host = headers.get("host", "")
+        if host not in (f"127.0.0.1:{self.port}", f"localhost:{self.port}"):
+            return 421, "The recording proxy answers only requests addressed to 127.0.0.1."
+        scheme, _, bearer = headers.get("authorization", "").partition(" ")
+        given = (bearer.strip() if scheme.lower() == "bearer" else "") or headers.get("api-key", "")
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), self.key.encode()):
+            return 401, "The recording proxy needs this run's key (the kernels it starts have it)."
+        if any(method == m and pattern.fullmatch(path) for m, pattern in ALLOWED_ROUTES):
+            return None
+        own = _OWN_FILE.fullmatch(path)
+        if method in ("GET", "DELETE") and own is not None and own.group(1) in self.uploaded:
+            return None
+        return 403, f"The recording proxy forwards only what a recording needs, not {method} {path[:200]}."
+
+    def _note_upload(self, path: str, status: int, raw: bytes) -> None:
+        if status == 200 and path.endswith("/files"):
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                file_id = json.loads(raw).get("id")
+                if isinstance(file_id, str):
+                    with self._lock:
+                        self.uploaded.add(file_id)
 
     def _model(self, path: str, payload: dict[str, Any]) -> str:
         s = self.settings
@@ -181,6 +226,10 @@ class RecordingProxy:
             await clients[0].aclose()
 
         async def forward(request: Request) -> Response:
+            refused = self.refusal(request.method, request.url.path, request.headers)
+            if refused is not None:
+                return Response(json.dumps({"error": {"message": refused[1], "type": "proxy_error"}}), refused[0],
+                                media_type="application/json")
             body = await request.body()
             url, auth = self._target(request.url.path, request.url.query)
             headers = {"content-type": request.headers.get("content-type", "application/json"),
@@ -205,6 +254,7 @@ class RecordingProxy:
                         yield piece
                 finally:
                     await upstream.aclose()
+                    self._note_upload(request.url.path, upstream.status_code, b"".join(seen))
                     if capture:
                         self._capture(request.url.path, body, upstream.status_code, b"".join(seen))
 
@@ -251,18 +301,19 @@ class RecordingProxy:
         self.stop()
 
 
-def kernel_env(settings: Settings, proxy_url: str, base: dict[str, str] | None = None) -> dict[str, str]:
+def kernel_env(settings: Settings, proxy_url: str, base: dict[str, str] | None = None,
+               key: str = PROXY_KEY) -> dict[str, str]:
     """The environment of a recording kernel: the teacher's, without keys, endpoints or ``.env``, pointed at the
-    proxy with the placeholder key and the same model (and, on Azure, the same deployment and api-version)."""
+    proxy with this run's proxy key and the same model (and, on Azure, the same deployment and api-version)."""
     env = {k: v for k, v in (os.environ if base is None else base).items() if k not in SECRET_VARS}
     env.update(VISION_DOTENV="off", VISION_MODEL=settings.model, VISION_TIMEOUT=str(settings.timeout),
                VISION_MAX_RETRIES=str(settings.max_retries))
     if settings.provider == "azure":
-        env.update(VISION_PROVIDER="azure", AZURE_OPENAI_ENDPOINT=proxy_url, AZURE_OPENAI_API_KEY=PROXY_KEY,
+        env.update(VISION_PROVIDER="azure", AZURE_OPENAI_ENDPOINT=proxy_url, AZURE_OPENAI_API_KEY=key,
                    AZURE_OPENAI_API_VERSION=settings.azure_api_version or "",
                    AZURE_OPENAI_DEPLOYMENT=settings.azure_deployment or "")
     else:
-        env.update(VISION_PROVIDER="compatible", OPENAI_BASE_URL=proxy_url + "/v1", OPENAI_API_KEY=PROXY_KEY)
+        env.update(VISION_PROVIDER="compatible", OPENAI_BASE_URL=proxy_url + "/v1", OPENAI_API_KEY=key)
     if settings.images_base_url:
         env["COURSE_IMAGES_BASE_URL"] = settings.images_base_url
     return env
@@ -288,7 +339,7 @@ def record(paths: Sequence[Path], out: Path, settings: Settings,
     with RecordingProxy(settings, aliases=image_aliases(settings)) as proxy:
         for path in paths:
             proxy.notebook = path.name
-            errors[path.name] = run(path, kernel_env(settings, proxy.base_url))[1]
+            errors[path.name] = run(path, kernel_env(settings, proxy.base_url, key=proxy.key))[1]
     summary = write_recording(proxy, [p.name for p in paths], out, error_cells=errors)
     return {**summary, "seconds": round(time.perf_counter() - started, 1)}
 
