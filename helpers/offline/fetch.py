@@ -124,7 +124,7 @@ def public_address(address: str) -> bool:
     if ip.version == 6:
         if ip in _NAT64_LOCAL:
             return False
-        ip = embedded_ipv4(ip) or ip          # type: ignore[arg-type]
+        ip = embedded_ipv4(ip) or ip
     if ip.version == 4 and ip in _IETF_PROTOCOL:
         return False
     return ip.is_global and not ip.is_multicast
