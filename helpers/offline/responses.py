@@ -9,9 +9,16 @@ Responses                                   Chat Completions
 ==========================================  ==================================================================
 ``instructions``                            a ``system`` message first
 ``input`` (a string, or messages)           ``messages`` (a string is one user message)
-``input_text`` / ``output_text``            ``text`` parts
+``input_text`` / ``output_text``            ``text`` parts (``output_text`` and ``refusal`` only in assistant
+                                            messages, as the SDK's output messages carry them)
 ``input_image`` (``image_url``, ``detail``) ``image_url`` parts (a URL or a data URL; a ``file_id`` uploaded to
                                             ``/v1/files`` becomes a data URL of the file)
+``function_call`` items (one or more)       one assistant message with ``tool_calls``
+``function_call_output``                    a ``tool`` message with its text; its images in a ``user`` message
+                                            after it (Chat Completions takes images only from users), so they are
+                                            analysed and billed as images
+``reasoning`` items                         ignored (accepted, as ``input += response.output`` sends them)
+``tool_choice`` ``allowed_tools``           ``tools`` narrowed to the allowed ones, ``tool_choice`` its ``mode``
 ``max_output_tokens`` (>= 16)               ``max_completion_tokens``
 ``text.format`` json_schema / json_object   ``response_format``
 ``tools`` (flat ``function`` tools)         ``tools`` (``{"type": "function", "function": {...}}``)
@@ -20,11 +27,17 @@ output ``message`` / ``function_call``      ``choices[0].message`` content / ``t
 ``usage.input_tokens`` / ``output_tokens``  ``usage.prompt_tokens`` / ``completion_tokens``
 ==========================================  ==================================================================
 
-Responses are kept in memory (the last :data:`STORE_SIZE`) so that ``previous_response_id`` works while the server
-runs. Streams are the SDK's typed events (``response.created`` ... ``response.output_text.delta`` ...
+Responses are kept in memory (the last :data:`STORE_SIZE`, unless created with ``store: false``) so that
+``previous_response_id`` and the retrieve / delete / ``input_items`` routes work while the server runs; ``cancel``
+answers that a synchronous response cannot be cancelled, and ``background: true`` is refused (every answer is
+synchronous). ``POST /v1/responses/input_tokens`` counts what ``usage.input_tokens`` bills for the same input,
+images included. What the API refuses is refused in its words: unknown parameters (``Unknown parameter:
+'stop'.``), ``temperature`` / ``top_p`` on reasoning models, logprobs (there is no language model to have any).
+Every response, output item, call and file gets a fresh id (:func:`new_id`), never a hash of the request. Streams are the SDK's typed events (``response.created`` ... ``response.output_text.delta`` ...
 ``response.completed``), each with its ``sequence_number``.
 
-``POST /v1/files`` (below): uploads kept in memory so that a Responses ``input_image`` can name a ``file_id``.
+``POST /v1/files`` (below): uploads kept in memory so that a Responses ``input_image`` can name a ``file_id``;
+``GET /v1/files`` lists them, ``GET /v1/files/{id}/content`` gives the bytes back.
 
 The body is ``multipart/form-data`` with a ``file`` and a ``purpose`` (as ``client.files.create(file=...,
 purpose="vision")`` sends it), read with the standard library's MIME parser. Files live only while the server
