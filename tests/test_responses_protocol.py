@@ -195,6 +195,13 @@ def test_allowed_tools_on_both_apis(client):
      "temperature", "Unsupported value: 'temperature' does not support 0.2 with this model"),
     (lambda c: c.responses.create(model="gpt-5-nano", input="Hi", temperature=0.2),
      "temperature", "Unsupported parameter: 'temperature' is not supported with this model."),
+    (lambda c: c.responses.create(model=MODEL, input="Hi", reasoning={"effort": "low"}),
+     "reasoning.effort", "Unsupported parameter: 'reasoning.effort'"),
+    (lambda c: c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}],
+                                         reasoning_effort="low"),
+     "reasoning_effort", "Unsupported parameter: 'reasoning_effort'"),
+    (lambda c: c.responses.create(model=MODEL, input="Hi", conversation="conv_1"),
+     "conversation", "keeps no conversations"),
 ])
 def test_what_the_api_refuses_is_refused(client, call, param, words):
     assert models.is_reasoning_model("gpt-5-nano") and not models.is_reasoning_model(MODEL)
@@ -208,6 +215,9 @@ def test_what_the_api_takes_is_taken(client):
     client.chat.completions.create(model="gpt-5-nano", messages=[{"role": "user", "content": "Hi"}], temperature=1)
     client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hi"}], temperature=0.2)
     client.responses.create(model=MODEL, input="Hi", temperature=0.2, top_p=0.9)
+    client.responses.create(model="gpt-5-nano", input="Hi", reasoning={"effort": "low"})
+    client.chat.completions.create(model="gpt-5-nano", messages=[{"role": "user", "content": "Hi"}],
+                                   reasoning_effort="low")
 
 
 def test_azure_v1_route_with_the_plain_client(server):

@@ -747,7 +747,8 @@ def _check_detail_for_model(part: ImagePart, model: str) -> None:
 
 
 def _check_sampling(payload: dict[str, Any], model: str) -> None:
-    """What the service refuses for this model: ``temperature`` / ``top_p`` other than 1 on a reasoning model, and
+    """What the service refuses for this model: ``temperature`` / ``top_p`` other than 1 on a reasoning model,
+    ``reasoning_effort`` on another, and
     ``logprobs`` (the offline backend has no language model, hence no token probabilities)."""
     if models.is_reasoning_model(model):
         for name in ("temperature", "top_p"):
@@ -755,6 +756,9 @@ def _check_sampling(payload: dict[str, Any], model: str) -> None:
             if value is not None and value != 1:
                 raise ApiError(400, f"Unsupported value: '{name}' does not support {value} with this model. Only the "
                                     "default (1) value is supported.", param=name, code="unsupported_value")
+    elif payload.get("reasoning_effort") is not None:
+        raise ApiError(400, "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+                       param="reasoning_effort", code="unsupported_parameter")
     for name in ("logprobs", "top_logprobs"):
         if payload.get(name):
             raise ApiError(400, f"Unsupported parameter: '{name}' is not supported with this model. (The offline "

@@ -76,7 +76,7 @@ from openai.types.responses import (
 )
 from openai.types.responses.response_input_image_content_param import ResponseInputImageContentParam
 
-from helpers import images, models
+from helpers import images, models, tokens
 from helpers.offline.completions import Completion, json_bytes, stream_pieces
 from helpers.offline.protocol import ApiError, check_fields, fields, invalid_type, invalid_value, missing
 
@@ -397,11 +397,21 @@ def _check_options(payload: dict[str, Any], params: type) -> None:
         raise ApiError(400, f"Unsupported parameter: '{name}' is not supported with this model. (The offline "
                             "backend has no language model, so it has no token probabilities to report.)",
                        param=name, code="unsupported_parameter")
-    if isinstance(payload.get("model"), str) and models.is_reasoning_model(payload["model"]):
-        for name in ("temperature", "top_p"):
-            if payload.get(name) is not None:
-                raise ApiError(400, f"Unsupported parameter: '{name}' is not supported with this model.",
-                               param=name, code="unsupported_parameter")
+    for name in ("conversation", "prompt"):
+        if payload.get(name) is not None:
+            raise ApiError(400, f"The offline backend keeps no {'conversations' if name == 'conversation' else 'stored prompts'}"
+                                f": send the input itself (or previous_response_id) instead of '{name}'.",
+                           param=name, code="unsupported_parameter")
+    # A model the tables know (an Azure deployment's free-text name is checked on the chat side, as its model).
+    known = isinstance(payload.get("model"), str) and tokens.resolve_model(payload["model"]) is not None
+    reasoning = known and models.is_reasoning_model(payload["model"])
+    for name in ("temperature", "top_p") if reasoning else ():
+        if payload.get(name) is not None:
+            raise ApiError(400, f"Unsupported parameter: '{name}' is not supported with this model.",
+                           param=name, code="unsupported_parameter")
+    if known and not reasoning and (payload.get("reasoning") or {}).get("effort"):
+        raise ApiError(400, "Unsupported parameter: 'reasoning.effort' is not supported with this model.",
+                       param="reasoning.effort", code="unsupported_parameter")
 
 
 def to_chat_payload(payload: dict[str, Any], store: ResponseStore, files: FileStore, *,
