@@ -245,3 +245,14 @@ def test_azure_v1_route_with_the_api_key_header(server):
     listed = httpx.get(server.base_url + "/openai/models", params={"api-version": "2024-10-21"},
                        headers={"api-key": "azure-key"}, timeout=60)
     assert listed.status_code == 200 and "gpt-4.1-mini" in [m["id"] for m in listed.json()["data"]]
+
+
+def test_azure_dated_route_retrieves_a_stored_response(server):
+    """``AzureOpenAI`` with a dated api-version: create, then retrieve and list the input of the same response."""
+    azure = openai.AzureOpenAI(azure_endpoint=server.base_url, api_key="azure-key", api_version="2025-04-01-preview",
+                               max_retries=0, timeout=60)
+    created = azure.responses.create(model="gpt-4.1-mini", input="Hi")
+    assert azure.responses.retrieve(created.id).output_text == created.output_text
+    assert azure.responses.input_items.list(created.id).data[0].content[0].text == "Hi"
+    counted = azure.responses.input_tokens.count(model="gpt-4.1-mini", input="Hi")
+    assert counted.input_tokens == created.usage.input_tokens

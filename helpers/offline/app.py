@@ -252,9 +252,12 @@ async def stored_response(request: Request) -> Response:
     """``GET`` / ``DELETE /v1/responses/{id}``, ``GET .../input_items``, ``POST .../cancel`` over the stored
     responses (those created without ``store: false``)."""
     state = _state(request)
+    azure = request.url.path.startswith("/openai/")
+    if azure and not _azure_v1(request):
+        check_api_version(request.query_params.get("api-version"))
     if request.method == "POST":
         await read_body(request, state)
-    _check_key(request, request.url.path.startswith("/openai/"))
+    _check_key(request, azure)
     response_id = request.path_params["response_id"]
     path = request.url.path
     if request.method == "DELETE":
@@ -436,14 +439,16 @@ class HostCheck:
 def build_app(state: ServerState) -> ASGIApp:
     """The ASGI application of one offline server."""
     chat_route = _api(chat)
-    routes = [Path_("/openai/responses", _api(responses), methods=["POST"])]
-    for v1 in ("/v1", "/openai/v1"):          # OpenAI's routes, and the same under Azure's v1 route
-        routes += [Path_(v1 + "/chat/completions", chat_route, methods=["POST"]),
-                   Path_(v1 + "/responses", _api(responses), methods=["POST"]),
+    routes = []
+    # OpenAI's routes, the same under Azure's v1 route, and Azure's dated Responses routes (?api-version=).
+    for v1 in ("/v1", "/openai/v1", "/openai"):
+        routes += [Path_(v1 + "/responses", _api(responses), methods=["POST"]),
                    Path_(v1 + "/responses/input_tokens", _api(responses), methods=["POST"]),
                    Path_(v1 + "/responses/{response_id}", _api(stored_response), methods=["GET", "DELETE"]),
                    Path_(v1 + "/responses/{response_id}/input_items", _api(stored_response), methods=["GET"]),
-                   Path_(v1 + "/responses/{response_id}/cancel", _api(stored_response), methods=["POST"]),
+                   Path_(v1 + "/responses/{response_id}/cancel", _api(stored_response), methods=["POST"])]
+    for v1 in ("/v1", "/openai/v1"):
+        routes += [Path_(v1 + "/chat/completions", chat_route, methods=["POST"]),
                    Path_(v1 + "/files", _api(files), methods=["GET", "POST"]),
                    Path_(v1 + "/files/{file_id}", _api(files), methods=["GET", "DELETE"]),
                    Path_(v1 + "/files/{file_id}/content", _api(files), methods=["GET"]),
