@@ -48,3 +48,32 @@ def test_use_responses_api_answers_with_an_image(question):
     reply = chat(use_responses_api=True).invoke([question])
     text = reply.text if isinstance(reply.text, str) else reply.text()
     assert "ALPINE OAT BAR" in text and reply.usage_metadata["input_tokens"] > 1000   # the image is counted
+
+
+def test_responses_mode_carries_a_conversation_across_turns(question):
+    """Issue 23: LangChain's Responses mode sends the first answer back as ``output_text`` parts (with its id);
+    the second turn failed with a 400 before."""
+    model = chat(use_responses_api=True)
+    history = [question]
+    first = model.invoke(history)
+    history += [first, HumanMessage(content="What is the product called?")]
+    second = model.invoke(history)
+    text = second.text if isinstance(second.text, str) else second.text()
+    assert "ALPINE OAT BAR" in text                               # answered from the image of the first turn
+    assert second.id != first.id                                  # two answers, two ids
+    assert second.usage_metadata["input_tokens"] > first.usage_metadata["input_tokens"]
+
+
+@pytest.mark.parametrize("responses", [False, True])
+def test_bind_tools_calls_the_tool_and_takes_its_result(question, responses):
+    """``bind_tools`` sends function tools without ``strict`` (rejected on Responses before issue 23); the call's
+    result goes back as a ``ToolMessage`` (a ``function_call_output``) for the next turn."""
+    from langchain_core.messages import ToolMessage
+
+    model = chat(use_responses_api=responses).bind_tools([Label], tool_choice="Label")
+    reply = model.invoke([question])
+    call = reply.tool_calls[0]
+    assert call["name"] == "Label" and call["args"]["text"].startswith("ALPINE OAT BAR")
+    follow = chat(use_responses_api=responses).bind_tools([Label]).invoke(
+        [question, reply, ToolMessage(content="saved", tool_call_id=call["id"])])
+    assert not follow.tool_calls and (follow.text if isinstance(follow.text, str) else follow.text())

@@ -5,10 +5,14 @@ method  path                                                                 aut
 ======  ===================================================================  =====================================
 POST    ``/v1/chat/completions``                                             ``Authorization: Bearer <any key>``
 POST    ``/v1/responses`` (:mod:`helpers.offline.responses`)                 ``Authorization: Bearer <any key>``
-POST    ``/v1/files``; GET, DELETE ``/v1/files/{id}`` (in memory)               ``Authorization: Bearer <any key>``
+POST    ``/v1/responses/input_tokens`` (what ``usage.input_tokens`` bills)    ``Authorization: Bearer <any key>``
+GET     ``/v1/responses/{id}`` (+ DELETE), ``.../input_items``; POST ``.../cancel``  ``Authorization: Bearer <any key>``
+POST    ``/v1/files``; GET ``/v1/files``, ``/v1/files/{id}`` (+ DELETE), ``.../content``  Bearer (in memory)
+any     ``/openai/v1/...``: all of the above, Azure's v1 route (``model``: a deployment)  ``api-key`` or Bearer
 POST    ``/openai/deployments/{deployment}/chat/completions?api-version=``   ``api-key: <any key>`` (or Bearer)
 POST    ``/openai/deployments/{deployment}/extensions/chat/completions``     same (2023-12-01-preview spelling)
 GET     ``/v1/models``, ``/v1/models/{model}``                               ``Authorization: Bearer <any key>``
+GET     ``/openai/models?api-version=``                                      ``api-key: <any key>`` (or Bearer)
 GET     ``/images/{file}``                                                   none (serves the repo's ``images/``)
 ======  ===================================================================  =====================================
 
@@ -30,10 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import mimetypes
 import re
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -65,7 +69,14 @@ from helpers.offline.protocol import (
     parse_json_body,
 )
 from helpers.offline.replay import SOURCE_HEADER
-from helpers.offline.responses import FileStore, ResponseStore, parse_upload, response_body, to_chat_payload
+from helpers.offline.responses import (
+    FileStore,
+    ResponseStore,
+    input_items_page,
+    parse_upload,
+    response_body,
+    to_chat_payload,
+)
 from helpers.offline.responses import events as response_events
 
 log = logging.getLogger("helpers.offline")
@@ -135,27 +146,51 @@ def _bearer_ok(request: Request) -> bool:
     return scheme.lower() == "bearer" and bool(key.strip())
 
 
+def _azure_v1(request: Request) -> bool:
+    """Azure's v1 route (``https://RESOURCE.openai.azure.com/openai/v1/`` with the plain ``OpenAI()`` client):
+    the body's ``model`` is the deployment name, no ``api-version`` needed."""
+    return request.url.path.startswith("/openai/v1/")
+
+
+def _check_key(request: Request, azure: bool) -> None:
+    """Azure takes an ``api-key`` header or Bearer auth; OpenAI's routes take Bearer auth."""
+    if azure and not (request.headers.get("api-key", "").strip() or _bearer_ok(request)):
+        raise ApiError(401, _AZURE_NO_KEY, type=None, code="401")
+    if not azure and not _bearer_ok(request):
+        raise ApiError(401, _NO_KEY)
+
+
+def _new_request_id(request: Request) -> tuple[str, str]:
+    """``(request id, hex digits for the answer's ids)``: fresh per request, never a hash of the body."""
+    digest = secrets.token_hex(32)
+    request.state.request_id = "req_" + digest[32:]
+    return request.state.request_id, digest
+
+
 async def chat(request: Request) -> Response:
     state = _state(request)
-    if "deployment" in request.path_params:
-        route = Route("azure", request.path_params["deployment"], check_api_version(request.query_params.get(
-            "api-version")))
+    payload: dict[str, Any] | None = None
+    deployment = request.path_params.get("deployment")
+    version = check_api_version(request.query_params.get("api-version")) if deployment is not None else None
+    body = await read_body(request, state)
+    if deployment is not None:
+        route = Route("azure", deployment, version)
+    elif _azure_v1(request):
+        _check_key(request, True)
+        check_json_values(body)
+        payload = parse_json_body(body)
+        route = Route("azure", str(payload.get("model") or ""), "v1")
     else:
         route = Route("openai")
-    body = await read_body(request, state)
-    if route.api == "azure" and not (request.headers.get("api-key", "").strip() or _bearer_ok(request)):
-        raise ApiError(401, _AZURE_NO_KEY, type=None, code="401")
-    if route.api == "openai" and not _bearer_ok(request):
-        raise ApiError(401, _NO_KEY)
-    # The body's one hash: the request id and the answer's id (the route is part of what was asked).
-    digest = hashlib.sha256(f"{route.api}|{route.deployment}|".encode() + body).hexdigest()
-    request_id = "req_" + digest[:24]
-    request.state.request_id = request_id
+    _check_key(request, route.api == "azure")
+    request_id, digest = _new_request_id(request)
     await _maybe_fault(request, state, route, body)
 
     learner = request.scope.get("offline.learner")
     check_json_values(body)
-    parsed = parse_chat_request(parse_json_body(body), route, learner) if len(body) <= INLINE_BYTES else None
+    if payload is None and len(body) <= INLINE_BYTES:
+        payload = parse_json_body(body)
+    parsed = parse_chat_request(payload, route, learner) if payload is not None else None
     if parsed is not None and not parsed.image_parts:   # a small text-only request: quicker than a thread hop
         answered, completion = parsed, state.backend.complete(parsed, digest)
     else:
@@ -184,19 +219,26 @@ async def responses(request: Request) -> Response:
     translated to Chat Completions (:mod:`helpers.offline.responses`)."""
     state = _state(request)
     azure = request.url.path.startswith("/openai/")
-    version = check_api_version(request.query_params.get("api-version")) if azure else None
+    version = "v1" if _azure_v1(request) else (
+        check_api_version(request.query_params.get("api-version")) if azure else None)
     body = await read_body(request, state)
-    if azure and not (request.headers.get("api-key", "").strip() or _bearer_ok(request)):
-        raise ApiError(401, _AZURE_NO_KEY, type=None, code="401")
-    if not azure and not _bearer_ok(request):
-        raise ApiError(401, _NO_KEY)
-    digest = hashlib.sha256(b"responses|" + body).hexdigest()      # the body's one hash, as on the chat route
-    request_id = "req_" + digest[:24]
-    request.state.request_id = request_id
+    _check_key(request, azure)
+    request_id, digest = _new_request_id(request)
     check_json_values(body)
     payload = await _off_loop(parse_json_body, body)
     route = Route("azure", str(payload.get("model") or ""), version) if azure else Route("openai")
     await _maybe_fault(request, state, route, body)
+    counting = request.url.path.endswith("/input_tokens")
+
+    def count(cancelled: Callable[[], bool]) -> dict[str, Any]:
+        chat_payload = to_chat_payload(payload, state.responses, state.files, counting=True)
+        checked = parse_chat_request(chat_payload, route, request.scope.get("offline.learner"))
+        return {"object": "response.input_tokens", "input_tokens": state.backend.count_prompt_tokens(checked,
+                                                                                                    cancelled)}
+
+    if counting:
+        counted = await until_disconnect(request, count, _ticket(request, state))
+        return Response(json_bytes(counted), 200, {"x-request-id": request_id}, media_type="application/json")
 
     def work(cancelled: Callable[[], bool]) -> dict[str, Any]:
         chat_payload = to_chat_payload(payload, state.responses, state.files)
@@ -215,21 +257,52 @@ async def responses(request: Request) -> Response:
                              media_type="text/event-stream; charset=utf-8")
 
 
+async def stored_response(request: Request) -> Response:
+    """``GET`` / ``DELETE /v1/responses/{id}``, ``GET .../input_items``, ``POST .../cancel`` over the stored
+    responses (those created without ``store: false``)."""
+    state = _state(request)
+    azure = request.url.path.startswith("/openai/")
+    if azure and not _azure_v1(request):
+        check_api_version(request.query_params.get("api-version"))
+    if request.method == "POST":
+        await read_body(request, state)
+    _check_key(request, azure)
+    response_id = request.path_params["response_id"]
+    path = request.url.path
+    if request.method == "DELETE":
+        answer = state.responses.delete(response_id)
+    elif path.endswith("/input_items"):
+        answer = input_items_page(state.responses.find(response_id), request.query_params)
+    elif path.endswith("/cancel"):
+        state.responses.find(response_id)
+        raise ApiError(400, "Cannot cancel a synchronous response: only responses created with background=true can "
+                            "be cancelled (the offline backend answers every response synchronously).",
+                       param=None, code=None)
+    else:
+        answer = state.responses.find(response_id).body
+    return Response(json_bytes(answer), 200, media_type="application/json")
+
+
 async def files(request: Request) -> Response:
-    """``POST /v1/files`` (upload), ``GET`` / ``DELETE /v1/files/{id}`` (:mod:`helpers.offline.responses`)."""
+    """``POST /v1/files`` (upload), ``GET /v1/files`` (list), ``GET`` / ``DELETE /v1/files/{id}``,
+    ``GET /v1/files/{id}/content`` (:mod:`helpers.offline.responses`)."""
     state = _state(request)
     body = await read_body(request, state) if request.method == "POST" else b""
-    if not _bearer_ok(request):
-        raise ApiError(401, _NO_KEY)
+    _check_key(request, request.url.path.startswith("/openai/"))
+    file_id = request.path_params.get("file_id")
     if request.method == "POST":
         content_type = request.headers.get("content-type", "")
         check_upload_parts(body, content_type)
         data, filename, purpose = await _off_loop(parse_upload, body, content_type)
         answer = state.files.add(data, filename, purpose)
+    elif file_id is None:
+        answer = state.files.listing(request.query_params)
     elif request.method == "DELETE":
-        answer = state.files.delete(request.path_params["file_id"])
+        answer = state.files.delete(file_id)
+    elif request.url.path.endswith("/content"):
+        return Response(state.files.data(file_id), 200, media_type="application/octet-stream")
     else:
-        answer = state.files.info(request.path_params["file_id"])
+        answer = state.files.info(file_id)
     return Response(json_bytes(answer), 200, media_type="application/json")
 
 
@@ -313,8 +386,10 @@ async def _maybe_fault(request: Request, state: ServerState, route: Route, body:
 
 
 async def list_models(request: Request) -> Response:
-    if not _bearer_ok(request):
-        raise ApiError(401, _NO_KEY)
+    azure = request.url.path.startswith("/openai/")
+    if azure and not _azure_v1(request):
+        check_api_version(request.query_params.get("api-version"))
+    _check_key(request, azure)
     name = request.path_params.get("model")
     usable = [m for m in tokens.known_models() if models.retired_model(m) is None]
     if name is None:
@@ -369,7 +444,10 @@ def _api(endpoint: Callable[[Request], Any]) -> Callable[[Request], Any]:
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 404)
     if status == 405:
-        allowed = "POST" if request.url.path.endswith(("completions", "responses", "files")) else "GET, DELETE"
+        path = request.url.path
+        allowed = ("GET, POST" if path.endswith("/files") else "POST" if path.endswith(
+            ("completions", "responses", "input_tokens", "cancel")) else "GET" if path.endswith(
+            ("/content", "/input_items", "/models")) else "GET, DELETE")
         return error_response(ApiError(405, f"Invalid method for URL ({request.method} {request.url.path})",
                                        headers={"Allow": allowed}))
     return error_response(ApiError(404, f"Invalid URL ({request.method} {request.url.path[:300]})"))
@@ -424,17 +502,26 @@ class HostCheck:
 def build_app(state: ServerState) -> ASGIApp:
     """The ASGI application of one offline server."""
     chat_route = _api(chat)
-    routes = [Path_("/v1/chat/completions", chat_route, methods=["POST"]),
-              Path_("/v1/responses", _api(responses), methods=["POST"]),
-              Path_("/openai/responses", _api(responses), methods=["POST"]),
-              Path_("/v1/files", _api(files), methods=["POST"]),
-              Path_("/v1/files/{file_id}", _api(files), methods=["GET", "DELETE"])]
+    routes = []
+    # OpenAI's routes, the same under Azure's v1 route, and Azure's dated Responses routes (?api-version=).
+    for v1 in ("/v1", "/openai/v1", "/openai"):
+        routes += [Path_(v1 + "/responses", _api(responses), methods=["POST"]),
+                   Path_(v1 + "/responses/input_tokens", _api(responses), methods=["POST"]),
+                   Path_(v1 + "/responses/{response_id}", _api(stored_response), methods=["GET", "DELETE"]),
+                   Path_(v1 + "/responses/{response_id}/input_items", _api(stored_response), methods=["GET"]),
+                   Path_(v1 + "/responses/{response_id}/cancel", _api(stored_response), methods=["POST"])]
+    for v1 in ("/v1", "/openai/v1"):
+        routes += [Path_(v1 + "/chat/completions", chat_route, methods=["POST"]),
+                   Path_(v1 + "/files", _api(files), methods=["GET", "POST"]),
+                   Path_(v1 + "/files/{file_id}", _api(files), methods=["GET", "DELETE"]),
+                   Path_(v1 + "/files/{file_id}/content", _api(files), methods=["GET"]),
+                   Path_(v1 + "/models", _api(list_models), methods=["GET"]),
+                   Path_(v1 + "/models/{model:path}", _api(list_models), methods=["GET"])]
+    routes.append(Path_("/openai/models", _api(list_models), methods=["GET"]))
     for prefix in ("/openai/deployments/{deployment}/", "/openai/deployments/{deployment}/extensions/"):
         routes += [Path_(prefix + "chat/completions", chat_route, methods=["POST"]),
                    Path_(prefix + "chat/completions/", chat_route, methods=["POST"])]
-    routes += [Path_("/v1/models", _api(list_models), methods=["GET"]),
-               Path_("/v1/models/{model:path}", _api(list_models), methods=["GET"]),
-               Path_("/images/{name:path}", _api(image_file), methods=["GET"])]
+    routes.append(Path_("/images/{name:path}", _api(image_file), methods=["GET"]))
     app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found})
     app.router.redirect_slashes = False
     app.state.offline = state

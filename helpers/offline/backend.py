@@ -223,8 +223,8 @@ class ChatBackend:
     def complete(self, request: ChatRequest, digest: str,
                  cancelled: Callable[[], bool] = lambda: False) -> Completion:
         """Answer a validated request (deterministic apart from ``created``); :class:`Cancelled` if the client
-        went away meanwhile. ``digest`` is the request's SHA-256 (hex), computed once by its route: the answer's
-        id is made from it."""
+        went away meanwhile. ``digest``: hex digits the answer's id is made from (the routes give a fresh random
+        one per request, so two identical requests get two ids)."""
         byte_cap = MAX_IMAGE_BYTES_PER_REQUEST if request.route.api == "openai" else 2**62
         budget = Budget.for_request(byte_cap, cancelled)
         recording = self.recording
@@ -269,6 +269,11 @@ class ChatBackend:
                           enhancements=enhancements, tool_call=called, n=output.n,
                           fill=log.header() if log is not None else None,
                           source=replay.fallback_source(recording) if recording is not None else None)
+
+    def count_prompt_tokens(self, request: ChatRequest, cancelled: Callable[[], bool] = lambda: False) -> int:
+        """``usage.prompt_tokens`` the request would be billed, without answering it (``input_tokens`` route)."""
+        byte_cap = MAX_IMAGE_BYTES_PER_REQUEST if request.route.api == "openai" else 2**62
+        return self._prompt_tokens(request, Budget.for_request(byte_cap, cancelled), {})
 
     def _prompt_tokens(self, request: ChatRequest, budget: Budget, read: dict[int, LoadedImage]) -> int:
         """``usage.prompt_tokens`` of a request (its images fetched and measured)."""

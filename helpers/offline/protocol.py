@@ -230,7 +230,7 @@ def check_fields(value: dict[str, Any], cls: type, param: str = "", *, only: Ite
         hint, required = table[name]
         where = f"{param}.{name}" if param else name
         if value.get(name) is None:
-            if required:
+            if required and not (name in value and type(None) in get_args(hint)):   # Required[Optional[...]]: null
                 raise missing(where)
             continue
         check_value(value[name], hint, where)
@@ -369,6 +369,17 @@ def parse_output(payload: dict[str, Any]) -> OutputSpec:
     forced = None
     if choice == "required" and functions:
         forced, how = next(iter(functions)), "required"
+    elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        spec: dict[str, Any] = choice["allowed_tools"] if isinstance(choice.get("allowed_tools"), dict) else {}
+        names = [str((t.get("function") or t).get("name")) for t in spec.get("tools") or [] if isinstance(t, dict)]
+        unknown = [n for n in names if n not in functions]
+        if unknown:
+            raise ApiError(400, f"Invalid value for 'tool_choice.allowed_tools.tools': function '{unknown[0]}' is not "
+                                f"one of the tools ({', '.join(functions)}).", param="tool_choice.allowed_tools.tools",
+                           code="invalid_value")
+        functions = {n: functions[n] for n in names}
+        if spec.get("mode") == "required" and functions:
+            forced, how = next(iter(functions)), "required"
     elif isinstance(choice, dict):
         if choice.get("type") != "function" or not isinstance(choice.get("function"), dict):
             raise ApiError(400, "The offline backend understands tool_choice 'none', 'auto', 'required' or "
@@ -419,6 +430,10 @@ MAX_IMAGES_OPENAI = 1500
 READABLE_PARTS = ("text", "image_url", "refusal")
 
 _BASE = completion_create_params.CompletionCreateParamsBase
+#: The body fields the API defines (the SDK's ``CompletionCreateParams``): any other is "Unrecognized".
+KNOWN_FIELDS = frozenset(_BASE.__annotations__) | {"stream"}
+#: What Azure adds on its deployment routes (vision enhancements and their data sources).
+AZURE_FIELDS = frozenset({"enhancements", "dataSources", "data_sources"})
 _DEPRECATIONS_URL = "https://platform.openai.com/docs/deprecations"
 _API_VERSION = re.compile(r"^(?:\d{4}-\d{2}-\d{2}(?:-preview)?|preview|latest|v1)$")
 JSON_HELP = ("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
@@ -731,11 +746,34 @@ def _check_detail_for_model(part: ImagePart, model: str) -> None:
                             part.detail, takes)
 
 
+def _check_sampling(payload: dict[str, Any], model: str) -> None:
+    """What the service refuses for this model: ``temperature`` / ``top_p`` other than 1 on a reasoning model,
+    ``reasoning_effort`` on another, and
+    ``logprobs`` (the offline backend has no language model, hence no token probabilities)."""
+    if models.is_reasoning_model(model):
+        for name in ("temperature", "top_p"):
+            value = payload.get(name)
+            if value is not None and value != 1:
+                raise ApiError(400, f"Unsupported value: '{name}' does not support {value} with this model. Only the "
+                                    "default (1) value is supported.", param=name, code="unsupported_value")
+    elif payload.get("reasoning_effort") is not None:
+        raise ApiError(400, "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+                       param="reasoning_effort", code="unsupported_parameter")
+    for name in ("logprobs", "top_logprobs"):
+        if payload.get(name):
+            raise ApiError(400, f"Unsupported parameter: '{name}' is not supported with this model. (The offline "
+                                "backend has no language model, so it has no token probabilities to report.)",
+                           param=name, code="unsupported_parameter")
+
+
 def parse_chat_request(payload: dict[str, Any], route: Route, learner: str | None = None) -> ChatRequest:
     """Validate a chat completion body in the API's order; raise :class:`ApiError` on the first problem.
     ``learner``: who asks, on a classroom server."""
     if route.api == "openai" and payload.get("model") is None:
         raise ApiError(400, "you must provide a model parameter")
+    for name in payload:
+        if name not in KNOWN_FIELDS and not (route.api == "azure" and name in AZURE_FIELDS):
+            raise ApiError(400, f"Unrecognized request argument supplied: {name}", param=name)
     image_parts = check_messages(payload)
     max_tokens, stream, include_usage = _check_options(payload)
     ocr, grounding = _enhancement_flags(payload, route, stream)
@@ -745,6 +783,7 @@ def parse_chat_request(payload: dict[str, Any], route: Route, learner: str | Non
         # What the real service answers for o-series / gpt-5+ models (the 2023-2024 seeds used max_tokens).
         raise ApiError(400, "Unsupported parameter: 'max_tokens' is not supported with this model. "
                             "Use 'max_completion_tokens' instead.", param="max_tokens", code="unsupported_parameter")
+    _check_sampling(payload, model)
     for part in image_parts:
         _check_detail_for_model(part, model)
     limit = azure_max_images() if route.api == "azure" else MAX_IMAGES_OPENAI

@@ -9,9 +9,16 @@ Responses                                   Chat Completions
 ==========================================  ==================================================================
 ``instructions``                            a ``system`` message first
 ``input`` (a string, or messages)           ``messages`` (a string is one user message)
-``input_text`` / ``output_text``            ``text`` parts
+``input_text`` / ``output_text``            ``text`` parts (``output_text`` and ``refusal`` only in assistant
+                                            messages, as the SDK's output messages carry them)
 ``input_image`` (``image_url``, ``detail``) ``image_url`` parts (a URL or a data URL; a ``file_id`` uploaded to
                                             ``/v1/files`` becomes a data URL of the file)
+``function_call`` items (one or more)       one assistant message with ``tool_calls``
+``function_call_output``                    a ``tool`` message with its text; its images in a ``user`` message
+                                            after it (Chat Completions takes images only from users), so they are
+                                            analysed and billed as images
+``reasoning`` items                         ignored (accepted, as ``input += response.output`` sends them)
+``tool_choice`` ``allowed_tools``           ``tools`` narrowed to the allowed ones, ``tool_choice`` its ``mode``
 ``max_output_tokens`` (>= 16)               ``max_completion_tokens``
 ``text.format`` json_schema / json_object   ``response_format``
 ``tools`` (flat ``function`` tools)         ``tools`` (``{"type": "function", "function": {...}}``)
@@ -20,11 +27,17 @@ output ``message`` / ``function_call``      ``choices[0].message`` content / ``t
 ``usage.input_tokens`` / ``output_tokens``  ``usage.prompt_tokens`` / ``completion_tokens``
 ==========================================  ==================================================================
 
-Responses are kept in memory (the last :data:`STORE_SIZE`) so that ``previous_response_id`` works while the server
-runs. Streams are the SDK's typed events (``response.created`` ... ``response.output_text.delta`` ...
+Responses are kept in memory (the last :data:`STORE_SIZE`, unless created with ``store: false``) so that
+``previous_response_id`` and the retrieve / delete / ``input_items`` routes work while the server runs; ``cancel``
+answers that a synchronous response cannot be cancelled, and ``background: true`` is refused (every answer is
+synchronous). ``POST /v1/responses/input_tokens`` counts what ``usage.input_tokens`` bills for the same input,
+images included. What the API refuses is refused in its words: unknown parameters (``Unknown parameter:
+'stop'.``), ``temperature`` / ``top_p`` on reasoning models, logprobs (there is no language model to have any).
+Every response, output item, call and file gets a fresh id (:func:`new_id`), never a hash of the request. Streams are the SDK's typed events (``response.created`` ... ``response.output_text.delta`` ...
 ``response.completed``), each with its ``sequence_number``.
 
-``POST /v1/files`` (below): uploads kept in memory so that a Responses ``input_image`` can name a ``file_id``.
+``POST /v1/files`` (below): uploads kept in memory so that a Responses ``input_image`` can name a ``file_id``;
+``GET /v1/files`` lists them, ``GET /v1/files/{id}/content`` gives the bytes back.
 
 The body is ``multipart/form-data`` with a ``file`` and a ``purpose`` (as ``client.files.create(file=...,
 purpose="vision")`` sends it), read with the standard library's MIME parser. Files live only while the server
@@ -34,30 +47,43 @@ runs: at most :data:`MAX_FILES` of them and :data:`MAX_TOTAL_BYTES` in all (the 
 >>> item = store.add(b"hello", "notes.txt", "user_data")
 >>> item["object"], item["bytes"], store.data(item["id"])
 ('file', 5, b'hello')
+>>> store.add(b"hello", "notes.txt", "user_data")["id"] != item["id"]     # two uploads are two files
+True
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
+import secrets
 import threading
 import time
+import typing
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
 from openai.types import FileObject
-from openai.types.responses import Response, response_create_params
+from openai.types.responses import (
+    Response,
+    ResponseFunctionToolCallParam,
+    ResponseInputImageParam,
+    input_token_count_params,
+    response_create_params,
+    response_input_item_param,
+)
+from openai.types.responses.response_input_image_content_param import ResponseInputImageContentParam
 
-from helpers import images
+from helpers import images, models, tokens
 from helpers.offline.completions import Completion, json_bytes, stream_pieces
-from helpers.offline.protocol import ApiError, check_fields, invalid_type, invalid_value, missing
+from helpers.offline.protocol import ApiError, check_fields, fields, invalid_type, invalid_value, missing
 
 # --- files -----------------------------------------------------------------------------------------------
 
-__all__ = ["events", "FileStore", "parse_upload", "response_body", "ResponseStore", "to_chat_payload"]
+__all__ = ["events", "FileStore", "input_items_page", "new_id", "parse_upload", "response_body", "ResponseStore",
+           "Stored", "to_chat_payload"]
 
 #: The purposes the API accepts for an upload (API reference, "Upload file", checked 2026-12-02).
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
@@ -73,7 +99,7 @@ class FileStore:
         self._lock = threading.Lock()
 
     def add(self, data: bytes, filename: str, purpose: str) -> dict[str, Any]:
-        file_id = "file-" + hashlib.sha256(data + filename.encode("utf-8", "replace")).hexdigest()[:24]
+        file_id = new_id("file-")               # every upload is its own file, even of the same bytes
         item = FileObject(id=file_id, object="file", bytes=len(data), created_at=int(time.time()),
                           filename=filename, purpose=purpose,  # type: ignore[arg-type]  # checked: PURPOSES
                           status="processed").model_dump(mode="json")
@@ -95,6 +121,28 @@ class FileStore:
         self.info(file_id)
         with self._lock:
             return self._items[file_id][1]
+
+    def listing(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """``GET /v1/files``: a cursor page (``purpose``, ``order`` desc by default, ``limit`` up to 10,000,
+        ``after`` a file id)."""
+        order = query.get("order", "desc")
+        if order not in ("asc", "desc"):
+            raise invalid_value("order", order, ("asc", "desc"))
+        try:
+            limit = int(query.get("limit", "10000"))
+        except ValueError:
+            raise invalid_type("limit", "an integer", query.get("limit")) from None
+        with self._lock:
+            found = [item for item, _ in self._items.values()
+                     if query.get("purpose") in (None, item["purpose"])]
+        found = found if order == "asc" else found[::-1]
+        after = query.get("after")
+        if after is not None:
+            ids = [item["id"] for item in found]
+            found = found[ids.index(after) + 1:] if after in ids else []
+        page = found[:max(1, min(limit, 10000))]
+        return {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None, "has_more": len(found) > len(page)}
 
     def delete(self, file_id: str) -> dict[str, Any]:
         self.info(file_id)
@@ -131,52 +179,146 @@ def parse_upload(body: bytes, content_type: str) -> tuple[bytes, str, str]:
 STORE_SIZE = 512
 MIN_OUTPUT_TOKENS = 16
 _PARAMS = response_create_params.ResponseCreateParamsBase
-_PART = {"input_text": "text", "output_text": "text"}
+_COUNT_PARAMS = input_token_count_params.InputTokenCountParams
+_ROLES = ("user", "assistant", "system", "developer")
+_INPUT_PARTS = ("input_text", "input_image", "input_file")
+#: Input items the offline backend reads; ``reasoning`` items (passed back from ``response.output``) are accepted
+#: and ignored, as the service ignores them for models that do not reason over them.
+_ITEMS = ("message", "function_call", "function_call_output", "reasoning")
+_LOGPROBS = "message.output_text.logprobs"
+#: Every input item kind the SDK's types define (``ResponseInputItemParam``), for the API's invalid-value error.
+_ITEM_KINDS = tuple(dict.fromkeys(value for arm in typing.get_args(response_input_item_param.ResponseInputItemParam)
+                                  for name, hint, _ in fields(arm) if name == "type" for value in typing.get_args(hint)))
+
+
+def new_id(prefix: str, size: int = 24) -> str:
+    """A fresh id (``resp_``, ``msg_``, ``call_``, ``file-`` ...): unique per object, never a hash of the request.
+
+    >>> new_id("resp_") != new_id("resp_")
+    True
+    """
+    return prefix + secrets.token_hex(size // 2)
+
+
+def unknown_parameter(name: str) -> ApiError:
+    """The Responses API's answer to a parameter it does not define (``max_token``, ``stop``...)."""
+    return ApiError(400, f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
+
+
+@dataclass
+class Stored:
+    """One stored response: its body, its input items (with ids) and the conversation it continues."""
+
+    body: dict[str, Any]
+    items: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
 
 
 class ResponseStore:
-    """The conversations of recent responses, by id (thread-safe, bounded)."""
+    """Recent responses created with ``store`` (the default), by id (thread-safe, bounded)."""
 
     def __init__(self, size: int = STORE_SIZE) -> None:
-        self._items: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+        self._items: OrderedDict[str, Stored] = OrderedDict()
         self._lock = threading.Lock()
         self.size = size
 
-    def put(self, response_id: str, messages: list[dict[str, Any]]) -> None:
+    def put(self, response_id: str, stored: Stored) -> None:
         with self._lock:
-            self._items[response_id] = messages
+            self._items[response_id] = stored
             self._items.move_to_end(response_id)
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
-    def get(self, response_id: str) -> list[dict[str, Any]] | None:
+    def get(self, response_id: str) -> Stored | None:
         with self._lock:
             return self._items.get(response_id)
 
+    def find(self, response_id: str) -> Stored:
+        """The stored response, or the API's 404."""
+        found = self.get(response_id)
+        if found is None:
+            raise ApiError(404, f"Response with id '{response_id}' not found.", param=None, code=None)
+        return found
 
-def _content(content: Any, i: int, files: FileStore) -> Any:
+    def delete(self, response_id: str) -> dict[str, Any]:
+        self.find(response_id)
+        with self._lock:
+            self._items.pop(response_id, None)
+        return {"id": response_id, "object": "response", "deleted": True}
+
+
+def _image(part: dict[str, Any], param: str, files: FileStore) -> dict[str, Any]:
+    """The Chat Completions ``image_url`` part of an ``input_image`` (a ``file_id`` becomes a data URL)."""
+    detail = part.get("detail") or "auto"
+    if part.get("file_id"):
+        data = files.data(part["file_id"])
+        mime = images.sniff_mime(data) or "application/octet-stream"
+        url = f"data:{mime};base64,{base64.b64encode(data).decode()}"
+    elif part.get("image_url"):
+        url = part["image_url"]
+    else:
+        raise missing(f"{param}.image_url")
+    return {"type": "image_url", "image_url": {"url": url, "detail": detail}}
+
+
+def _unreadable(kind: Any, param: str) -> ApiError:
+    return ApiError(400, f"The offline backend reads text and image parts, not '{kind}'. Send it to a real model, "
+                         "or remove it.", param=param, code="unsupported_value")
+
+
+def _part(part: Any, param: str, role: str, files: FileStore, image_cls: type = ResponseInputImageParam) -> dict[str, Any]:
+    """One content part checked against the SDK's types and turned into its Chat Completions part."""
+    if not isinstance(part, dict):
+        raise invalid_type(param, "an object", part)
+    kind = part.get("type")
+    if kind is None:
+        raise missing(f"{param}.type")
+    allowed = (*_INPUT_PARTS, "output_text", "refusal") if role == "assistant" else _INPUT_PARTS
+    if kind not in allowed:
+        raise invalid_value(f"{param}.type", kind, allowed)
+    if kind in ("input_text", "output_text"):
+        if not isinstance(part.get("text"), str):
+            raise missing(f"{param}.text") if part.get("text") is None else invalid_type(f"{param}.text", "a string",
+                                                                                         part["text"])
+        return {"type": "text", "text": part["text"]}
+    if kind == "refusal":
+        if not isinstance(part.get("refusal"), str):
+            raise invalid_type(f"{param}.refusal", "a string", part.get("refusal"))
+        return {"type": "refusal", "refusal": part["refusal"]}
+    if kind == "input_image":
+        check_fields({"detail": "auto", **part}, image_cls, param)    # the service defaults a missing detail
+        return _image(part, param, files)
+    raise _unreadable(kind, f"{param}.type")
+
+
+def _content(content: Any, param: str, role: str, files: FileStore) -> Any:
     if isinstance(content, str):
         return content
-    parts = []
-    for j, part in enumerate(content):
-        kind = part.get("type")
-        if kind in _PART:
-            parts.append({"type": "text", "text": part.get("text", "")})
-        elif kind == "input_image":
-            if part.get("file_id"):
-                data = files.data(part["file_id"])
-                mime = images.sniff_mime(data) or "application/octet-stream"
-                parts.append({"type": "image_url", "image_url": {"url": f"data:{mime};base64,{base64.b64encode(data).decode()}",
-                                                                 "detail": part.get("detail") or "auto"}})
-                continue
-            if not part.get("image_url"):
-                raise missing(f"input[{i}].content[{j}].image_url")
-            parts.append({"type": "image_url", "image_url": {"url": part["image_url"],
-                                                             "detail": part.get("detail") or "auto"}})
-        else:
-            raise ApiError(400, f"The offline backend reads 'input_text' and 'input_image' parts, not '{kind}'.",
-                           param=f"input[{i}].content[{j}].type", code="unsupported_value")
-    return parts
+    if not isinstance(content, list):
+        raise invalid_type(param, "one of a string or array of objects", content)
+    return [_part(part, f"{param}[{j}]", role, files) for j, part in enumerate(content)]
+
+
+def _tool_output(item: dict[str, Any], param: str, files: FileStore) -> list[dict[str, Any]]:
+    """A ``function_call_output`` as Chat Completions messages: the ``tool`` message with its text, and, when the
+    output holds images, a ``user`` message carrying them (Chat Completions takes images only from users), so
+    they are analysed and billed as images."""
+    if not isinstance(item.get("call_id"), str):
+        raise missing(f"{param}.call_id") if item.get("call_id") is None else invalid_type(
+            f"{param}.call_id", "a string", item["call_id"])
+    output = item.get("output")
+    if output is None:
+        raise missing(f"{param}.output")
+    if isinstance(output, str):
+        return [{"role": "tool", "tool_call_id": item["call_id"], "content": output}]
+    if not isinstance(output, list):
+        raise invalid_type(f"{param}.output", "one of a string or array of objects", output)
+    parts = [_part(part, f"{param}.output[{j}]", "tool", files, ResponseInputImageContentParam)
+             for j, part in enumerate(output)]
+    text = "".join(p["text"] for p in parts if p["type"] == "text")
+    said = [{"role": "tool", "tool_call_id": item["call_id"], "content": text}]
+    pictures = [p for p in parts if p["type"] == "image_url"]
+    return said + [{"role": "user", "content": pictures}] if pictures else said
 
 
 def _messages(payload: dict[str, Any], store: ResponseStore, files: FileStore) -> list[dict[str, Any]]:
@@ -187,7 +329,7 @@ def _messages(payload: dict[str, Any], store: ResponseStore, files: FileStore) -
         if earlier is None:
             raise ApiError(404, f"Previous response with id '{previous}' not found.", param="previous_response_id",
                            code="previous_response_not_found")
-        messages += [m for m in earlier if m.get("role") != "system"]
+        messages += [m for m in earlier.messages if m.get("role") != "system"]
     if payload.get("instructions"):
         messages.insert(0, {"role": "system", "content": payload["instructions"]})
     items = payload.get("input")
@@ -196,39 +338,89 @@ def _messages(payload: dict[str, Any], store: ResponseStore, files: FileStore) -
     if isinstance(items, str):
         return [*messages, {"role": "user", "content": items}]
     if not isinstance(items, list):
-        raise invalid_type("input", "a string or an array", items)
+        raise invalid_type("input", "one of a string or array of objects", items)
     for i, item in enumerate(items):
+        param = f"input[{i}]"
         if not isinstance(item, dict):
-            raise invalid_type(f"input[{i}]", "an object", item)
+            raise invalid_type(param, "an object", item)
         kind = item.get("type", "message")
-        if kind == "message" and "role" in item:
-            messages.append({"role": item["role"], "content": _content(item.get("content", ""), i, files)})
-        elif kind == "function_call_output":
-            messages.append({"role": "tool", "tool_call_id": item.get("call_id", ""),
-                             "content": str(item.get("output", ""))})
+        if kind == "message":
+            role = item.get("role")
+            if role is None:
+                raise missing(f"{param}.role")
+            if role not in _ROLES:
+                raise invalid_value(f"{param}.role", role, _ROLES)
+            if item.get("content") is None:
+                raise missing(f"{param}.content")
+            messages.append({"role": role, "content": _content(item["content"], f"{param}.content", role, files)})
         elif kind == "function_call":
-            messages.append({"role": "assistant", "content": None, "tool_calls": [{
-                "id": item.get("call_id", ""), "type": "function",
-                "function": {"name": item.get("name", ""), "arguments": item.get("arguments", "")}}]})
+            check_fields(item, ResponseFunctionToolCallParam, param, only=("call_id", "name", "arguments"))
+            call = {"id": item["call_id"], "type": "function",
+                    "function": {"name": item["name"], "arguments": item["arguments"]}}
+            last = messages[-1] if messages else {}
+            if last.get("role") == "assistant" and last.get("tool_calls"):
+                last["tool_calls"].append(call)          # parallel calls of one turn: one assistant message
+            else:
+                messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind == "function_call_output":
+            messages += _tool_output(item, param, files)
+        elif kind == "reasoning":
+            continue
+        elif isinstance(kind, str) and kind in _ITEM_KINDS:
+            raise ApiError(400, f"The offline backend reads {', '.join(repr(k) for k in _ITEMS)} input items, not "
+                                f"'{kind}'. Send it to a real model, or remove it.", param=f"{param}.type",
+                           code="unsupported_value")
         else:
-            raise ApiError(400, f"The offline backend reads message and function-call input items, not '{kind}'.",
-                           param=f"input[{i}].type", code="unsupported_value")
+            raise invalid_value(f"{param}.type", kind, _ITEM_KINDS)
     return messages
 
 
-def to_chat_payload(payload: dict[str, Any], store: ResponseStore, files: FileStore) -> dict[str, Any]:
-    """The Chat Completions body a Responses body means (after checking it against the SDK's types)."""
+def _check_options(payload: dict[str, Any], params: type) -> None:
+    """What the service refuses before it reads the input: unknown parameters, ``background``, logprobs, and
+    sampling settings a reasoning model does not take."""
+    known = set(params.__annotations__) | {"stream"}
+    for name in payload:
+        if name not in known:
+            raise unknown_parameter(name)
+    for tool in payload.get("tools") or []:
+        if isinstance(tool, dict) and tool.get("type") == "function":
+            # The SDK's types allow "strict": null and "parameters": null; the service also takes them left out.
+            tool.setdefault("strict", None)
+            tool.setdefault("parameters", None)
+    check_fields(payload, params, only=[n for n in payload if n in params.__annotations__ and n != "input"])
+    if payload.get("background"):
+        raise ApiError(400, "The offline backend answers every response synchronously: 'background' must be false "
+                            "or left out (the answer arrives in the reply, so there is nothing to poll).",
+                       param="background", code="unsupported_value")
+    if payload.get("top_logprobs") or _LOGPROBS in (payload.get("include") or []):
+        name = "top_logprobs" if payload.get("top_logprobs") else "include"
+        raise ApiError(400, f"Unsupported parameter: '{name}' is not supported with this model. (The offline "
+                            "backend has no language model, so it has no token probabilities to report.)",
+                       param=name, code="unsupported_parameter")
+    for name in ("conversation", "prompt"):
+        if payload.get(name) is not None:
+            raise ApiError(400, f"The offline backend keeps no {'conversations' if name == 'conversation' else 'stored prompts'}"
+                                f": send the input itself (or previous_response_id) instead of '{name}'.",
+                           param=name, code="unsupported_parameter")
+    # A model the tables know (an Azure deployment's free-text name is checked on the chat side, as its model).
+    known_model = isinstance(payload.get("model"), str) and tokens.resolve_model(payload["model"]) is not None
+    reasoning = known_model and models.is_reasoning_model(payload["model"])
+    for name in ("temperature", "top_p") if reasoning else ():
+        if payload.get(name) is not None:
+            raise ApiError(400, f"Unsupported parameter: '{name}' is not supported with this model.",
+                           param=name, code="unsupported_parameter")
+    if known_model and not reasoning and (payload.get("reasoning") or {}).get("effort"):
+        raise ApiError(400, "Unsupported parameter: 'reasoning.effort' is not supported with this model.",
+                       param="reasoning.effort", code="unsupported_parameter")
+
+
+def to_chat_payload(payload: dict[str, Any], store: ResponseStore, files: FileStore, *,
+                    counting: bool = False) -> dict[str, Any]:
+    """The Chat Completions body a Responses body means (after checking it against the SDK's types);
+    ``counting``: a ``POST /v1/responses/input_tokens`` body (``InputTokenCountParams``)."""
     if payload.get("model") is None:
         raise ApiError(400, "Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
-    given: list[Any] = payload["input"] if isinstance(payload.get("input"), list) else []
-    for item in given:
-        for part in item["content"] if isinstance(item, dict) and isinstance(item.get("content"), list) else []:
-            if isinstance(part, dict) and part.get("type") == "input_image":
-                part.setdefault("detail", "auto")      # the SDK types require it; the service defaults it
-    items = given
-    messages_only = all(isinstance(i, dict) and i.get("type", "message") == "message" for i in items)
-    checked = [n for n in payload if n in _PARAMS.__annotations__ and (n != "input" or messages_only)]
-    check_fields(payload, _PARAMS, only=checked)    # other input items are read (and checked) by _messages
+    _check_options(payload, _COUNT_PARAMS if counting else _PARAMS)
     limit = payload.get("max_output_tokens")
     if limit is not None and limit < MIN_OUTPUT_TOKENS:
         raise ApiError(400, f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= "
@@ -247,49 +439,92 @@ def to_chat_payload(payload: dict[str, Any], store: ResponseStore, files: FileSt
     elif isinstance(fmt, dict) and fmt.get("type") == "json_object":
         chat["response_format"] = {"type": "json_object"}
     tools = payload.get("tools") or []
+    for i, tool in enumerate(tools):
+        if tool.get("type") != "function":
+            raise ApiError(400, f"The offline backend calls 'function' tools only, not '{tool.get('type')}'.",
+                           param=f"tools[{i}].type", code="unsupported_value")
+    choice = payload.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        allowed = {t.get("name") for t in choice.get("tools") or [] if isinstance(t, dict)}
+        unknown = allowed - {t["name"] for t in tools}
+        if unknown:
+            raise ApiError(400, f"Invalid value for 'tool_choice.tools': '{sorted(map(str, unknown))[0]}' is not "
+                                "one of the tools given in 'tools'.", param="tool_choice.tools", code="invalid_value")
+        tools, choice = [t for t in tools if t["name"] in allowed], choice["mode"]
     if tools:
         chat["tools"] = [{"type": "function", "function": {k: t[k] for k in ("name", "description", "parameters",
                                                                              "strict") if t.get(k) is not None}}
-                         for t in tools if isinstance(t, dict) and t.get("type") == "function"]
-        if len(chat["tools"]) != len(tools):
-            raise ApiError(400, "The offline backend calls 'function' tools only.", param="tools",
-                           code="unsupported_value")
-    choice = payload.get("tool_choice")
+                         for t in tools]
     if isinstance(choice, dict) and choice.get("type") == "function":
         chat["tool_choice"] = {"type": "function", "function": {"name": choice.get("name")}}
-    elif choice is not None:
-        if not isinstance(choice, str):
-            raise invalid_type("tool_choice", "a string or an object", choice)
+    elif isinstance(choice, str):
         chat["tool_choice"] = choice
+    elif choice is not None:
+        raise ApiError(400, f"The offline backend takes tool_choice 'none', 'auto', 'required', a function or "
+                            f"allowed_tools, not '{choice.get('type')}'.", param="tool_choice.type",
+                       code="unsupported_value")
     return chat
+
+
+def _input_items(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The input items of a response as ``GET /v1/responses/{id}/input_items`` lists them (each with an id)."""
+    given = payload.get("input")
+    if isinstance(given, str):
+        given = [{"role": "user", "content": given}]
+    items = []
+    for item in given or []:
+        item = dict(item)
+        kind = item.setdefault("type", "message")
+        if kind == "message":
+            text_kind = "output_text" if item.get("role") == "assistant" else "input_text"
+            content = item.get("content")
+            if isinstance(content, str):
+                content = [{"type": text_kind, "text": content}]
+            if text_kind == "output_text":
+                content = [{"annotations": [], **p} if p.get("type") == "output_text" else p for p in content or []]
+            item.update(content=content, status=item.get("status") or "completed")
+            item.setdefault("id", new_id("msg_"))
+        elif kind == "function_call":
+            item.setdefault("id", new_id("fc_"))
+            item.setdefault("status", "completed")
+        elif kind == "function_call_output":
+            item.setdefault("id", new_id("fco_"))
+            item.setdefault("status", "completed")
+        else:
+            item.setdefault("id", new_id("rs_"))
+        items.append(item)
+    return items
 
 
 def response_body(payload: dict[str, Any], completion: Completion, messages: list[dict[str, Any]],
                   store: ResponseStore) -> dict[str, Any]:
-    """The ``response`` object (an SDK ``Response``), stored for a later ``previous_response_id``."""
-    response_id = "resp_" + completion.id.removeprefix("chatcmpl-") + f"{time.time_ns() % 10**6:06d}"
+    """The ``response`` object (an SDK ``Response``), stored (unless ``store`` is false) for a later
+    ``previous_response_id`` and the retrieve, delete and ``input_items`` routes."""
+    response_id = new_id("resp_", 48)
     usage = completion.usage
     if completion.tool_call is not None:
         name, arguments = completion.tool_call
-        call_id = "call_" + completion.id[-24:]
-        output: list[dict[str, Any]] = [{"type": "function_call", "id": "fc_" + completion.id[-24:],
+        call_id = new_id("call_")
+        output: list[dict[str, Any]] = [{"type": "function_call", "id": new_id("fc_"),
                                          "call_id": call_id, "name": name, "arguments": arguments,
                                          "status": "completed"}]
         said: dict[str, Any] = {"role": "assistant", "content": None, "tool_calls": [
             {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]}
     else:
-        output = [{"type": "message", "id": "msg_" + completion.id[-24:], "status": "completed",
+        output = [{"type": "message", "id": new_id("msg_", 48), "status": "completed",
                    "role": "assistant", "content": [{"type": "output_text", "text": completion.content,
                                                      "annotations": [], "logprobs": []}]}]
         said = {"role": "assistant", "content": completion.content}
     cut = completion.finish_reason == "length"
     fmt = (payload.get("text") or {}).get("format") or {"type": "text"}
-    body = {"id": response_id, "object": "response", "created_at": completion.created,
+    keep = payload.get("store") is not False
+    body = {"id": response_id, "object": "response", "created_at": int(completion.created),
             "status": "incomplete" if cut else "completed", "error": None,
             "incomplete_details": {"reason": "max_output_tokens"} if cut else None,
             "instructions": payload.get("instructions"), "max_output_tokens": payload.get("max_output_tokens"),
             "model": completion.model, "output": output, "parallel_tool_calls": True,
-            "previous_response_id": payload.get("previous_response_id"), "store": True,
+            "previous_response_id": payload.get("previous_response_id"), "store": keep,
+            "background": False,
             "temperature": payload.get("temperature", 1.0), "text": {"format": fmt},
             "tool_choice": payload.get("tool_choice", "auto"), "tools": payload.get("tools") or [],
             "top_p": payload.get("top_p", 1.0), "truncation": "disabled", "metadata": payload.get("metadata") or {},
@@ -297,8 +532,33 @@ def response_body(payload: dict[str, Any], completion: Completion, messages: lis
                       "output_tokens": usage.completion_tokens,
                       "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": usage.total_tokens}}
     checked = Response.model_validate(body).model_dump(mode="json", exclude_unset=True, by_alias=True)
-    store.put(response_id, [*messages, said])
+    checked["created_at"] = int(completion.created)    # the SDK's model says float; the service sends an integer
+    if keep:
+        store.put(response_id, Stored(checked, _input_items(payload), [*messages, said]))
     return checked
+
+
+def input_items_page(stored: Stored, query: Mapping[str, str]) -> dict[str, Any]:
+    """``GET /v1/responses/{id}/input_items``: a cursor page (``order`` desc by default, ``limit`` 1-100 (20),
+    ``after`` an item id)."""
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise invalid_value("order", order, ("asc", "desc"))
+    try:
+        limit = int(query.get("limit", "20"))
+    except ValueError:
+        raise invalid_type("limit", "an integer", query.get("limit")) from None
+    if not 1 <= limit <= 100:
+        raise ApiError(400, f"Invalid 'limit': expected a value between 1 and 100, but got {limit} instead.",
+                       param="limit", code="invalid_value")
+    items = stored.items if order == "asc" else stored.items[::-1]
+    after = query.get("after")
+    if after is not None:
+        ids = [item["id"] for item in items]
+        items = items[ids.index(after) + 1:] if after in ids else []
+    page = items[:limit]
+    return {"object": "list", "data": page, "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None, "has_more": len(items) > limit}
 
 
 def events(body: dict[str, Any]) -> Iterator[bytes]:
