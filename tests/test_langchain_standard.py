@@ -12,6 +12,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+pytestmark = pytest.mark.langchain   # not in plain `pytest`: CI step 3 runs it with asyncio_mode=auto
+
 pytest.importorskip("langchain_openai")
 standard = pytest.importorskip("langchain_tests.integration_tests")
 from langchain_openai import ChatOpenAI  # noqa: E402
