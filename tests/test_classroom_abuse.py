@@ -33,6 +33,9 @@ from helpers.offline import analysis
 from helpers.offline.classroom import Classroom, generate_keys
 from helpers.offline.server import OfflineServer
 
+#: The reliability suite (about 2.5 minutes of floods and slow clients): not in plain `pytest`, a CI step of its own.
+pytestmark = pytest.mark.reliability
+
 TOKEN = "class-Test-Token-Xy7q9Lm2"
 SLOW = 0.25          # seconds one image's analysis holds its slot in the stand-in
 NAMES = [f"alias{i:02d}" for i in range(12)]
