@@ -963,12 +963,13 @@ def test_command_line_server_prints_its_url_and_stops_on_ctrl_c():
 
 def test_no_server_module_reads_the_environment():
     """The settings are read once, by whoever starts the server (helpers.config, or the command line), and
-    passed in; the server's own modules never look at os.environ. Only the door's default and the CLI do."""
+    passed in; the server's own modules never look at os.environ. Only the settings' defaults (settings.py, what a
+    server made without settings uses) and the CLI do."""
     import ast
 
     readers = []
     for path in sorted((REPO / "helpers" / "offline").glob("*.py")):
-        if path.name in ("__init__.py", "__main__.py"):
+        if path.name in ("__init__.py", "__main__.py", "settings.py"):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):

@@ -33,13 +33,12 @@ import json
 import os
 import threading
 import urllib.request
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from helpers.errors import ConfigurationError
 from helpers.notices import notify
+from helpers.offline.settings import OFF_VALUES, ServerSettings
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from helpers.offline.replay import Recording
@@ -47,89 +46,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = ["OFF_VALUES", "OfflineServer", "ServerSettings", "ensure_server", "load_recording", "server_url",
            "stop_server", "version_warning"]
-
-#: What switches a ``VISION_OFFLINE_*`` setting off (any case), for every setting that can be switched off.
-OFF_VALUES = frozenset({"off", "0", "false", "no", "none"})
-DEFAULT_HOLD_SECONDS = 30.0      # the "timeout" fault holds the connection this long
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """Everything the offline backend takes from the environment, read once, passed to the server.
-
-    ``port`` (``VISION_OFFLINE_PORT``; 0 = any free port), ``recording`` (``VISION_RECORDING``: a teacher's
-    recording to replay), ``fault`` (a fault every request gets, ``--fault``), ``hold_seconds``
-    (``VISION_OFFLINE_TIMEOUT_SECONDS``: how long the ``timeout`` fault holds a connection), ``analysis_cache``
-    (``VISION_OFFLINE_CACHE``, else ``$XDG_CACHE_HOME/gpt-vision-course`` or ``~/.cache/gpt-vision-course``; None
-    = analyses kept in memory only), and ``switches``: where the two run-time switches are looked up on every
-    request, ``VISION_OFFLINE_FAULT`` and ``VISION_OFFLINE_DOWNLOADS`` (``off``: never download from the
-    internet). Lesson 09 switches a fault on and off in its own kernel, so ``helpers.config`` passes the live
-    ``os.environ``; None = no switches.
-
-    >>> ServerSettings.from_environ({"VISION_OFFLINE_PORT": "8000", "VISION_OFFLINE_CACHE": "off"}).port
-    8000
-    >>> ServerSettings(switches={"VISION_OFFLINE_DOWNLOADS": "Off"}).downloads_allowed()
-    False
-    """
-
-    port: int = 0
-    recording: str | None = None
-    fault: str | None = None
-    hold_seconds: float = DEFAULT_HOLD_SECONDS
-    analysis_cache: Path | None = None
-    switches: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str], *, recording: str | None = None,
-                     switches: Mapping[str, str] | None = None) -> ServerSettings:
-        """Read the ``VISION_OFFLINE_*`` variables of ``environ`` (``os.environ``, or the course's merged
-        environment and ``.env``); a :class:`ConfigurationError` naming the variable for a bad value.
-        ``recording``: a checked path (``VISION_RECORDING`` is resolved by ``helpers.config``); ``switches``:
-        where the run-time switches are looked up (default ``environ`` itself)."""
-        port = _number(environ, "VISION_OFFLINE_PORT", 0, integer=True, low=0, high=65535,
-                       fix="set it to a number between 1024 and 65535, or 0 (any free port).")
-        hold = _number(environ, "VISION_OFFLINE_TIMEOUT_SECONDS", DEFAULT_HOLD_SECONDS, integer=False, low=0,
-                       high=3600, fix=f"set it to a number of seconds, e.g. {DEFAULT_HOLD_SECONDS:g}, or unset it.")
-        raw = environ.get("VISION_OFFLINE_CACHE", "").strip()
-        if raw.lower() in OFF_VALUES:
-            cache = None
-        elif raw:
-            cache = Path(raw).expanduser()
-        else:
-            cache = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpt-vision-course"
-        return cls(port=int(port), recording=recording, hold_seconds=hold, analysis_cache=cache,
-                   switches=environ if switches is None else switches)
-
-    @classmethod
-    def defaults(cls) -> ServerSettings:
-        """The defaults, with the run-time switches looked up in this process's ``os.environ`` (what a server
-        made without settings uses, e.g. a test's)."""
-        return cls(switches=os.environ)
-
-    def fault_switch(self) -> str | None:
-        """``VISION_OFFLINE_FAULT`` as it is now (None without switches)."""
-        return (self.switches or {}).get("VISION_OFFLINE_FAULT") or None
-
-    def downloads_allowed(self) -> bool:
-        """False when ``VISION_OFFLINE_DOWNLOADS`` is off now (the server's own ``/images/`` stay allowed)."""
-        return (self.switches or {}).get("VISION_OFFLINE_DOWNLOADS", "on").strip().lower() not in OFF_VALUES
-
-
-def _number(environ: Mapping[str, str], name: str, default: float, *, integer: bool, low: float, high: float,
-            fix: str) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        value = None
-    if value is None or not low <= value <= high:
-        kind = "a port number" if name == "VISION_OFFLINE_PORT" else "a number of seconds" if not integer \
-            else "a whole number"
-        raise ConfigurationError(f"{name}={raw!r} is not {kind}.", fix=fix)
-    return value
-
 
 _LOCK = threading.Lock()
 _SERVER: OfflineServer | None = None

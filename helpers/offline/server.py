@@ -32,7 +32,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from helpers import ocr
 from helpers.local import IMAGES_DIR, is_loopback
-from helpers.offline import ServerSettings, analysis
+from helpers.offline import analysis
 from helpers.offline.app import DEFAULT_READ_TIMEOUT, MAX_BODY_BYTES, SERVER_NAME, ServerState, build_app
 from helpers.offline.backend import ChatBackend
 from helpers.offline.classroom import DEFAULT_MAX_QUEUED, Classroom, FairScheduler
@@ -40,6 +40,7 @@ from helpers.offline.completions import json_bytes
 from helpers.offline.fetch import DEFAULT_DOWNLOAD_TIMEOUT, DOWNLOAD_DEADLINE, DownloadPolicy
 from helpers.offline.protocol import ApiError
 from helpers.offline.replay import load_recording
+from helpers.offline.settings import ServerSettings
 
 __all__ = ["IMAGES_DIR", "OfflineServer"]
 
