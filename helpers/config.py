@@ -58,7 +58,7 @@ from urllib.parse import urlsplit
 from helpers import models
 from helpers.errors import ConfigurationError, RetiredModelError
 from helpers.local import REPO_ROOT, is_loopback
-from helpers.offline import ServerSettings, load_recording
+from helpers.offline import OFF_VALUES, ServerSettings, load_recording
 from helpers.redaction import NO_KEY_PLACEHOLDER, OFFLINE_API_KEY, host_of, mask_secret, redact
 from helpers.tokens import is_known_model
 
@@ -100,14 +100,11 @@ ENV_VARS: dict[str, str] = {
     "VISION_OFFLINE_AZURE_MAX_IMAGES": "images per request on the offline Azure route (default 50, the quotas page; 10 = the how-to)",
 }
 
-_OFF_VALUES = {"off", "0", "false", "no", "none"}
-
-
 # --- reading the environment --------------------------------------------------------------------
 
 def dotenv_enabled(environ: Mapping[str, str | None]) -> bool:
     """False when ``VISION_DOTENV`` is ``off`` (or 0/false/no)."""
-    return (environ.get("VISION_DOTENV") or "").strip().lower() not in _OFF_VALUES
+    return (environ.get("VISION_DOTENV") or "").strip().lower() not in OFF_VALUES
 
 
 def find_dotenv_file(start: str | os.PathLike[str] | None = None) -> Path | None:
