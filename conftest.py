@@ -44,3 +44,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 if "VISION_OFFLINE_CACHE" not in os.environ:
     os.environ["VISION_OFFLINE_CACHE"] = tempfile.mkdtemp(prefix="gpt-vision-course-analysis-")
     atexit.register(shutil.rmtree, os.environ["VISION_OFFLINE_CACHE"], ignore_errors=True)
+
+# matplotlib builds its font cache the first time it is imported on a machine and, when that takes more than 5 s (a
+# fresh machine under load), logs "Matplotlib is building the font cache; this may take a moment." to the stderr of
+# whichever notebook kernel got there first; nbval then reports an output the stored notebook does not have (seen in
+# CI on lesson 04, 2026-12-07). Build the cache here, once, in the pytest process, before any kernel starts.
+import matplotlib.font_manager  # noqa: E402,F401
