@@ -292,8 +292,8 @@ class Settings:
     images_base_url: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
-    #: The offline backend's settings (VISION_OFFLINE_*; its run-time switches are looked up in os.environ).
-    offline: ServerSettings = field(default_factory=ServerSettings.defaults)
+    #: The offline backend's settings (VISION_OFFLINE_*). Not in the repr: it holds a folder under the user's home.
+    offline: ServerSettings = field(default_factory=ServerSettings.defaults, repr=False)
     inferred: bool = False                 # True when VISION_PROVIDER was not set
     model_assumed: bool = False            # True when the model behind an Azure deployment is assumed, not told
     recording: str | None = None           # offline only: a teacher's recording to replay (VISION_RECORDING)
@@ -323,6 +323,8 @@ class Settings:
     def __repr__(self) -> str:
         parts = []
         for f in fields(self):
+            if not f.repr:
+                continue
             value = getattr(self, f.name)
             if f.name == "api_key" and value:
                 shown = repr(mask_secret(value))

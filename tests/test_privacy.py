@@ -478,3 +478,29 @@ def test_url_passwords_with_an_at_sign_and_bare_tokens_are_redacted():
         "fetch https://***@raw.example.org/a.png failed"
     assert redact_url("https://host/v1/a@b and mailto:ann@example.org") == \
         "https://host/v1/a@b and mailto:ann@example.org"              # not user-info: left alone
+
+
+_MACHINE_PATH = re.compile(r"(/root/|/home/[^/\s\"']+|/Users/[^/\s\"']+|[A-Za-z]:\\\\Users\\\\|/tmp/|/work/)")
+
+
+def _stored_text_outputs(notebook: Path) -> list[tuple[int, str]]:
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    found = []
+    for index, cell in enumerate(cells):
+        for output in cell.get("outputs", []):
+            text = "".join(output.get("text", "")) + "".join(output.get("traceback", []))
+            for kind, value in output.get("data", {}).items():
+                if not kind.startswith("image/"):
+                    text += "".join(value) if isinstance(value, list) else str(value)
+            found.append((index, text))
+    return found
+
+
+@pytest.mark.parametrize("notebook", sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb")),
+                         ids=lambda p: p.name)
+def test_stored_lessons_show_no_folder_of_the_machine_that_ran_them(notebook):
+    """A lesson's stored output names no home or temporary folder: it would tell readers the author's user name,
+    and nbval fails for a teacher whose home differs (lesson 00 printed ~/.cache in a repr, seen 2026-12-07)."""
+    leaks = [(index, match.group(0)) for index, text in _stored_text_outputs(notebook)
+             for match in [_MACHINE_PATH.search(text)] if match]
+    assert not leaks, f"{notebook.name}: cells with a machine's folder in their output: {leaks}"
