@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import io
+import os
 import socket
 import threading
 import time
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
+import openai
 import pytest
 import requests
 from PIL import Image
@@ -32,6 +36,7 @@ from helpers.models import DEFAULT_MODEL
 from helpers.offline import analysis
 from helpers.offline.classroom import Classroom, generate_keys
 from helpers.offline.server import OfflineServer
+from helpers.offline.settings import ServerSettings
 
 #: The reliability suite (about 2.5 minutes of floods and slow clients): not in plain `pytest`, a CI step of its own.
 pytestmark = pytest.mark.reliability
@@ -313,3 +318,184 @@ def test_the_set_up_hint_belongs_to_the_key_not_to_a_name():
         assert say(keys["learner-01"], "a").endswith(HINT)
         assert all(HINT not in say(keys["learner-01"], name) for name in NAMES[:3])
         assert say(keys["learner-02"], "a").endswith(HINT)
+
+
+# --- learners' own files and stored responses ------------------------------------------------------------
+
+def client_for(server: OfflineServer, key: str, prefix: str = "/v1") -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url + prefix, api_key=key, max_retries=0, timeout=120)
+
+
+def png_bytes(seed: int) -> bytes:
+    return base64.b64decode(png(seed).split(",", 1)[1])
+
+
+def noise_png(side: int) -> str:
+    """A data URL of a PNG of random pixels (it does not compress: about 3 bytes a pixel)."""
+    buf = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(buf, "PNG", compress_level=0)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def image_question(file_id: str) -> list[dict]:
+    return [{"role": "user", "content": [{"type": "input_text", "text": "What is in this image?"},
+                                         {"type": "input_image", "file_id": file_id, "detail": "low"}]}]
+
+
+def not_found(call) -> openai.NotFoundError:
+    with pytest.raises(openai.NotFoundError) as caught:
+        call()
+    return caught.value
+
+
+def test_bob_cannot_read_delete_or_use_anns_file(slow_analysis):
+    """Issue 25: Bob read and deleted Ann's upload by its id. Now another learner's file is answered exactly as an
+    unknown id (404 ``No such File object``), on every route, and it stays Ann's."""
+    room, keys = generate_keys(2)
+    with OfflineServer(warm_ocr=False, classroom=room, workers=1) as server:
+        ann, bob = client_for(server, keys["learner-01"]), client_for(server, keys["learner-02"])
+        uploaded = ann.files.create(file=("label.png", png_bytes(1)), purpose="vision")
+        unknown = not_found(lambda: bob.files.retrieve("file-" + "0" * 24))
+        for prefix in ("/v1", "/openai/v1"):
+            thief = client_for(server, keys["learner-02"], prefix)
+            for call in (thief.files.retrieve, thief.files.content, thief.files.delete):
+                err = not_found(lambda call=call: call(uploaded.id))
+                assert err.body == {**unknown.body, "message": f"No such File object: {uploaded.id}"}
+            assert uploaded.id not in [f.id for f in thief.files.list()]
+            ask = thief.responses.create
+            used = not_found(lambda ask=ask: ask(model=DEFAULT_MODEL, input=image_question(uploaded.id)))
+            assert used.body["message"] == f"No such File object: {uploaded.id}"
+        assert ann.files.content(uploaded.id).content == png_bytes(1)
+        assert [f.id for f in ann.files.list()] == [uploaded.id]
+        assert ann.responses.create(model=DEFAULT_MODEL, input=image_question(uploaded.id)).status == "completed"
+
+
+def test_bob_cannot_read_delete_or_continue_anns_stored_response(slow_analysis):
+    """Issue 25: Bob continued Ann's conversation with her ``previous_response_id``. Now another learner's stored
+    response is an unknown id to him: retrieve, input_items, delete, cancel and previous_response_id all 404."""
+    room, keys = generate_keys(2)
+    with OfflineServer(warm_ocr=False, classroom=room, workers=1) as server:
+        ann, bob = client_for(server, keys["learner-01"]), client_for(server, keys["learner-02"])
+        hers = ann.responses.create(model=DEFAULT_MODEL, input="My locker code is 4721. Remember it.")
+        for name, call in (("retrieve", bob.responses.retrieve), ("delete", bob.responses.delete),
+                           ("input_items", bob.responses.input_items.list), ("cancel", bob.responses.cancel)):
+            unknown = not_found(lambda call=call: call("resp_" + "0" * 48))
+            err = not_found(lambda call=call: call(hers.id))
+            assert err.body == {**unknown.body, "message": unknown.body["message"].replace("resp_" + "0" * 48,
+                                                                                           hers.id)}, name
+        unknown = not_found(lambda: bob.responses.create(model=DEFAULT_MODEL, input="And?",
+                                                         previous_response_id="resp_" + "0" * 48))
+        err = not_found(lambda: bob.responses.create(model=DEFAULT_MODEL, input="What is my locker code?",
+                                                     previous_response_id=hers.id))
+        assert err.body["message"] == unknown.body["message"].replace("resp_" + "0" * 48, hers.id)
+        assert "4721" not in str(err.body)
+        assert ann.responses.retrieve(hers.id).id == hers.id
+        follow = ann.responses.create(model=DEFAULT_MODEL, input="And?", previous_response_id=hers.id)
+        assert follow.status == "completed"
+        assert [i.type for i in ann.responses.input_items.list(follow.id)] == ["message"]
+
+
+def lesson_11_files(client: openai.OpenAI) -> tuple[str, int, list[str]]:
+    """Notebook 11's upload-once flow: upload, ask by file_id, list, delete. (file id, input tokens, listed ids)"""
+    uploaded = client.files.create(file=("product_label.png", png_bytes(5)), purpose="vision")
+    by_id = client.responses.create(model=DEFAULT_MODEL, input=image_question(uploaded.id), max_output_tokens=1000)
+    listed = [f.id for f in client.files.list()]
+    client.files.delete(uploaded.id)
+    return uploaded.id, by_id.usage.input_tokens, listed
+
+
+def test_the_same_upload_by_two_learners_is_two_files(slow_analysis):
+    """Issue 25: the same upload by two learners was one file, so lesson 11 run by two learners at once gave one
+    of them a 404 when the other deleted it. Each upload is now its learner's own file."""
+    room, keys = generate_keys(2)
+    with OfflineServer(warm_ocr=False, classroom=room, workers=2) as server:
+        for _ in range(3):
+            with ThreadPoolExecutor(2) as pool:
+                runs = list(pool.map(lesson_11_files, [client_for(server, k) for k in keys.values()]))
+            (ann_id, ann_tokens, ann_list), (bob_id, bob_tokens, bob_list) = runs
+            assert ann_id != bob_id and ann_tokens == bob_tokens
+            assert ann_list == [ann_id] and bob_list == [bob_id]
+
+
+def test_256_tiny_uploads_by_one_learner_do_not_evict_anothers_files():
+    """Issue 25: the file store kept the last 256 files of the whole room, so one learner's 256 tiny uploads
+    evicted everyone's. Now a learner's flood evicts only their own oldest files."""
+    room, keys = generate_keys(2)
+    with OfflineServer(warm_ocr=False, classroom=room, workers=1) as server:
+        ann, bob = client_for(server, keys["learner-01"]), client_for(server, keys["learner-02"])
+        hers = ann.files.create(file=("notes.txt", b"Ann's notes"), purpose="user_data")
+        for i in range(300):
+            bob.files.create(file=(f"x{i}.txt", b"x"), purpose="user_data")
+        assert ann.files.content(hers.id).content == b"Ann's notes"
+        held = len(bob.files.list().data)
+    print(f"after Bob's 300 tiny uploads: Ann's file kept, Bob holds {held}")
+    assert held <= 256
+
+
+def test_the_byte_budgets_hold_per_learner_and_for_the_room(slow_analysis):
+    """Files and stored responses are bounded in bytes per learner and for the room: a learner's flood evicts
+    their own oldest items first and never another learner's while that learner is within their fair share; an
+    upload larger than a learner's budget is a 413 that says what to do."""
+    mib = 1024 * 1024
+    room_files = int(1.4 * mib)
+    settings = ServerSettings(file_store_bytes=room_files, file_store_bytes_per_learner=mib,
+                              response_store_bytes=3 * mib, response_store_bytes_per_learner=mib)
+    room, keys = generate_keys(3)
+    with OfflineServer(warm_ocr=False, classroom=room, workers=1, settings=settings) as server:
+        ann, bob, cy = (client_for(server, k) for k in keys.values())
+        anns = [ann.files.create(file=(f"a{i}.bin", bytes([i]) * 300_000), purpose="user_data") for i in range(2)]
+        bobs = [bob.files.create(file=(f"b{i}.bin", bytes([i]) * 300_000), purpose="user_data") for i in range(12)]
+        # 3 files would fit his MiB, but the room (1.4 MiB) would be over: he is above his fair share, so his go
+        assert [f.id for f in bob.files.list(order="asc")] == [f.id for f in bobs[-2:]]
+        assert [f.id for f in ann.files.list(order="asc")] == [f.id for f in anns]
+        with pytest.raises(openai.APIStatusError) as too_big:
+            cy.files.create(file=("big.bin", b"x" * (mib + 1)), purpose="user_data")
+        assert too_big.value.status_code == 413
+        assert "per learner" in too_big.value.message and "Delete" in too_big.value.message
+        # a third learner's upload takes room from those above their fair share (a third of the room each)
+        cys = cy.files.create(file=("c.bin", b"c" * 400_000), purpose="user_data")
+        assert cy.files.content(cys.id).content == b"c" * 400_000
+        assert len(ann.files.list().data) + len(bob.files.list().data) == 3
+        assert server.state.files.usage()["bytes"] <= room_files
+        # stored responses: each keeps its inline image (a ~200 KB data URL); Bob's 15 fill his MiB 3 times over
+        hers = ann.responses.create(model=DEFAULT_MODEL, input="Remember: the code is 4721.")
+        his = [bob.responses.create(model=DEFAULT_MODEL, input=[{"role": "user", "content": [
+            {"type": "input_text", "text": f"Image {i}"}, {"type": "input_image", "image_url": noise_png(210)}]}])
+            for i in range(15)]
+        usage = server.state.responses.usage()
+        assert usage["by_learner"]["learner-02"] <= mib and usage["bytes"] <= 3 * mib
+        assert ann.responses.retrieve(hers.id).id == hers.id
+        assert bob.responses.retrieve(his[-1].id).id == his[-1].id
+        not_found(lambda: bob.responses.retrieve(his[0].id))
+        files_usage = server.state.files.usage()
+    print(f"byte budgets: stored responses {usage}, files {files_usage}")
+    assert files_usage["by_learner"]["learner-02"] <= mib
+
+
+def test_requests_naming_a_big_file_id_keep_memory_bounded(slow_analysis):
+    """Issue 25: each ~300-byte request naming an 8-10 MiB file id kept another copy of it (its data URL) in the
+    stored responses: 13 MB a request. Now a stored response keeps the file's id, not its bytes."""
+    room, keys = generate_keys(1)
+    data = base64.b64decode(noise_png(1800).split(",", 1)[1])
+    assert 8 * 1024 * 1024 < len(data) < 10 * 1024 * 1024
+    with OfflineServer(warm_ocr=False, classroom=room, workers=1) as server:
+        client = client_for(server, keys["learner-01"])
+        big = client.files.create(file=("noise.png", data), purpose="vision")
+        del data
+        request = image_question(big.id)
+        client.responses.create(model=DEFAULT_MODEL, input=request)        # warm: first-use allocations
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for _ in range(12):
+                client.responses.create(model=DEFAULT_MODEL, input=request)
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        print(f"12 requests naming a {big.bytes / 2**20:.1f} MiB file id: memory grew {grown / 2**20:.1f} MiB")
+        assert grown < 4 * 1024 * 1024
+        stored = server.state.responses.usage()["bytes"]
+    print(f"stored responses hold {stored / 1024:.0f} KiB")
+    assert stored < 256 * 1024

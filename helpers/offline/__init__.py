@@ -18,7 +18,8 @@ helpers.offline``) and passed in; no server module reads the environment. A teac
 
 Built on Starlette + uvicorn, one module per concept: ``app`` (routes, request bodies, worker threads),
 ``protocol`` (validation with the SDK's types, output formats), ``completions`` (chat.completion objects,
-``usage``), ``responses`` (the Responses API and ``/v1/files``), ``backend`` (images in, answer out), ``analysis``
+``usage``), ``responses`` (the Responses API and ``/v1/files``), ``stores`` (learners' own files and stored
+responses, byte budgets), ``backend`` (images in, answer out), ``analysis``
 (local image analysis, faces, its disk cache), ``colours``, ``answers`` and ``summaries`` (the answer text),
 ``fill`` (structured output), ``fetch`` (the download policy), ``faults`` (fault injection), ``enhancements``
 (Azure's extras), ``classroom`` (access token, fair scheduling), ``replay`` (a teacher's recording), ``server``

@@ -16,6 +16,10 @@ GET     ``/openai/models?api-version=``                                      ``a
 GET     ``/images/{file}``                                                   none (serves the repo's ``images/``)
 ======  ===================================================================  =====================================
 
+Stored responses and files are each their learner's own (``scope["offline.learner"]``, set by the classroom's
+key check; one owner on a server that is not a classroom): another learner's id is answered as an unknown id
+(:mod:`helpers.offline.stores`, which also bounds them in bytes).
+
 Anything else is a JSON 404 (``Invalid URL (GET /path)``); a known path with the wrong method is a 405. Errors are
 OpenAI-shaped (``{"error": {"message", "type", "param", "code"}}``, see :mod:`helpers.offline.protocol`); a body
 over ``max_body_bytes`` is a 413 ``request_too_large``, counted while it streams in (whatever its framing says);
@@ -230,8 +234,10 @@ async def responses(request: Request) -> Response:
     await _maybe_fault(request, state, route, body)
     counting = request.url.path.endswith("/input_tokens")
 
+    stored, files = _stores(request, state)
+
     def count(cancelled: Callable[[], bool]) -> dict[str, Any]:
-        chat_payload = to_chat_payload(payload, state.responses, state.files, counting=True)
+        chat_payload = to_chat_payload(payload, stored, files, counting=True)
         checked = parse_chat_request(chat_payload, route, request.scope.get("offline.learner"))
         return {"object": "response.input_tokens", "input_tokens": state.backend.count_prompt_tokens(checked,
                                                                                                     cancelled)}
@@ -241,11 +247,11 @@ async def responses(request: Request) -> Response:
         return Response(json_bytes(counted), 200, {"x-request-id": request_id}, media_type="application/json")
 
     def work(cancelled: Callable[[], bool]) -> dict[str, Any]:
-        chat_payload = to_chat_payload(payload, state.responses, state.files)
+        chat_payload = to_chat_payload(payload, stored, files)
         chat_payload.pop("stream", None)
         checked = parse_chat_request(chat_payload, route, request.scope.get("offline.learner"))
         completion = state.backend.complete(checked, digest, cancelled)    # the translation, not re-serialised
-        answer = response_body(payload, completion, chat_payload["messages"], state.responses)
+        answer = response_body(payload, completion, chat_payload["messages"], stored)
         return {"body": answer, "fill": completion.fill, "source": completion.source}
 
     done = await until_disconnect(request, work, _ticket(request, state))
@@ -269,17 +275,18 @@ async def stored_response(request: Request) -> Response:
     _check_key(request, azure)
     response_id = request.path_params["response_id"]
     path = request.url.path
+    stored = _stores(request, state)[0]
     if request.method == "DELETE":
-        answer = state.responses.delete(response_id)
+        answer = stored.delete(response_id)
     elif path.endswith("/input_items"):
-        answer = input_items_page(state.responses.find(response_id), request.query_params)
+        answer = input_items_page(stored.find(response_id), request.query_params)
     elif path.endswith("/cancel"):
-        state.responses.find(response_id)
+        stored.find(response_id)
         raise ApiError(400, "Cannot cancel a synchronous response: only responses created with background=true can "
                             "be cancelled (the offline backend answers every response synchronously).",
                        param=None, code=None)
     else:
-        answer = state.responses.find(response_id).body
+        answer = stored.find(response_id).body
     return Response(json_bytes(answer), 200, media_type="application/json")
 
 
@@ -290,19 +297,20 @@ async def files(request: Request) -> Response:
     body = await read_body(request, state) if request.method == "POST" else b""
     _check_key(request, request.url.path.startswith("/openai/"))
     file_id = request.path_params.get("file_id")
+    own = _stores(request, state)[1]
     if request.method == "POST":
         content_type = request.headers.get("content-type", "")
         check_upload_parts(body, content_type)
         data, filename, purpose = await _off_loop(parse_upload, body, content_type)
-        answer = state.files.add(data, filename, purpose)
+        answer = own.add(data, filename, purpose)
     elif file_id is None:
-        answer = state.files.listing(request.query_params)
+        answer = own.listing(request.query_params)
     elif request.method == "DELETE":
-        answer = state.files.delete(file_id)
+        answer = own.delete(file_id)
     elif request.url.path.endswith("/content"):
-        return Response(state.files.data(file_id), 200, media_type="application/octet-stream")
+        return Response(own.data(file_id), 200, media_type="application/octet-stream")
     else:
-        answer = state.files.info(file_id)
+        answer = own.info(file_id)
     return Response(json_bytes(answer), 200, media_type="application/json")
 
 
@@ -362,6 +370,14 @@ def _answer_headers(request_id: str, fill: str | None, source: str | None) -> di
     """An answer's headers: its id, how a structured answer was filled, whether it was replayed."""
     headers = {"x-request-id": request_id, FILL_HEADER: fill, SOURCE_HEADER: source}
     return {name: value for name, value in headers.items() if value is not None}
+
+
+def _stores(request: Request, state: ServerState) -> tuple[ResponseStore, FileStore]:
+    """The stored responses and files as this request's learner sees them (their own only): the learner is
+    ``scope["offline.learner"]``, set by whatever checked the request's identity (the classroom's key check
+    here); None, the one owner, on a server that is not a classroom (:mod:`helpers.offline.stores`)."""
+    learner = request.scope.get("offline.learner")
+    return state.responses.of(learner), state.files.of(learner)
 
 
 def _ticket(request: Request, state: ServerState) -> Any:

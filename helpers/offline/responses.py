@@ -27,7 +27,8 @@ output ``message`` / ``function_call``      ``choices[0].message`` content / ``t
 ``usage.input_tokens`` / ``output_tokens``  ``usage.prompt_tokens`` / ``completion_tokens``
 ==========================================  ==================================================================
 
-Responses are kept in memory (the last :data:`STORE_SIZE`, unless created with ``store: false``) so that
+Responses are kept in memory (unless created with ``store: false``; each its learner's own, within byte budgets:
+:mod:`helpers.offline.stores`) so that
 ``previous_response_id`` and the retrieve / delete / ``input_items`` routes work while the server runs; ``cancel``
 answers that a synchronous response cannot be cancelled, and ``background: true`` is refused (every answer is
 synchronous). ``POST /v1/responses/input_tokens`` counts what ``usage.input_tokens`` bills for the same input,
@@ -41,7 +42,9 @@ Every response, output item, call and file gets a fresh id (:func:`new_id`), nev
 
 The body is ``multipart/form-data`` with a ``file`` and a ``purpose`` (as ``client.files.create(file=...,
 purpose="vision")`` sends it), read with the standard library's MIME parser. Files live only while the server
-runs: at most :data:`MAX_FILES` of them and :data:`MAX_TOTAL_BYTES` in all (the oldest are dropped first).
+runs, each its learner's own (another learner's id is an unknown id), within byte budgets per learner and for the
+room (:mod:`helpers.offline.stores`: a learner's own oldest files go first). A stored response keeps an uploaded
+image as its file id (:class:`FileRef`), never a copy of its bytes.
 
 >>> store = FileStore()
 >>> item = store.add(b"hello", "notes.txt", "user_data")
@@ -49,16 +52,19 @@ runs: at most :data:`MAX_FILES` of them and :data:`MAX_TOTAL_BYTES` in all (the 
 ('file', 5, b'hello')
 >>> store.add(b"hello", "notes.txt", "user_data")["id"] != item["id"]     # two uploads are two files
 True
+>>> store.of("bob").data(item["id"])                                      # another learner's: unknown
+Traceback (most recent call last):
+...
+helpers.offline.protocol.ApiError: No such File object: ...
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import secrets
-import threading
 import time
 import typing
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from email.parser import BytesParser
@@ -79,6 +85,8 @@ from openai.types.responses.response_input_image_content_param import ResponseIn
 from helpers import images, models, tokens
 from helpers.offline.completions import Completion, json_bytes, stream_pieces
 from helpers.offline.protocol import ApiError, check_fields, fields, invalid_type, invalid_value, missing
+from helpers.offline.settings import ServerSettings
+from helpers.offline.stores import Budget, OwnedStore
 
 # --- files -----------------------------------------------------------------------------------------------
 
@@ -87,44 +95,50 @@ __all__ = ["events", "FileStore", "input_items_page", "new_id", "parse_upload", 
 
 #: The purposes the API accepts for an upload (API reference, "Upload file", checked 2026-12-02).
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
-MAX_FILES = 256
-MAX_TOTAL_BYTES = 256 * 1024 * 1024
+_FILES_ADVICE = ("Delete files you no longer need (client.files.delete), or send the image inline (a data URL) or "
+                 "as a URL instead of uploading it.")
+_FILES_SETTING = "VISION_OFFLINE_FILES_MB_PER_LEARNER and VISION_OFFLINE_FILES_MB"
 
 
 class FileStore:
-    """Uploaded files by id (thread-safe, bounded)."""
+    """Uploaded files by id, each its learner's own, within byte budgets (thread-safe; :mod:`helpers.offline.stores`).
+    ``store.of(learner)`` is the same store as one learner sees it (the request's ``offline.learner``; the store
+    itself is the one owner None of a server that is not a classroom): another learner's id is an unknown id."""
 
-    def __init__(self) -> None:
-        self._items: OrderedDict[str, tuple[dict[str, Any], bytes]] = OrderedDict()
-        self._lock = threading.Lock()
+    def __init__(self, budget: Budget | None = None) -> None:
+        self._store: OwnedStore[tuple[dict[str, Any], bytes]] = OwnedStore(
+            "files", budget or ServerSettings().file_budget(), advice=_FILES_ADVICE, setting=_FILES_SETTING)
+        self.owner: str | None = None
+
+    def of(self, owner: str | None) -> FileStore:
+        """This store as ``owner`` sees it."""
+        view = copy.copy(self)
+        view.owner = owner
+        return view
 
     def add(self, data: bytes, filename: str, purpose: str) -> dict[str, Any]:
         file_id = new_id("file-")               # every upload is its own file, even of the same bytes
         item = FileObject(id=file_id, object="file", bytes=len(data), created_at=int(time.time()),
                           filename=filename, purpose=purpose,  # type: ignore[arg-type]  # checked: PURPOSES
                           status="processed").model_dump(mode="json")
-        with self._lock:
-            self._items[file_id] = (item, data)
-            self._items.move_to_end(file_id)
-            while len(self._items) > MAX_FILES or sum(len(d) for _, d in self._items.values()) > MAX_TOTAL_BYTES:
-                self._items.popitem(last=False)
+        self._store.put(file_id, self.owner, (item, data), [item, data])
         return item
 
-    def info(self, file_id: str) -> dict[str, Any]:
-        with self._lock:
-            found = self._items.get(file_id)
+    def _found(self, file_id: str) -> tuple[dict[str, Any], bytes]:
+        found = self._store.get(file_id, self.owner)
         if found is None:
             raise ApiError(404, f"No such File object: {file_id}", param="id", code=None)
-        return found[0]
+        return found
+
+    def info(self, file_id: str) -> dict[str, Any]:
+        return self._found(file_id)[0]
 
     def data(self, file_id: str) -> bytes:
-        self.info(file_id)
-        with self._lock:
-            return self._items[file_id][1]
+        return self._found(file_id)[1]
 
     def listing(self, query: Mapping[str, str]) -> dict[str, Any]:
-        """``GET /v1/files``: a cursor page (``purpose``, ``order`` desc by default, ``limit`` up to 10,000,
-        ``after`` a file id)."""
+        """``GET /v1/files``: the learner's own files as a cursor page (``purpose``, ``order`` desc by default,
+        ``limit`` up to 10,000, ``after`` a file id)."""
         order = query.get("order", "desc")
         if order not in ("asc", "desc"):
             raise invalid_value("order", order, ("asc", "desc"))
@@ -132,9 +146,7 @@ class FileStore:
             limit = int(query.get("limit", "10000"))
         except ValueError:
             raise invalid_type("limit", "an integer", query.get("limit")) from None
-        with self._lock:
-            found = [item for item, _ in self._items.values()
-                     if query.get("purpose") in (None, item["purpose"])]
+        found = [item for item, _ in self._store.owned(self.owner) if query.get("purpose") in (None, item["purpose"])]
         found = found if order == "asc" else found[::-1]
         after = query.get("after")
         if after is not None:
@@ -145,10 +157,13 @@ class FileStore:
                 "last_id": page[-1]["id"] if page else None, "has_more": len(found) > len(page)}
 
     def delete(self, file_id: str) -> dict[str, Any]:
-        self.info(file_id)
-        with self._lock:
-            self._items.pop(file_id, None)
+        if self._store.pop(file_id, self.owner) is None:
+            self._found(file_id)          # the 404
         return {"id": file_id, "object": "file", "deleted": True}
+
+    def usage(self) -> dict[str, Any]:
+        """The bytes held, in all and by learner (:meth:`helpers.offline.stores.OwnedStore.usage`)."""
+        return self._store.usage()
 
 
 def parse_upload(body: bytes, content_type: str) -> tuple[bytes, str, str]:
@@ -176,7 +191,6 @@ def parse_upload(body: bytes, content_type: str) -> tuple[bytes, str, str]:
     return data, filename or "upload", purpose
 
 
-STORE_SIZE = 512
 MIN_OUTPUT_TOKENS = 16
 _PARAMS = response_create_params.ResponseCreateParamsBase
 _COUNT_PARAMS = input_token_count_params.InputTokenCountParams
@@ -207,31 +221,56 @@ def unknown_parameter(name: str) -> ApiError:
 
 @dataclass
 class Stored:
-    """One stored response: its body, its input items (with ids) and the conversation it continues."""
+    """One stored response: its body, its input items (with ids) and the conversation it continues (whose images
+    uploaded as files are :class:`FileRef`, not copies of the files)."""
 
     body: dict[str, Any]
     items: list[dict[str, Any]]
     messages: list[dict[str, Any]]
 
 
-class ResponseStore:
-    """Recent responses created with ``store`` (the default), by id (thread-safe, bounded)."""
+@dataclass(frozen=True)
+class FileRef:
+    """An ``input_image`` naming an uploaded file, as a conversation keeps it: the file's id, turned into the
+    file's bytes only for the request being answered. ``earlier``: it comes from a stored response (the file may
+    have been deleted since)."""
 
-    def __init__(self, size: int = STORE_SIZE) -> None:
-        self._items: OrderedDict[str, Stored] = OrderedDict()
-        self._lock = threading.Lock()
-        self.size = size
+    file_id: str
+    earlier: bool = False
+
+
+_RESPONSES_ADVICE = ("Delete stored responses you no longer need (client.responses.delete), or send this one with "
+                     "store=False (and the history yourself instead of previous_response_id); an image uploaded "
+                     "once and named by file_id takes far less room than the same image sent as a data URL.")
+_RESPONSES_SETTING = "VISION_OFFLINE_RESPONSES_MB_PER_LEARNER and VISION_OFFLINE_RESPONSES_MB"
+
+
+class ResponseStore:
+    """Responses created with ``store`` (the default), by id, each its learner's own, within byte budgets
+    (thread-safe; :mod:`helpers.offline.stores`). ``store.of(learner)`` is the same store as one learner sees it
+    (the request's ``offline.learner``; the store itself is the one owner None of a server that is not a
+    classroom): another learner's id is an unknown id."""
+
+    def __init__(self, budget: Budget | None = None) -> None:
+        self._store: OwnedStore[Stored] = OwnedStore("stored responses", budget or ServerSettings().response_budget(),
+                                                     advice=_RESPONSES_ADVICE, setting=_RESPONSES_SETTING)
+        self.owner: str | None = None
+
+    def of(self, owner: str | None) -> ResponseStore:
+        """This store as ``owner`` sees it."""
+        view = copy.copy(self)
+        view.owner = owner
+        return view
 
     def put(self, response_id: str, stored: Stored) -> None:
-        with self._lock:
-            self._items[response_id] = stored
-            self._items.move_to_end(response_id)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+        self._store.put(response_id, self.owner, stored, [stored.body, stored.items, stored.messages])
+
+    def check_room(self, *parts: Any) -> None:
+        """A 413 now (before the work) if a response holding ``parts`` could never be stored for this learner."""
+        self._store.put_check(self.owner, parts)
 
     def get(self, response_id: str) -> Stored | None:
-        with self._lock:
-            return self._items.get(response_id)
+        return self._store.get(response_id, self.owner)
 
     def find(self, response_id: str) -> Stored:
         """The stored response, or the API's 404."""
@@ -241,24 +280,73 @@ class ResponseStore:
         return found
 
     def delete(self, response_id: str) -> dict[str, Any]:
-        self.find(response_id)
-        with self._lock:
-            self._items.pop(response_id, None)
+        if self._store.pop(response_id, self.owner) is None:
+            self.find(response_id)        # the 404
         return {"id": response_id, "object": "response", "deleted": True}
+
+    def usage(self) -> dict[str, Any]:
+        """The bytes held, in all and by learner (:meth:`helpers.offline.stores.OwnedStore.usage`)."""
+        return self._store.usage()
 
 
 def _image(part: dict[str, Any], param: str, files: FileStore) -> dict[str, Any]:
-    """The Chat Completions ``image_url`` part of an ``input_image`` (a ``file_id`` becomes a data URL)."""
+    """The Chat Completions ``image_url`` part of an ``input_image``; a ``file_id`` (the learner's own file)
+    becomes a :class:`FileRef`, made a data URL of the file by :func:`with_file_data` for the request only."""
     detail = part.get("detail") or "auto"
     if part.get("file_id"):
-        data = files.data(part["file_id"])
-        mime = images.sniff_mime(data) or "application/octet-stream"
-        url = f"data:{mime};base64,{base64.b64encode(data).decode()}"
+        files.info(part["file_id"])          # the 404 now, for an unknown file or another learner's
+        url: Any = FileRef(part["file_id"])
     elif part.get("image_url"):
         url = part["image_url"]
     else:
         raise missing(f"{param}.image_url")
     return {"type": "image_url", "image_url": {"url": url, "detail": detail}}
+
+
+class _FileImage(dict[str, Any]):
+    """A Chat Completions ``image_url`` object made from a :class:`FileRef` (for :func:`by_reference`)."""
+
+    ref: FileRef
+
+
+def with_file_data(messages: list[dict[str, Any]], files: FileStore) -> list[dict[str, Any]]:
+    """``messages`` with each :class:`FileRef` made a data URL of the learner's file (new message dicts only where
+    there is one; the conversation kept by the store is unchanged)."""
+    def resolve(ref: FileRef, detail: Any) -> _FileImage:
+        found = files._store.get(ref.file_id, files.owner)
+        if found is None:
+            later = (" An earlier turn of this conversation (previous_response_id) showed it; it has been deleted "
+                     "since (or evicted from this offline server's store of files): upload it again and send the "
+                     "conversation yourself.") if ref.earlier else ""
+            raise ApiError(404, f"No such File object: {ref.file_id}{later}", param="id", code=None)
+        data = found[1]
+        mime = images.sniff_mime(data) or "application/octet-stream"
+        made = _FileImage(url=f"data:{mime};base64,{base64.b64encode(data).decode()}", detail=detail)
+        made.ref = ref
+        return made
+
+    return [_map_file_images(m, lambda image: resolve(image["url"], image.get("detail"))
+                             if isinstance(image.get("url"), FileRef) else None) for m in messages]
+
+
+def by_reference(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The inverse of :func:`with_file_data`: what a stored response keeps (the files' ids, not their bytes)."""
+    return [_map_file_images(m, lambda image: {"url": FileRef(image.ref.file_id, earlier=True),
+                                               "detail": image.get("detail")}
+                             if isinstance(image, _FileImage) else None) for m in messages]
+
+
+def _map_file_images(message: dict[str, Any], change: Any) -> dict[str, Any]:
+    content = message.get("content")
+    if not isinstance(content, list):
+        return message
+    parts, changed = [], False
+    for part in content:
+        image = part.get("image_url") if isinstance(part, dict) and part.get("type") == "image_url" else None
+        new = change(image) if isinstance(image, dict) else None
+        parts.append({**part, "image_url": new} if new is not None else part)
+        changed = changed or new is not None
+    return {**message, "content": parts} if changed else message
 
 
 def _unreadable(kind: Any, param: str) -> ApiError:
@@ -358,8 +446,8 @@ def _messages(payload: dict[str, Any], store: ResponseStore, files: FileStore) -
             call = {"id": item["call_id"], "type": "function",
                     "function": {"name": item["name"], "arguments": item["arguments"]}}
             last = messages[-1] if messages else {}
-            if last.get("role") == "assistant" and last.get("tool_calls"):
-                last["tool_calls"].append(call)          # parallel calls of one turn: one assistant message
+            if last.get("role") == "assistant" and last.get("tool_calls"):   # parallel calls of one turn: one
+                messages[-1] = {**last, "tool_calls": [*last["tool_calls"], call]}  # message (a stored one unchanged)
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
         elif kind == "function_call_output":
@@ -426,7 +514,10 @@ def to_chat_payload(payload: dict[str, Any], store: ResponseStore, files: FileSt
         raise ApiError(400, f"Invalid 'max_output_tokens': integer below minimum value. Expected a value >= "
                             f"{MIN_OUTPUT_TOKENS}, but got {limit} instead.", param="max_output_tokens",
                        code="integer_below_min_value")
-    chat: dict[str, Any] = {"model": payload["model"], "messages": _messages(payload, store, files)}
+    messages = _messages(payload, store, files)
+    if not counting and payload.get("store") is not False:
+        store.check_room(messages, payload.get("input"))    # a response too large to keep: refused before the work
+    chat: dict[str, Any] = {"model": payload["model"], "messages": with_file_data(messages, files)}
     if limit is not None:
         chat["max_completion_tokens"] = limit
     for name in ("temperature", "top_p", "stream"):
@@ -534,7 +625,7 @@ def response_body(payload: dict[str, Any], completion: Completion, messages: lis
     checked = Response.model_validate(body).model_dump(mode="json", exclude_unset=True, by_alias=True)
     checked["created_at"] = int(completion.created)    # the SDK's model says float; the service sends an integer
     if keep:
-        store.put(response_id, Stored(checked, _input_items(payload), [*messages, said]))
+        store.put(response_id, Stored(checked, _input_items(payload), [*by_reference(messages), said]))
     return checked
 
 

@@ -40,6 +40,7 @@ from helpers.offline.completions import json_bytes
 from helpers.offline.fetch import DEFAULT_DOWNLOAD_TIMEOUT, DOWNLOAD_DEADLINE, DownloadPolicy
 from helpers.offline.protocol import ApiError
 from helpers.offline.replay import load_recording
+from helpers.offline.responses import FileStore, ResponseStore
 from helpers.offline.settings import ServerSettings
 
 __all__ = ["IMAGES_DIR", "OfflineServer"]
@@ -248,6 +249,7 @@ class OfflineServer:
             stream_delay=stream_delay, verbose=verbose,
             hold_seconds=hold_seconds if hold_seconds is not None else settings.hold_seconds,
             host_names=_host_names(host, allow_hosts), classroom=classroom,  # type: ignore[arg-type]
+            responses=ResponseStore(settings.response_budget()), files=FileStore(settings.file_budget()),
             scheduler=FairScheduler(workers, max_queued=max_queued) if classroom is not None else None)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

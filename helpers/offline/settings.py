@@ -13,11 +13,29 @@ from pathlib import Path
 
 from helpers.errors import ConfigurationError
 
-__all__ = ["DEFAULT_HOLD_SECONDS", "OFF_VALUES", "ServerSettings"]
+__all__ = ["Budget", "DEFAULT_HOLD_SECONDS", "OFF_VALUES", "ServerSettings"]
 
 #: What switches a ``VISION_OFFLINE_*`` setting off (any case), for every setting that can be switched off.
 OFF_VALUES = frozenset({"off", "0", "false", "no", "none"})
 DEFAULT_HOLD_SECONDS = 30.0      # the "timeout" fault holds the connection this long
+MIB = 1024 * 1024
+#: The stores' byte budgets (:mod:`helpers.offline.stores`): our own numbers for a teacher's laptop serving a
+#: room of about 30: at most 256 MiB of uploaded files and 256 MiB of stored responses in all (half a gigabyte at
+#: worst), and for one learner 64 MiB of files (a few large photos; the API's own per-image limit is 50 MB) and
+#: 32 MiB of stored responses (hundreds of turns with small images; a conversation's shared turns count once).
+FILE_STORE_MIB, FILE_STORE_MIB_PER_LEARNER = 256, 64
+RESPONSE_STORE_MIB, RESPONSE_STORE_MIB_PER_LEARNER = 256, 32
+FILES_PER_LEARNER = 256          # files one learner may hold (a listing stays short)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A store's bounds: ``total`` bytes for the room, ``per_learner`` bytes and ``per_learner_items`` items for
+    one learner."""
+
+    total: int
+    per_learner: int
+    per_learner_items: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -33,6 +51,13 @@ class ServerSettings:
     internet). Lesson 09 switches a fault on and off in its own kernel, so ``helpers.config`` passes the live
     ``os.environ``; None = no switches.
 
+    The stores' budgets, in bytes (:mod:`helpers.offline.stores`; set in MiB): ``file_store_bytes``
+    (``VISION_OFFLINE_FILES_MB``, default 256) and ``file_store_bytes_per_learner``
+    (``VISION_OFFLINE_FILES_MB_PER_LEARNER``, 64) for uploaded files, ``response_store_bytes``
+    (``VISION_OFFLINE_RESPONSES_MB``, 256) and ``response_store_bytes_per_learner``
+    (``VISION_OFFLINE_RESPONSES_MB_PER_LEARNER``, 32) for stored responses. A learner's budget may not exceed
+    the whole store's.
+
     >>> ServerSettings.from_environ({"VISION_OFFLINE_PORT": "8000", "VISION_OFFLINE_CACHE": "off"}).port
     8000
     >>> ServerSettings(switches={"VISION_OFFLINE_DOWNLOADS": "Off"}).downloads_allowed()
@@ -44,6 +69,10 @@ class ServerSettings:
     fault: str | None = None
     hold_seconds: float = DEFAULT_HOLD_SECONDS
     analysis_cache: Path | None = None
+    file_store_bytes: int = FILE_STORE_MIB * MIB
+    file_store_bytes_per_learner: int = FILE_STORE_MIB_PER_LEARNER * MIB
+    response_store_bytes: int = RESPONSE_STORE_MIB * MIB
+    response_store_bytes_per_learner: int = RESPONSE_STORE_MIB_PER_LEARNER * MIB
     switches: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -64,14 +93,41 @@ class ServerSettings:
             cache = Path(raw).expanduser()
         else:
             cache = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpt-vision-course"
+        budgets: dict[str, int] = {}
+        for name, field_name, default in (
+                ("VISION_OFFLINE_FILES_MB", "file_store_bytes", FILE_STORE_MIB),
+                ("VISION_OFFLINE_FILES_MB_PER_LEARNER", "file_store_bytes_per_learner", FILE_STORE_MIB_PER_LEARNER),
+                ("VISION_OFFLINE_RESPONSES_MB", "response_store_bytes", RESPONSE_STORE_MIB),
+                ("VISION_OFFLINE_RESPONSES_MB_PER_LEARNER", "response_store_bytes_per_learner",
+                 RESPONSE_STORE_MIB_PER_LEARNER)):
+            budgets[field_name] = int(_number(environ, name, default, integer=True, low=1, high=1024 * 1024,
+                                              fix=f"set it to a number of MiB, e.g. {default}, or unset it.") * MIB)
+        for room, one in (("FILES", "file_store_bytes"), ("RESPONSES", "response_store_bytes")):
+            if budgets[one + "_per_learner"] > budgets[one]:
+                raise ConfigurationError(
+                    f"VISION_OFFLINE_{room}_MB_PER_LEARNER ({budgets[one + '_per_learner'] // MIB}) is more than "
+                    f"VISION_OFFLINE_{room}_MB ({budgets[one] // MIB}), the whole store.",
+                    fix=f"lower VISION_OFFLINE_{room}_MB_PER_LEARNER or raise VISION_OFFLINE_{room}_MB.")
         return cls(port=int(port), recording=recording, hold_seconds=hold, analysis_cache=cache,
-                   switches=environ if switches is None else switches)
+                   switches=environ if switches is None else switches,
+                   file_store_bytes=budgets["file_store_bytes"],
+                   file_store_bytes_per_learner=budgets["file_store_bytes_per_learner"],
+                   response_store_bytes=budgets["response_store_bytes"],
+                   response_store_bytes_per_learner=budgets["response_store_bytes_per_learner"])
 
     @classmethod
     def defaults(cls) -> ServerSettings:
         """The defaults, with the run-time switches looked up in this process's ``os.environ`` (what a server
         made without settings uses, e.g. a test's)."""
         return cls(switches=os.environ)
+
+    def file_budget(self) -> Budget:
+        """The budget of uploaded files (:mod:`helpers.offline.stores`)."""
+        return Budget(self.file_store_bytes, self.file_store_bytes_per_learner, FILES_PER_LEARNER)
+
+    def response_budget(self) -> Budget:
+        """The budget of stored responses (:mod:`helpers.offline.stores`)."""
+        return Budget(self.response_store_bytes, self.response_store_bytes_per_learner)
 
     def fault_switch(self) -> str | None:
         """``VISION_OFFLINE_FAULT`` as it is now (None without switches)."""
@@ -93,6 +149,6 @@ def _number(environ: Mapping[str, str], name: str, default: float, *, integer: b
         value = None
     if value is None or not low <= value <= high:
         kind = "a port number" if name == "VISION_OFFLINE_PORT" else "a number of seconds" if not integer \
-            else "a whole number"
+            else "a whole number of MiB" if name.endswith(("_MB", "_MB_PER_LEARNER")) else "a whole number"
         raise ConfigurationError(f"{name}={raw!r} is not {kind}.", fix=fix)
     return value
