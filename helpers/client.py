@@ -40,11 +40,12 @@ from urllib.parse import quote
 import openai
 
 from helpers import errors, models
-from helpers.config import Settings, check_model, describe, load_settings
+from helpers.config import ServerSettings, Settings, check_model, describe, load_settings
 from helpers.course_images import IMAGES_DIR, course_image_path, public_copy
 from helpers.images import to_data_url
 from helpers.notices import notify
-from helpers.offline import ServerSettings, ensure_server, load_recording, version_warning
+from helpers.offline import ensure_server
+from helpers.recordings import load_recording, version_warning
 from helpers.redaction import NO_KEY_PLACEHOLDER, OFFLINE_API_KEY, host_of, mask_secret, redact
 
 __all__ = [

@@ -18,8 +18,10 @@ compatible    any OpenAI-compatible base URL: Ollama, vLLM, LM Studio, proxy  OP
 ``OPENAI_BASE_URL`` -> compatible, ``OPENAI_API_KEY`` -> openai, nothing -> offline.
 
 The first part of this module reads each variable (the process environment over ``.env``) and checks it; the second
-assembles them into one frozen :class:`Settings`, which ``helpers.client.setup()`` resolves once per run and
-passes down.
+holds the offline backend's own settings (``VISION_OFFLINE_*``) as one frozen :class:`ServerSettings`, which
+whoever starts the server passes to it; the third assembles everything into one frozen :class:`Settings`, which
+``helpers.client.setup()`` resolves once per run and passes down. The environment is read here and nowhere else:
+the server receives its settings and never imports this module's readers for itself.
 
 Secrets never appear in a repr, a printed line or an error message: they are masked as ``sk-...abcd``.
 
@@ -58,12 +60,13 @@ from urllib.parse import urlsplit
 from helpers import models
 from helpers.errors import ConfigurationError, RetiredModelError
 from helpers.local import REPO_ROOT, is_loopback
-from helpers.offline import OFF_VALUES, ServerSettings, load_recording
+from helpers.recordings import load_recording
 from helpers.redaction import NO_KEY_PLACEHOLDER, OFFLINE_API_KEY, host_of, mask_secret, redact
 from helpers.tokens import is_known_model
 
 __all__ = [
-    "ENV_VARS", "NO_KEY_PLACEHOLDER", "OFFLINE_API_KEY", "PROVIDERS", "REPO_ROOT", "Settings",
+    "ENV_VARS", "NO_KEY_PLACEHOLDER", "OFFLINE_API_KEY", "OFF_VALUES", "PROVIDERS", "REPO_ROOT", "ServerSettings",
+    "Settings",
     "check_api_version", "check_deployment", "check_key_shape", "check_model", "describe",
     "dotenv_enabled", "find_dotenv_file", "host_of", "http_url", "infer_provider", "load_settings",
     "mask_secret", "number", "offline_settings", "read_environment", "redact", "reject_placeholders",
@@ -99,6 +102,9 @@ ENV_VARS: dict[str, str] = {
     "VISION_OFFLINE_CACHE": "folder for the offline backend's image analyses on disk (off = memory only)",
     "VISION_OFFLINE_AZURE_MAX_IMAGES": "images per request on the offline Azure route (default 50, the quotas page; 10 = the how-to)",
 }
+
+#: What switches a setting off (any case): ``VISION_DOTENV`` and every ``VISION_OFFLINE_*`` that can be switched off.
+OFF_VALUES = frozenset({"off", "0", "false", "no", "none"})
 
 # --- reading the environment --------------------------------------------------------------------
 
@@ -195,9 +201,11 @@ def http_url(name: str, value: str, *, https_only: bool = False, example: str) -
 
 
 def number(values: Mapping[str, str], name: str, default: float, *, integer: bool, minimum: float,
-            maximum: float = math.inf) -> float:
-    raw = values.get(name)
-    if raw is None:
+            maximum: float = math.inf, fix: str | None = None) -> float:
+    """``values[name]`` as a number within bounds (blank or unset: ``default``); a :class:`ConfigurationError`
+    naming the variable and what to put in it (``fix``, else the bounds) otherwise."""
+    raw = (values.get(name) or "").strip()
+    if not raw:
         return default
     try:
         number = int(raw) if integer else float(raw)
@@ -207,7 +215,8 @@ def number(values: Mapping[str, str], name: str, default: float, *, integer: boo
         kind = "a whole number" if integer else "a number of seconds"
         bound = f" between {minimum:g} and {maximum:g}" if math.isfinite(maximum) else f" >= {minimum:g}"
         raise ConfigurationError(f"{name} is {raw!r}, which is not {kind}{bound}.",
-                                 fix=f"set {name} to {kind}{bound}, or remove it to use the default ({default:g}).")
+                                 fix=fix or f"set {name} to {kind}{bound}, or remove it to use the default "
+                                            f"({default:g}).")
     return number
 
 
@@ -256,6 +265,111 @@ def check_key_shape(name: str, key: str, *, must_look_like_openai: bool = True) 
             UserWarning,
             stacklevel=3,
         )
+
+# ====================================================================================================
+# the offline backend's settings (formerly helpers/offline/settings.py)
+# ====================================================================================================
+
+DEFAULT_HOLD_SECONDS = 30.0      # the "timeout" fault holds the connection this long
+MIB = 1024 * 1024
+#: A classroom server's byte budgets (helpers/offline/stores.py), our own numbers for a teacher's laptop serving a
+#: room of about 30: at most 256 MiB of uploaded files and 256 MiB of stored responses in all (half a gigabyte at
+#: worst); for one learner 64 MiB of files (a few large photos) and 32 MiB of stored responses (hundreds of turns
+#: with small images; a conversation's shared turns count once).
+FILE_STORE_MIB, FILE_STORE_MIB_PER_LEARNER = 256, 64
+RESPONSE_STORE_MIB, RESPONSE_STORE_MIB_PER_LEARNER = 256, 32
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Everything the offline backend takes from the environment, read once, passed to the server.
+
+    ``port`` (``VISION_OFFLINE_PORT``; 0 = any free port), ``recording`` (``VISION_RECORDING``: a teacher's
+    recording to replay), ``fault`` (a fault every request gets, ``--fault``), ``hold_seconds``
+    (``VISION_OFFLINE_TIMEOUT_SECONDS``: how long the ``timeout`` fault holds a connection), ``analysis_cache``
+    (``VISION_OFFLINE_CACHE``, else ``$XDG_CACHE_HOME/gpt-vision-course`` or ``~/.cache/gpt-vision-course``; None
+    = analyses kept in memory only), and ``switches``: where the two run-time switches are looked up on every
+    request, ``VISION_OFFLINE_FAULT`` and ``VISION_OFFLINE_DOWNLOADS`` (``off``: never download from the
+    internet). Lesson 09 switches a fault on and off in its own kernel, so :func:`load_settings` passes the live
+    ``os.environ``; None = no switches.
+
+    A classroom server's memory for learners' files and stored responses, in bytes (set in MiB;
+    :mod:`helpers.offline.stores`): ``file_store_bytes`` (``VISION_OFFLINE_FILES_MB``, default 256) and
+    ``file_store_bytes_per_learner`` (``VISION_OFFLINE_FILES_MB_PER_LEARNER``, 64) for uploaded files,
+    ``response_store_bytes`` (``VISION_OFFLINE_RESPONSES_MB``, 256) and ``response_store_bytes_per_learner``
+    (``VISION_OFFLINE_RESPONSES_MB_PER_LEARNER``, 32) for stored responses; a learner's budget may not exceed
+    the whole store's.
+
+    >>> ServerSettings.from_environ({"VISION_OFFLINE_PORT": "8000", "VISION_OFFLINE_CACHE": "off"}).port
+    8000
+    >>> ServerSettings(switches={"VISION_OFFLINE_DOWNLOADS": "Off"}).downloads_allowed()
+    False
+    """
+
+    port: int = 0
+    recording: str | None = None
+    fault: str | None = None
+    hold_seconds: float = DEFAULT_HOLD_SECONDS
+    analysis_cache: Path | None = None
+    file_store_bytes: int = FILE_STORE_MIB * MIB
+    file_store_bytes_per_learner: int = FILE_STORE_MIB_PER_LEARNER * MIB
+    response_store_bytes: int = RESPONSE_STORE_MIB * MIB
+    response_store_bytes_per_learner: int = RESPONSE_STORE_MIB_PER_LEARNER * MIB
+    switches: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str], *, recording: str | None = None,
+                     switches: Mapping[str, str] | None = None) -> ServerSettings:
+        """Read the ``VISION_OFFLINE_*`` variables of ``environ`` (``os.environ``, or the course's merged
+        environment and ``.env``); a :class:`ConfigurationError` naming the variable for a bad value.
+        ``recording``: a checked path (``VISION_RECORDING`` is resolved by :func:`load_settings`); ``switches``:
+        where the run-time switches are looked up (default ``environ`` itself)."""
+        port = number(environ, "VISION_OFFLINE_PORT", 0, integer=True, minimum=0, maximum=65535,
+                      fix="set VISION_OFFLINE_PORT to a number between 1024 and 65535, or 0 (any free port).")
+        hold = number(environ, "VISION_OFFLINE_TIMEOUT_SECONDS", DEFAULT_HOLD_SECONDS, integer=False, minimum=0,
+                      maximum=3600, fix="set VISION_OFFLINE_TIMEOUT_SECONDS to a number of seconds, e.g. "
+                                        f"{DEFAULT_HOLD_SECONDS:g}, or unset it.")
+        raw = environ.get("VISION_OFFLINE_CACHE", "").strip()
+        if raw.lower() in OFF_VALUES:
+            cache = None
+        elif raw:
+            cache = Path(raw).expanduser()
+        else:
+            cache = Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gpt-vision-course"
+        budgets: dict[str, int] = {}
+        for name, key, default in (
+                ("VISION_OFFLINE_FILES_MB", "files", FILE_STORE_MIB),
+                ("VISION_OFFLINE_FILES_MB_PER_LEARNER", "files_one", FILE_STORE_MIB_PER_LEARNER),
+                ("VISION_OFFLINE_RESPONSES_MB", "responses", RESPONSE_STORE_MIB),
+                ("VISION_OFFLINE_RESPONSES_MB_PER_LEARNER", "responses_one", RESPONSE_STORE_MIB_PER_LEARNER)):
+            budgets[key] = int(number(environ, name, default, integer=True, minimum=1, maximum=1024 * 1024,
+                                      fix=f"set {name} to a number of MiB, e.g. {default}, or unset it.")) * MIB
+        for room in ("FILES", "RESPONSES"):
+            whole, one = budgets[room.lower()], budgets[room.lower() + "_one"]
+            if one > whole:
+                raise ConfigurationError(
+                    f"VISION_OFFLINE_{room}_MB_PER_LEARNER ({one // MIB} MiB) is more than VISION_OFFLINE_{room}_MB "
+                    f"({whole // MIB} MiB), the whole store.",
+                    fix=f"lower VISION_OFFLINE_{room}_MB_PER_LEARNER or raise VISION_OFFLINE_{room}_MB.")
+        return cls(port=int(port), recording=recording, hold_seconds=hold, analysis_cache=cache,
+                   switches=environ if switches is None else switches,
+                   file_store_bytes=budgets["files"], file_store_bytes_per_learner=budgets["files_one"],
+                   response_store_bytes=budgets["responses"], response_store_bytes_per_learner=budgets["responses_one"])
+
+    @classmethod
+    def defaults(cls) -> ServerSettings:
+        """The defaults, with the run-time switches looked up in this process's ``os.environ`` (what a server
+        made without settings uses, e.g. a test's)."""
+        return cls(switches=os.environ)
+
+    def fault_switch(self) -> str | None:
+        """``VISION_OFFLINE_FAULT`` as it is now (None without switches)."""
+        return (self.switches or {}).get("VISION_OFFLINE_FAULT") or None
+
+    def downloads_allowed(self) -> bool:
+        """False when ``VISION_OFFLINE_DOWNLOADS`` is off now (the server's own ``/images/`` stay allowed)."""
+        return (self.switches or {}).get("VISION_OFFLINE_DOWNLOADS", "on").strip().lower() not in OFF_VALUES
+
 
 # ====================================================================================================
 # config

@@ -39,7 +39,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "images"
@@ -629,6 +629,37 @@ def make_label() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# 7. a two-panel joke, for "what OCR cannot do" in notebooks/05
+# --------------------------------------------------------------------------------------------------
+MEME_CAPTIONS = ("THE PLAN: ship my vision app tonight", "3 A.M.: still fixing the base64")
+
+
+def make_meme() -> None:
+    """A two-panel "plan vs reality" joke built from two of the course's photos: the rocket on its launch pad at dusk under
+    "THE PLAN: ship my vision app tonight", the espresso under "3 A.M.: still fixing the base64". The captions are
+    large, so OCR reads them; the joke lives in the pictures (a launch for ambition, coffee for a late night), which
+    is what the source notebook's meme showed a vision model explaining and what OCR cannot do. Made from
+    ``images/rocket.jpg`` (public domain, SpaceX) and ``images/coffee.jpg`` (CC0), so run ``photos`` first; captions
+    in DejaVu Sans Bold (bundled with matplotlib); no randomness.
+    """
+    panel_w, photo_h, caption_h, gap = 640, 427, 110, 16
+    width, height = panel_w * 2 + gap * 3, caption_h + photo_h + gap * 2
+    img = Image.new("RGB", (width, height), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    font = ImageFont.truetype(str(dejavu_sans(bold=True)), 30)
+    for i, (photo, caption) in enumerate(zip(("rocket.jpg", "coffee.jpg"), MEME_CAPTIONS, strict=True)):
+        x = gap + i * (panel_w + gap)
+        with Image.open(IMAGES / photo) as source:
+            picture = ImageOps.fit(source.convert("RGB"), (panel_w, photo_h), Image.Resampling.LANCZOS)
+        img.paste(picture, (x, gap + caption_h))
+        head, _, tail = caption.partition(": ")
+        d.text((x + panel_w // 2, gap + 30), head + ":", font=font, fill=(0, 0, 0), anchor="mm")
+        d.text((x + panel_w // 2, gap + 78), tail, font=font, fill=(0, 0, 0), anchor="mm")
+        d.rectangle((x - 1, gap + caption_h - 1, x + panel_w, gap + caption_h + photo_h), outline=(0, 0, 0), width=2)
+    save_jpeg(img, IMAGES / "meme_plan_vs_reality.jpg")
+
+
+# --------------------------------------------------------------------------------------------------
 # OCR check of the handwriting pages
 # --------------------------------------------------------------------------------------------------
 def _norm(text: str) -> str:
@@ -687,7 +718,7 @@ def check_label(course_ocr) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="OCR the handwriting pages and the label and print the CER")
-    parser.add_argument("--only", choices=["photos", "handwriting", "chart", "exif", "spot", "label"], nargs="*")
+    parser.add_argument("--only", choices=["photos", "handwriting", "chart", "exif", "spot", "label", "meme"], nargs="*")
     args = parser.parse_args(argv)
     IMAGES.mkdir(exist_ok=True)
     steps = {
@@ -697,6 +728,7 @@ def main(argv: list[str] | None = None) -> None:
         "exif": make_exif_photo,
         "spot": make_spot_difference,
         "label": make_label,
+        "meme": make_meme,
     }
     for name, step in steps.items():
         if not args.only or name in args.only:

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from helpers import model_costs, tokens
-from helpers.offline.replay import course_version
+from helpers.recordings import course_version
 from helpers.teacher import class_cost, notebook_paths
 from helpers.teacher.class_cost import Usage, cached_usage, count_usage, main, price
 

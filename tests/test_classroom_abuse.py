@@ -32,11 +32,11 @@ import pytest
 import requests
 from PIL import Image
 
+from helpers.config import ServerSettings
 from helpers.models import DEFAULT_MODEL
 from helpers.offline import analysis
 from helpers.offline.classroom import Classroom, generate_keys
 from helpers.offline.server import OfflineServer
-from helpers.offline.settings import ServerSettings
 
 #: The reliability suite (about 2.5 minutes of floods and slow clients): not in plain `pytest`, a CI step of its own.
 pytestmark = pytest.mark.reliability

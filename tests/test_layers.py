@@ -25,9 +25,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("model_costs",),                                         # per-model image-token constants and prices
     ("tokens",),                                              # image and text token maths
     ("course_images", "image_metadata", "images"),            # the course's images; metadata and colour; load/prepare
-    ("ocr", "compare", "video", "azure"),                     # local OCR, image differences, frames, Azure
+    ("ocr", "compare", "video", "azure", "recordings"),       # local OCR, image differences, frames, Azure, recordings
+    ("config",),                                              # the environment, read once into Settings/ServerSettings
     ("offline",),                                             # the embedded backend (helpers.offline.*)
-    ("config",),                                              # the environment, read once into Settings
     ("client",),                                              # the SDK client, raw endpoints, the SDK's errors translated
     ("chat", "structured", "conversation"),                   # requests and their parts, JSON, history and save files
     ("display", "evaluation"),                                # presentation, and evaluation runs, metrics and reports
@@ -192,6 +192,22 @@ def test_the_public_face_has_every_name_it_lists():
 
     missing = [name for name in helpers.__all__ if not hasattr(helpers, name)]
     assert not missing and len(set(helpers.__all__)) == len(helpers.__all__), missing
+
+
+#: Issue 20: the server sits behind one door. Outside helpers/offline only these import it (any of its modules,
+#: at module level, inside a function or for typing): ``client`` starts it (``ensure_server``), and the teacher's
+#: class cost runs a counting backend in-process. At most two.
+SERVER_IMPORTERS = {"helpers.client", "helpers.teacher.class_cost"}
+
+
+def test_at_most_two_modules_outside_the_server_import_it():
+    importers = {imp.source for imp in COURSE_IMPORTS
+                 if (imp.target == "helpers.offline" or imp.target.startswith("helpers.offline."))
+                 and layer_of(imp.source) != "offline"}
+    assert importers == SERVER_IMPORTERS and len(importers) <= 2, (
+        f"modules outside helpers/offline importing it: {sorted(importers)}; reach the server through "
+        "helpers.client (ensure_server), take its settings from helpers.config and the recording format from "
+        "helpers.recordings")
 
 
 def test_the_layer_test_sees_imports():

@@ -963,13 +963,13 @@ def test_command_line_server_prints_its_url_and_stops_on_ctrl_c():
 
 def test_no_server_module_reads_the_environment():
     """The settings are read once, by whoever starts the server (helpers.config, or the command line), and
-    passed in; the server's own modules never look at os.environ. Only the settings' defaults (settings.py, what a
-    server made without settings uses) and the CLI do."""
+    passed in; the server's own modules never look at os.environ. Only the door (``ensure_server()`` without
+    settings) and the CLI do."""
     import ast
 
     readers = []
     for path in sorted((REPO / "helpers" / "offline").glob("*.py")):
-        if path.name in ("__init__.py", "__main__.py", "settings.py"):
+        if path.name in ("__init__.py", "__main__.py"):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
@@ -1069,8 +1069,8 @@ def test_the_hint_to_set_up_a_model_ends_only_the_first_answer():
 
 
 def test_the_rest_of_the_course_reaches_the_server_through_its_door():
-    """Issue 20: learners' modules import only ``helpers.offline`` itself (start, stop, URL, settings, reading a
-    recording), never its internals; only the teacher tools (recording, class cost) look inside."""
+    """Issue 20: learners' modules import only ``helpers.offline`` itself (start, stop, URL), never its internals;
+    only the teacher's class cost (a counting backend) looks inside. tests/test_layers.py counts the importers."""
     import ast
 
     inside = {}
@@ -1083,4 +1083,4 @@ def test_the_rest_of_the_course_reaches_the_server_through_its_door():
             for name in names:
                 if name.startswith("helpers.offline."):
                     inside.setdefault(path.stem, set()).add(name)
-    assert set(inside) <= {"class_cost", "recording"}, inside
+    assert set(inside) <= {"class_cost"}, inside

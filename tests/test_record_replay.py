@@ -32,7 +32,8 @@ from helpers.course_images import course_image_path, public_copy
 from helpers.errors import ConfigurationError
 from helpers.images import to_data_url
 from helpers.local import REPO_ROOT
-from helpers.offline.replay import SOURCE_HEADER, course_version, load_recording, normalise
+from helpers.offline.replay import SOURCE_HEADER
+from helpers.recordings import course_version, load_recording, normalise
 from helpers.teacher.recording import PROXY_KEY, RecordingProxy, image_aliases, write_recording
 
 pytestmark = pytest.mark.recording

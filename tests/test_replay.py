@@ -25,7 +25,7 @@ from helpers.local import REPO_ROOT
 from helpers.offline.backend import ChatBackend
 from helpers.offline.fetch import DownloadPolicy
 from helpers.offline.protocol import Route, parse_chat_request
-from helpers.offline.replay import (
+from helpers.recordings import (
     FORMAT,
     course_version,
     load_recording,

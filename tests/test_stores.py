@@ -7,8 +7,7 @@ import pytest
 
 from helpers.offline.protocol import ApiError
 from helpers.offline.responses import FileRef, FileStore, ResponseStore, Stored, by_reference, with_file_data
-from helpers.offline.settings import Budget
-from helpers.offline.stores import OwnedStore
+from helpers.offline.stores import Budget, OwnedStore, file_budget, response_budget
 
 
 def blob(n: int, fill: bytes = b"x") -> bytes:
@@ -82,15 +81,15 @@ def test_a_stored_conversation_keeps_file_ids_not_bytes():
 
 
 def test_the_budgets_come_from_the_environment_in_mib():
+    from helpers.config import ServerSettings
     from helpers.errors import ConfigurationError
-    from helpers.offline.settings import ServerSettings
 
     settings = ServerSettings.from_environ({"VISION_OFFLINE_FILES_MB": "512",
                                             "VISION_OFFLINE_RESPONSES_MB_PER_LEARNER": "8"})
-    assert settings.file_budget().total == 512 * 1024 * 1024
-    assert settings.response_budget().per_learner == 8 * 1024 * 1024
-    assert ServerSettings.defaults().file_budget().per_learner == 64 * 1024 * 1024
+    assert file_budget(settings).total == 512 * 1024 * 1024
+    assert response_budget(settings).per_learner == 8 * 1024 * 1024
+    assert file_budget(ServerSettings.defaults()).per_learner == 64 * 1024 * 1024
     with pytest.raises(ConfigurationError, match="VISION_OFFLINE_FILES_MB_PER_LEARNER"):
         ServerSettings.from_environ({"VISION_OFFLINE_FILES_MB": "32"})        # below the 64 MiB per learner
-    with pytest.raises(ConfigurationError, match="whole number of MiB"):
+    with pytest.raises(ConfigurationError, match="VISION_OFFLINE_RESPONSES_MB is .lots."):
         ServerSettings.from_environ({"VISION_OFFLINE_RESPONSES_MB": "lots"})

@@ -7,10 +7,10 @@ it alone::
     python -m helpers.offline --port 8000
 
 The rest of the course reaches it through this module only: :func:`ensure_server` (start it once, get its URL),
-:func:`stop_server`, :func:`server_url`, and its configuration, one :class:`ServerSettings`, built once from the
-environment by whoever starts it (``helpers.config`` for the client, the command line for ``python -m
-helpers.offline``) and passed in; no server module reads the environment. A teacher's recording is read with
-:func:`load_recording`.
+:func:`stop_server`, :func:`server_url`. Its configuration is one :class:`~helpers.config.ServerSettings`, read
+once from the environment by :mod:`helpers.config` (for the client, which passes it in here) or by the command line
+of ``python -m helpers.offline``; no server module reads the environment. A teacher's recording is one file
+format, :mod:`helpers.recordings`, shared with the recording proxy; ``replay`` answers from it.
 
 >>> from helpers.offline import ensure_server, ServerSettings
 >>> ensure_server(ServerSettings(port=0))                                # doctest: +SKIP
@@ -34,19 +34,17 @@ import json
 import os
 import threading
 import urllib.request
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from helpers.config import ServerSettings
 from helpers.errors import ConfigurationError
 from helpers.notices import notify
-from helpers.offline.settings import OFF_VALUES, ServerSettings
+from helpers.recordings import load_recording
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from helpers.offline.replay import Recording
     from helpers.offline.server import OfflineServer
 
-__all__ = ["OFF_VALUES", "OfflineServer", "ServerSettings", "ensure_server", "load_recording", "server_url",
-           "stop_server", "version_warning"]
+__all__ = ["OfflineServer", "ServerSettings", "ensure_server", "server_url", "stop_server"]
 
 _LOCK = threading.Lock()
 _SERVER: OfflineServer | None = None
@@ -134,17 +132,3 @@ def stop_server() -> None:
     if server is not None:
         server.stop()
 
-
-def load_recording(path: str | Path) -> Recording:
-    """A teacher's recording (:mod:`helpers.offline.replay`), checked; a :class:`ConfigurationError` naming
-    ``VISION_RECORDING`` if it is missing or not a recording."""
-    from helpers.offline import replay
-
-    return replay.load_recording(path)
-
-
-def version_warning(recording: Recording) -> str | None:
-    """A sentence if ``recording`` was made with another version of the course, else None."""
-    from helpers.offline import replay
-
-    return replay.version_warning(recording)

@@ -21,10 +21,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from helpers.config import ServerSettings
 from helpers.errors import ConfigurationError
 from helpers.local import IMAGES_DIR, is_loopback
 from helpers.models import DEFAULT_MODEL
-from helpers.offline import ServerSettings, load_recording, version_warning
 from helpers.offline.classroom import (
     DEFAULT_MAX_QUEUED,
     Classroom,
@@ -36,6 +36,7 @@ from helpers.offline.classroom import (
     new_token,
 )
 from helpers.offline.server import OfflineServer
+from helpers.recordings import load_recording, version_warning
 
 TOKEN_VARIABLE = "VISION_CLASSROOM_TOKEN"
 

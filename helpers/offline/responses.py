@@ -83,10 +83,10 @@ from openai.types.responses import (
 from openai.types.responses.response_input_image_content_param import ResponseInputImageContentParam
 
 from helpers import images, models, tokens
+from helpers.config import ServerSettings
 from helpers.offline.completions import Completion, json_bytes, stream_pieces
 from helpers.offline.protocol import ApiError, check_fields, fields, invalid_type, invalid_value, missing
-from helpers.offline.settings import ServerSettings
-from helpers.offline.stores import Budget, OwnedStore
+from helpers.offline.stores import Budget, OwnedStore, file_budget, response_budget
 
 # --- files -----------------------------------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ class FileStore:
 
     def __init__(self, budget: Budget | None = None) -> None:
         self._store: OwnedStore[tuple[dict[str, Any], bytes]] = OwnedStore(
-            "files", budget or ServerSettings().file_budget(), advice=_FILES_ADVICE, setting=_FILES_SETTING)
+            "files", budget or file_budget(ServerSettings()), advice=_FILES_ADVICE, setting=_FILES_SETTING)
         self.owner: str | None = None
 
     def of(self, owner: str | None) -> FileStore:
@@ -252,7 +252,7 @@ class ResponseStore:
     classroom): another learner's id is an unknown id."""
 
     def __init__(self, budget: Budget | None = None) -> None:
-        self._store: OwnedStore[Stored] = OwnedStore("stored responses", budget or ServerSettings().response_budget(),
+        self._store: OwnedStore[Stored] = OwnedStore("stored responses", budget or response_budget(ServerSettings()),
                                                      advice=_RESPONSES_ADVICE, setting=_RESPONSES_SETTING)
         self.owner: str | None = None
 

@@ -31,6 +31,7 @@ from PIL import Image, ImageDraw
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from helpers import ocr
+from helpers.config import ServerSettings
 from helpers.local import IMAGES_DIR, is_loopback
 from helpers.offline import analysis
 from helpers.offline.app import DEFAULT_READ_TIMEOUT, MAX_BODY_BYTES, SERVER_NAME, ServerState, build_app
@@ -39,9 +40,9 @@ from helpers.offline.classroom import DEFAULT_MAX_QUEUED, Classroom, FairSchedul
 from helpers.offline.completions import json_bytes
 from helpers.offline.fetch import DEFAULT_DOWNLOAD_TIMEOUT, DOWNLOAD_DEADLINE, DownloadPolicy
 from helpers.offline.protocol import ApiError
-from helpers.offline.replay import load_recording
 from helpers.offline.responses import FileStore, ResponseStore
-from helpers.offline.settings import ServerSettings
+from helpers.offline.stores import file_budget, response_budget
+from helpers.recordings import load_recording
 
 __all__ = ["IMAGES_DIR", "OfflineServer"]
 
@@ -216,7 +217,7 @@ class OfflineServer:
     slots, default one per core; ``max_queued`` waiting requests per learner, then 429); ``allow_hosts`` adds
     ``Host`` names it answers to (see :func:`_host_names`).
 
-    What comes from the environment arrives in ``settings`` (:class:`~helpers.offline.ServerSettings`; default:
+    What comes from the environment arrives in ``settings`` (:class:`~helpers.config.ServerSettings`; default:
     the defaults, with the run-time switches ``VISION_OFFLINE_FAULT`` and ``VISION_OFFLINE_DOWNLOADS`` looked up
     in ``os.environ`` on every request).
 
@@ -249,7 +250,7 @@ class OfflineServer:
             stream_delay=stream_delay, verbose=verbose,
             hold_seconds=hold_seconds if hold_seconds is not None else settings.hold_seconds,
             host_names=_host_names(host, allow_hosts), classroom=classroom,  # type: ignore[arg-type]
-            responses=ResponseStore(settings.response_budget()), files=FileStore(settings.file_budget()),
+            responses=ResponseStore(response_budget(settings)), files=FileStore(file_budget(settings)),
             scheduler=FairScheduler(workers, max_queued=max_queued) if classroom is not None else None)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None

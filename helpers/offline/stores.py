@@ -8,7 +8,7 @@ that is not a classroom has one owner, ``None``. Another learner's id is answere
 same 404, the same message): nobody learns whether an id exists. Ids are random per item (``file-`` and
 ``resp_`` + random hex), so the same upload by two learners is two files.
 
-**Budgets** (:class:`~helpers.offline.settings.ServerSettings`): each store holds at most ``per_learner`` bytes
+**Budgets** (:class:`~helpers.config.ServerSettings`, see :func:`file_budget`): each store holds at most ``per_learner`` bytes
 for one learner and ``total`` bytes for the room. The bytes are counted truthfully: every string, list and dict
 an item keeps (``sys.getsizeof``), and a large string (an image's data URL) shared by several items of one
 learner (a conversation continued with ``previous_response_id`` shares its earlier turns) once. A stored response
@@ -40,16 +40,37 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from helpers.config import ServerSettings
 from helpers.offline.protocol import ApiError
-from helpers.offline.settings import Budget
 
-__all__ = ["Budget", "OwnedStore", "footprint"]
+__all__ = ["Budget", "OwnedStore", "file_budget", "footprint", "response_budget"]
 
 T = TypeVar("T")
 Owner = str | None
 #: Strings and bytes at least this long are counted once per learner however many of their items hold them.
 LARGE = 4096
 MIB = 1024 * 1024
+FILES_PER_LEARNER = 256          # files one learner may hold (a listing stays short)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A store's bounds: ``total`` bytes for the room, ``per_learner`` bytes and ``per_learner_items`` items for
+    one learner."""
+
+    total: int
+    per_learner: int
+    per_learner_items: int = 10_000
+
+
+def file_budget(settings: ServerSettings) -> Budget:
+    """The budget of uploaded files (``VISION_OFFLINE_FILES_MB``, ``..._PER_LEARNER``)."""
+    return Budget(settings.file_store_bytes, settings.file_store_bytes_per_learner, FILES_PER_LEARNER)
+
+
+def response_budget(settings: ServerSettings) -> Budget:
+    """The budget of stored responses (``VISION_OFFLINE_RESPONSES_MB``, ``..._PER_LEARNER``)."""
+    return Budget(settings.response_store_bytes, settings.response_store_bytes_per_learner)
 
 
 def footprint(values: Iterable[Any], large: list[Any]) -> int:

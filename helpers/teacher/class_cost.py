@@ -12,7 +12,7 @@ priced at that tier (2x input, 1.5x output), request by request; input a request
 notebook's previous request (at least 1024 tokens, in 128-token steps: OpenAI's prompt-caching rule) is priced
 at the cached-input rate, and the table also gives the price without any cache hit. Demos that stay local whatever the provider (notebook 09's fault injection, notebook 07's simulator) are
 not counted: they spend nothing. Counts are cached per model in ``.cache/class_usage.json`` (git-ignored), keyed by
-each notebook's code (:func:`helpers.offline.replay.course_version`); ``--refresh`` measures again. Until the first
+each notebook's code (:func:`helpers.recordings.course_version`); ``--refresh`` measures again. Until the first
 measurement the counts committed in ``benchmarks/class_usage.json`` (the figures benchmarks/README.md quotes) are
 read; that file is never written.
 
@@ -42,7 +42,7 @@ from helpers.offline.backend import ChatBackend
 from helpers.offline.completions import Completion, prompt_tokens
 from helpers.offline.fetch import Budget
 from helpers.offline.protocol import ChatRequest
-from helpers.offline.replay import course_version
+from helpers.recordings import course_version
 from helpers.teacher.recording import SECRET_VARS
 from helpers.tokens import REPLY_PRIMING_TOKENS
 

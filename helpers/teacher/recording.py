@@ -1,4 +1,5 @@
-"""Recording a real model's answers once, for replaying them to a class without keys (:mod:`helpers.offline.replay`).
+"""Recording a real model's answers once, for replaying them to a class without keys (the file format:
+:mod:`helpers.recordings`; the offline backend replays it).
 
 ``python -m helpers.teacher record 05 09 --out recordings/class.json`` starts a *recording proxy* on 127.0.0.1
 that forwards every request to the provider configured in ``.env`` (OpenAI, Azure or a compatible engine), with
@@ -44,7 +45,7 @@ from helpers.config import Settings
 from helpers.course_images import IMAGES_DIR, public_copy
 from helpers.errors import ConfigurationError
 from helpers.images import to_data_url
-from helpers.offline.replay import FORMAT, course_image_names, course_version, image_ref, normalise
+from helpers.recordings import FORMAT, course_image_names, course_version, image_ref, normalise
 from helpers.redaction import host_of, mask_secret, redact_url
 
 __all__ = ["PROXY_KEY", "RecordingProxy", "assemble_stream", "kernel_env", "record", "write_recording"]
