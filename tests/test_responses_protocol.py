@@ -140,6 +140,10 @@ def test_item_reference_resolves_to_a_stored_item(client):
     with pytest.raises(openai.BadRequestError) as err:
         client.responses.create(model=MODEL, input=[{"type": "item_reference"}])
     assert err.value.param == "input[0].id"
+    # An unknown kind lists the SDK's kinds, item_reference among them (it read "typing.Literal[...]" before).
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model=MODEL, input=[{"type": "no_such_item"}])
+    assert "'item_reference', " in err.value.message and "typing" not in err.value.message
 
 
 def test_function_call_output_with_an_image_is_analysed_and_billed_as_an_image(client):

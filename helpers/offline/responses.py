@@ -198,8 +198,16 @@ _INPUT_PARTS = ("input_text", "input_image", "input_file")
 _ITEMS = ("message", "function_call", "function_call_output", "reasoning", "item_reference")
 _LOGPROBS = "message.output_text.logprobs"
 #: Every input item kind the SDK's types define (``ResponseInputItemParam``), for the API's invalid-value error.
+def _literals(hint: Any) -> list[str]:
+    """The string values of a ``Literal`` type, through ``Optional``/``Union`` (ItemReference's ``type`` is
+    ``Optional[Literal["item_reference"]]``)."""
+    if typing.get_origin(hint) is typing.Literal:
+        return [v for v in typing.get_args(hint) if isinstance(v, str)]
+    return [v for arg in typing.get_args(hint) for v in _literals(arg)]
+
+
 _ITEM_KINDS = tuple(dict.fromkeys(value for arm in typing.get_args(response_input_item_param.ResponseInputItemParam)
-                                  for name, hint, _ in fields(arm) if name == "type" for value in typing.get_args(hint)))
+                                  for name, hint, _ in fields(arm) if name == "type" for value in _literals(hint)))
 
 
 def new_id(prefix: str, size: int = 24) -> str:
