@@ -419,6 +419,24 @@ class AzureTarget:
     api_version: str
     simulated: bool
 
+    @property
+    def v1_base_url(self) -> str:
+        """Azure's v1 route on this resource: ``https://RESOURCE.openai.azure.com/openai/v1/`` (no api-version)."""
+        return self.endpoint.rstrip("/") + "/openai/v1/"
+
+    def v1_client(self) -> openai.OpenAI:
+        """The plain ``OpenAI()`` client on this resource's v1 route (Microsoft Learn, "Azure OpenAI API version
+        lifecycle": ``OpenAI(api_key=..., base_url="https://YOUR-RESOURCE-NAME.openai.azure.com/openai/v1/")``,
+        the deployment name in ``model``), with the same key as :attr:`client`.
+
+        >>> azure_simulator().v1_client().base_url                              # doctest: +SKIP
+        URL('http://127.0.0.1:PORT/openai/v1/')
+
+        Taught in notebooks/07_azure.ipynb.
+        """
+        return openai.OpenAI(api_key=self.client.api_key, base_url=self.v1_base_url,
+                             max_retries=self.client.max_retries, timeout=self.client.timeout)
+
     def http_endpoint(self, path: str = "chat/completions") -> HttpEndpoint:
         """URL, ``api-key`` header and ``api-version`` query for a raw HTTP request to this deployment.
 

@@ -372,7 +372,8 @@ def test_bob_cannot_read_delete_or_use_anns_file(slow_analysis):
 
 def test_bob_cannot_read_delete_or_continue_anns_stored_response(slow_analysis):
     """Issue 25: Bob continued Ann's conversation with her ``previous_response_id``. Now another learner's stored
-    response is an unknown id to him: retrieve, input_items, delete, cancel and previous_response_id all 404."""
+    response is an unknown id to him: retrieve, input_items, delete, cancel, previous_response_id and an
+    item_reference to one of its items all 404."""
     room, keys = generate_keys(2)
     with OfflineServer(warm_ocr=False, classroom=room, workers=1) as server:
         ann, bob = client_for(server, keys["learner-01"]), client_for(server, keys["learner-02"])
@@ -389,6 +390,14 @@ def test_bob_cannot_read_delete_or_continue_anns_stored_response(slow_analysis):
                                                      previous_response_id=hers.id))
         assert err.body["message"] == unknown.body["message"].replace("resp_" + "0" * 48, hers.id)
         assert "4721" not in str(err.body)
+        item = hers.output[0].id                                  # her answer, named by an item_reference
+        unknown = not_found(lambda: bob.responses.create(model=DEFAULT_MODEL, input=[
+            {"type": "item_reference", "id": "msg_" + "0" * 48}]))
+        err = not_found(lambda: bob.responses.create(model=DEFAULT_MODEL, input=[
+            {"type": "item_reference", "id": item}]))
+        assert err.body["message"] == unknown.body["message"].replace("msg_" + "0" * 48, item)
+        assert ann.responses.create(model=DEFAULT_MODEL, input=[{"type": "item_reference", "id": item},
+                                                                {"role": "user", "content": "And?"}]).id
         assert ann.responses.retrieve(hers.id).id == hers.id
         follow = ann.responses.create(model=DEFAULT_MODEL, input="And?", previous_response_id=hers.id)
         assert follow.status == "completed"

@@ -1,5 +1,5 @@
-"""LangChain's own standard integration tests for ``ChatOpenAI`` against the offline backend (issue 23), with and
-without ``use_responses_api``.
+"""LangChain's own standard integration tests for ``ChatOpenAI`` (with and without ``use_responses_api``) and for
+``AzureChatOpenAI`` (Azure's dated deployment route) against the offline backend (issue 23).
 
 The suite is LangChain's (``langchain-tests``), run unchanged; the only failures allowed are those listed in
 :data:`NEEDS_A_LANGUAGE_MODEL` (and the one that needs the internet), each marked ``xfail`` with its reason, so any
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.langchain   # not in plain `pytest`: CI step 3 runs it 
 
 pytest.importorskip("langchain_openai")
 standard = pytest.importorskip("langchain_tests.integration_tests")
-from langchain_openai import ChatOpenAI  # noqa: E402
+from langchain_openai import AzureChatOpenAI, ChatOpenAI  # noqa: E402
 
 from helpers.offline import ensure_server  # noqa: E402
 
@@ -77,3 +77,37 @@ class TestResponses(TestChatCompletions):
     """The same with ``use_responses_api=True``: multi-turn histories, tools without ``strict``, tool results."""
 
     responses = True
+
+
+#: The api-version of the example in ``AzureChatOpenAI``'s own docstring (langchain-openai 1.8.1).
+AZURE_API_VERSION = "2024-05-01-preview"
+
+
+@_expected_failures
+class TestAzureChatOpenAI(standard.ChatModelIntegrationTests):
+    """``AzureChatOpenAI`` on Azure's dated deployment route (``/openai/deployments/{deployment}/chat/completions
+    ?api-version=``, the ``api-key`` header), with the capabilities langchain-openai's own Azure standard test
+    declares (images and JSON mode; ``libs/partners/openai/tests/integration_tests/chat_models/
+    test_azure_standard.py``), and image URLs as the OpenAI class."""
+
+    @property
+    def chat_model_class(self) -> type[AzureChatOpenAI]:
+        return AzureChatOpenAI
+
+    @property
+    def chat_model_params(self) -> dict:
+        return {"azure_deployment": "gpt-4.1-mini", "model": "gpt-4.1-mini", "azure_endpoint": ensure_server(),
+                "api_version": AZURE_API_VERSION, "api_key": "offline", "max_retries": 0, "stream_usage": True,
+                "http_async_client": httpx.AsyncClient(timeout=120)}
+
+    @property
+    def supports_image_inputs(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def supports_image_urls(self) -> bool:
+        return True

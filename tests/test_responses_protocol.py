@@ -81,6 +81,71 @@ def test_function_tool_strict_and_parameters_optional(client, tool):
     assert follow.status == "completed"
 
 
+#: A plain JSON schema (no ``additionalProperties: false``): what LangChain's ``bind_tools`` sends.
+LOOSE = {"type": "object", "properties": {"text": {"type": "string"}}}
+
+
+def test_responses_function_tools_are_strict_by_default(client):
+    """The Responses API's default is strict (openai-python's FunctionToolParam: "Default `true`"); Chat
+    Completions' is not. The response's ``tools`` say what was applied."""
+    ask = [{"role": "user", "content": [{"type": "input_image", "image_url": LABEL, "detail": "low"}]}]
+    answer = client.responses.create(model=MODEL, input=ask, tools=[TOOL], tool_choice="required")
+    assert answer.tools[0].strict is True                              # left out -> strict
+    assert client.responses.create(model=MODEL, input=ask, tools=[{**TOOL, "strict": None}],
+                                   tool_choice="required").tools[0].strict is True
+    assert client.responses.create(model=MODEL, input=ask, tools=[{**TOOL, "strict": False}],
+                                   tool_choice="required").tools[0].strict is False
+    # A schema strict mode cannot take, strict left out: taken as a plain function (as the service takes
+    # LangChain's); declared strict: the API's 400, on both APIs, naming the parameter.
+    loose = client.responses.create(model=MODEL, input=ask, tools=[{**TOOL, "parameters": LOOSE}],
+                                    tool_choice="required")
+    assert loose.tools[0].strict is False and loose.output[0].type == "function_call"
+    with pytest.raises(openai.BadRequestError, match="'additionalProperties' is required") as err:
+        client.responses.create(model=MODEL, input=ask, tools=[{**TOOL, "parameters": LOOSE, "strict": True}])
+    assert err.value.param == "tools[0].parameters" and err.value.code == "invalid_function_parameters"
+    chat_tool = {"type": "function", "function": {"name": "read_label", "parameters": LOOSE}}
+    chat_ask = [{"role": "user", "content": "Read it."}]
+    assert client.chat.completions.create(model=MODEL, messages=chat_ask, tools=[chat_tool]).choices   # not strict
+    with pytest.raises(openai.BadRequestError, match="Invalid schema for function 'read_label'") as err:
+        client.chat.completions.create(model=MODEL, messages=chat_ask, tools=[
+            {"type": "function", "function": {**chat_tool["function"], "strict": True}}])
+    assert err.value.param == "tools[0].function.parameters"
+
+
+def test_item_reference_resolves_to_a_stored_item(client):
+    """``{"type": "item_reference", "id": ...}`` names an item of a stored response instead of sending it again."""
+    first = client.responses.create(model=MODEL, input=[{"role": "user", "content": [
+        {"type": "input_text", "text": "Transcribe the label."},
+        {"type": "input_image", "image_url": LABEL, "detail": "low"}]}])
+    asked = client.responses.input_items.list(first.id).data[0]          # the stored input message, with its id
+    answer = first.output[0]
+    follow = [{"type": "item_reference", "id": asked.id}, {"type": "item_reference", "id": answer.id},
+              {"role": "user", "content": "What is the product called?"}]
+    second = client.responses.create(model=MODEL, input=follow)
+    assert "ALPINE OAT BAR" in second.output_text                        # the referenced image was read...
+    sent_again = client.responses.create(model=MODEL, input=[
+        {"role": "user", "content": [{"type": "input_text", "text": "Transcribe the label."},
+                                     {"type": "input_image", "image_url": LABEL, "detail": "low"}]},
+        {"role": "assistant", "content": answer.content[0].text}, follow[2]])
+    assert second.usage.input_tokens == sent_again.usage.input_tokens     # ...and billed as if sent again
+    assert client.responses.input_tokens.count(model=MODEL, input=follow).input_tokens == second.usage.input_tokens
+    # The type may be left out (ItemReferenceParam), as the SDK's types allow.
+    assert client.responses.create(model=MODEL, input=[{"id": asked.id}, follow[2]]).status == "completed"
+    # An id nobody stored (an unknown id, or an item of a response created with store=false): the API's 404.
+    unstored = client.responses.create(model=MODEL, input="Hi", store=False)
+    for missing_id in ("msg_" + "0" * 48, unstored.output[0].id):
+        with pytest.raises(openai.NotFoundError, match=f"Item with id '{missing_id}' not found") as err:
+            client.responses.create(model=MODEL, input=[{"type": "item_reference", "id": missing_id}])
+        assert err.value.param == "input"
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model=MODEL, input=[{"type": "item_reference"}])
+    assert err.value.param == "input[0].id"
+    # An unknown kind lists the SDK's kinds, item_reference among them (it read "typing.Literal[...]" before).
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model=MODEL, input=[{"type": "no_such_item"}])
+    assert "'item_reference', " in err.value.message and "typing" not in err.value.message
+
+
 def test_function_call_output_with_an_image_is_analysed_and_billed_as_an_image(client):
     call = {"type": "function_call", "call_id": "call_1", "name": "fetch_photo", "arguments": "{}"}
     returned = {"type": "function_call_output", "call_id": "call_1",

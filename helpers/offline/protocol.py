@@ -239,7 +239,7 @@ def check_fields(value: dict[str, Any], cls: type, param: str = "", *, only: Ite
 # --- formats ---------------------------------------------------------------------------------------------
 
 __all__ = ["ApiError", "apply_stop", "ChatRequest", "ImagePart", "MAX_N", "OutputSpec", "parse_chat_request",
-           "parse_json_body", "parse_output", "Route"]
+           "parse_json_body", "parse_output", "Route", "strict_function_error", "strict_schema_problem"]
 
 #: Largest ``n`` the API accepts ("Expected a value <= 128").
 MAX_N = 128
@@ -306,6 +306,27 @@ def _strict_problem(schema: Any, context: tuple[str, ...] = ()) -> str | None:
     return None
 
 
+def strict_schema_problem(schema: Any) -> str | None:
+    """Why ``schema`` cannot be used in strict mode (the Structured Outputs guide's "Supported schemas" rules, in
+    the API's words), or ``None`` when it can.
+
+    >>> strict_schema_problem({"type": "object", "properties": {}, "additionalProperties": False}) is None
+    True
+    >>> strict_schema_problem({"type": "object", "properties": {"a": {"type": "string"}}})
+    "In context=(), 'additionalProperties' is required to be supplied and to be false."
+    """
+    try:
+        return _strict_problem(schema)
+    except RecursionError:
+        return "the schema nests too deeply."
+
+
+def strict_function_error(name: str, problem: str, param: str) -> ApiError:
+    """The API's 400 for a function tool declared strict whose ``parameters`` strict mode cannot take."""
+    return ApiError(400, f"Invalid schema for function '{name}': {problem}", param=param,
+                    code="invalid_function_parameters")
+
+
 def _json_schema(payload: dict[str, Any]) -> OutputSpec:
     spec = payload["response_format"].get("json_schema")
     if not isinstance(spec, dict):
@@ -326,10 +347,7 @@ def _json_schema(payload: dict[str, Any]) -> OutputSpec:
             raise ApiError(400, f"Invalid schema for response_format '{name}': schema must be a JSON Schema of "
                                 f"'type: \"object\"', got 'type: \"{schema.get('type')}\"'.",
                            param="response_format", code="invalid_json_schema")
-        try:
-            problem = _strict_problem(schema)
-        except RecursionError:
-            problem = "the schema nests too deeply."
+        problem = strict_schema_problem(schema)
         if problem:
             raise ApiError(400, f"Invalid schema for response_format '{name}': {problem}",
                            param="response_format", code="invalid_json_schema")
@@ -341,7 +359,18 @@ def _tools(payload: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], Any]:
     functions = {}
     for i, tool in enumerate(tools):
         if tool.get("type") == "function":
-            functions[tool["function"]["name"]] = tool["function"]
+            function = tool["function"]
+            # Chat Completions: a function is strict only when it says so. OpenAI's OpenAPI spec, FunctionObject
+            # ``strict``: "default: false" (openai/openai-openapi, as quoted by generated clients; read 2026-12-07);
+            # the Responses API's default differs (helpers/offline/responses.py, ``_strict``).
+            if function.get("strict") is True:
+                # "Omitting `parameters` defines a function with an empty parameter list" (FunctionDefinition)
+                parameters = function.get("parameters") or {"type": "object", "properties": {},
+                                                            "additionalProperties": False}
+                problem = strict_schema_problem(parameters)
+                if problem:
+                    raise strict_function_error(function["name"], problem, f"tools[{i}].function.parameters")
+            functions[function["name"]] = function
         else:
             raise ApiError(400, f"The offline backend calls 'function' tools only, not '{tool.get('type')}'.",
                            param=f"tools[{i}].type", code="unsupported_value")

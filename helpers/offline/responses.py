@@ -18,6 +18,8 @@ Responses                                   Chat Completions
                                             after it (Chat Completions takes images only from users), so they are
                                             analysed and billed as images
 ``reasoning`` items                         ignored (accepted, as ``input += response.output`` sends them)
+``item_reference`` (``id``)                 the stored input or output item of that id, read as if sent again
+``tools`` ``strict`` left out or null       strict when the schema allows it (the Responses default), else not
 ``tool_choice`` ``allowed_tools``           ``tools`` narrowed to the allowed ones, ``tool_choice`` its ``mode``
 ``max_output_tokens`` (>= 16)               ``max_completion_tokens``
 ``text.format`` json_schema / json_object   ``response_format``
@@ -85,7 +87,16 @@ from openai.types.responses.response_input_image_content_param import ResponseIn
 from helpers import images, models, tokens
 from helpers.config import ServerSettings
 from helpers.offline.completions import Completion, json_bytes, stream_pieces
-from helpers.offline.protocol import ApiError, check_fields, fields, invalid_type, invalid_value, missing
+from helpers.offline.protocol import (
+    ApiError,
+    check_fields,
+    fields,
+    invalid_type,
+    invalid_value,
+    missing,
+    strict_function_error,
+    strict_schema_problem,
+)
 from helpers.offline.stores import Budget, OwnedStore, file_budget, response_budget
 
 # --- files -----------------------------------------------------------------------------------------------
@@ -198,11 +209,19 @@ _ROLES = ("user", "assistant", "system", "developer")
 _INPUT_PARTS = ("input_text", "input_image", "input_file")
 #: Input items the offline backend reads; ``reasoning`` items (passed back from ``response.output``) are accepted
 #: and ignored, as the service ignores them for models that do not reason over them.
-_ITEMS = ("message", "function_call", "function_call_output", "reasoning")
+_ITEMS = ("message", "function_call", "function_call_output", "reasoning", "item_reference")
 _LOGPROBS = "message.output_text.logprobs"
 #: Every input item kind the SDK's types define (``ResponseInputItemParam``), for the API's invalid-value error.
+def _literals(hint: Any) -> list[str]:
+    """The string values of a ``Literal`` type, through ``Optional``/``Union`` (ItemReference's ``type`` is
+    ``Optional[Literal["item_reference"]]``)."""
+    if typing.get_origin(hint) is typing.Literal:
+        return [v for v in typing.get_args(hint) if isinstance(v, str)]
+    return [v for arg in typing.get_args(hint) for v in _literals(arg)]
+
+
 _ITEM_KINDS = tuple(dict.fromkeys(value for arm in typing.get_args(response_input_item_param.ResponseInputItemParam)
-                                  for name, hint, _ in fields(arm) if name == "type" for value in typing.get_args(hint)))
+                                  for name, hint, _ in fields(arm) if name == "type" for value in _literals(hint)))
 
 
 def new_id(prefix: str, size: int = 24) -> str:
@@ -287,6 +306,16 @@ class ResponseStore:
     def usage(self) -> dict[str, Any]:
         """The bytes held, in all and by learner (:meth:`helpers.offline.stores.OwnedStore.usage`)."""
         return self._store.usage()
+
+    def find_item(self, item_id: str) -> dict[str, Any] | None:
+        """An input or output item of one of this learner's stored responses, by its id (what an
+        ``item_reference`` names); None for an unknown id and for another learner's item."""
+        for response in reversed(self._store.owned(self.owner)):
+            for item in [*response.body.get("output", []), *response.items]:
+                # A stored input that was itself a reference carries the id of what it named: skip it.
+                if isinstance(item, dict) and item.get("id") == item_id and item.get("type") != "item_reference":
+                    return item
+        return None
 
 
 def _image(part: dict[str, Any], param: str, files: FileStore) -> dict[str, Any]:
@@ -431,6 +460,8 @@ def _messages(payload: dict[str, Any], store: ResponseStore, files: FileStore) -
         param = f"input[{i}]"
         if not isinstance(item, dict):
             raise invalid_type(param, "an object", item)
+        if _is_reference(item):
+            item = _referenced(item, param, store)
         kind = item.get("type", "message")
         if kind == "message":
             role = item.get("role")
@@ -461,6 +492,47 @@ def _messages(payload: dict[str, Any], store: ResponseStore, files: FileStore) -
         else:
             raise invalid_value(f"{param}.type", kind, _ITEM_KINDS)
     return messages
+
+
+def _is_reference(item: dict[str, Any]) -> bool:
+    """An ``item_reference`` input item (``ItemReferenceParam``: its ``type`` may be left out, then it is an id
+    without a role)."""
+    kind = item.get("type")
+    return kind == "item_reference" or (kind is None and "role" not in item and isinstance(item.get("id"), str))
+
+
+def _referenced(item: dict[str, Any], param: str, store: ResponseStore) -> dict[str, Any]:
+    """The stored item an ``item_reference`` names (an input or output item of a stored response), or the API's
+    404 (its wording, as the service answers a reference to an item it did not keep)."""
+    item_id = item.get("id")
+    if not isinstance(item_id, str):
+        raise missing(f"{param}.id") if item_id is None else invalid_type(f"{param}.id", "a string", item_id)
+    found = store.find_item(item_id)
+    if found is None:
+        raise ApiError(404, f"Item with id '{item_id}' not found. Items are not persisted when `store` is set to "
+                            "false. Try again with `store` set to true, or remove this item from your input.",
+                       param="input", code=None)
+    return found
+
+
+def _strict(tool: dict[str, Any], i: int) -> bool:
+    """Whether a Responses function tool is strict, checked as the API checks it.
+
+    The Responses API's default is strict: openai-python's ``FunctionToolParam.strict`` (generated from OpenAI's
+    OpenAPI spec) says "Whether to enforce strict parameter validation. Default `true`."
+    (src/openai/types/responses/function_tool_param.py, read 2026-12-07; Chat Completions' default is false, see
+    ``helpers/offline/protocol.py``). A tool that leaves ``strict`` out (LangChain's ``bind_tools``, instructor's
+    RESPONSES_TOOLS) is strict when its schema is one strict mode takes, and is taken as a plain function
+    otherwise: those clients send plain JSON schemas on Responses and work against the service. A tool that says
+    ``"strict": true`` with a schema strict mode cannot take gets the API's 400.
+    """
+    parameters = tool.get("parameters") or {"type": "object", "properties": {}, "additionalProperties": False}
+    problem = strict_schema_problem(parameters)
+    if tool.get("strict") is None:
+        return problem is None
+    if tool["strict"] is True and problem:
+        raise strict_function_error(str(tool.get("name")), problem, f"tools[{i}].parameters")
+    return bool(tool["strict"])
 
 
 def _check_options(payload: dict[str, Any], params: type) -> None:
@@ -534,6 +606,7 @@ def to_chat_payload(payload: dict[str, Any], store: ResponseStore, files: FileSt
         if tool.get("type") != "function":
             raise ApiError(400, f"The offline backend calls 'function' tools only, not '{tool.get('type')}'.",
                            param=f"tools[{i}].type", code="unsupported_value")
+        tool["strict"] = _strict(tool, i)   # the response's "tools" echo what the service applied
     choice = payload.get("tool_choice")
     if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
         allowed = {t.get("name") for t in choice.get("tools") or [] if isinstance(t, dict)}
@@ -565,7 +638,7 @@ def _input_items(payload: dict[str, Any]) -> list[dict[str, Any]]:
     items = []
     for item in given or []:
         item = dict(item)
-        kind = item.setdefault("type", "message")
+        kind = item.setdefault("type", "item_reference" if _is_reference(item) else "message")
         if kind == "message":
             text_kind = "output_text" if item.get("role") == "assistant" else "input_text"
             content = item.get("content")
