@@ -361,7 +361,8 @@ def shutdown_notice(model: str) -> str | None:
 def course_image_url(name: str, settings: Settings | None = None) -> str:
     """A URL the configured provider can fetch for ``images/<name>``: what the URL lessons send.
 
-    * offline: the embedded backend serves the folder (``http://127.0.0.1:PORT/images/NAME``);
+    * offline: the embedded backend serves the folder (``http://127.0.0.1:PORT/images/NAME``); so does the class's
+      backend on a JupyterHub;
     * ``COURSE_IMAGES_BASE_URL`` set: that public copy of the folder;
     * otherwise a real provider cannot reach your machine, so: the image's public copy where it has one
       (``images/public_copies.json``: the picture it was made from, with its checksum), else the file itself
@@ -376,6 +377,8 @@ def course_image_url(name: str, settings: Settings | None = None) -> str:
     settings = settings if settings is not None else active_settings()
     if settings.provider == "offline":
         return f"{offline_server_url(settings.offline)}/images/{quote(name)}"
+    if settings.hub and settings.base_url:          # the class's backend on a JupyterHub serves them too
+        return f"{settings.base_url.removesuffix('/v1')}/images/{quote(name)}"
     if settings.images_base_url:
         return settings.images_base_url + quote(name)
     copy = public_copy(name)
