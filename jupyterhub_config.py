@@ -6,7 +6,7 @@ What it sets up:
   `pip install -r requirements.txt jupyterhub` was run in), and finds a copy of the course's notebooks in
   `~/gpt-vision-course/notebooks` (copied on first start; the images are linked, not copied);
 - one offline backend for the whole hub, run by the hub as the service `vision-course`
-  (`python -m helpers.offline.hub`): learners' kernels reach it with their own hub token, with no key to hand out;
+  (`python -m helpers.offline --hub`): learners' kernels reach it with their own hub token, with no key to hand out;
   `setup()` finds it from `VISION_HUB_SERVICE_URL`, which this file puts in every learner's environment;
 - the roles that let learners' servers use that service (`access:services!service=vision-course`).
 
@@ -114,7 +114,7 @@ service_env = {key: os.environ[key] for key in ("PATH", "PYTHONPATH", "LANG", "H
 service_env["VISION_HUB_SERVICE_URL"] = SERVICE_URL
 if os.environ.get("VISION_RECORDING"):
     service_env["VISION_RECORDING"] = str(Path(os.environ["VISION_RECORDING"]).resolve())
-command = [sys.executable, "-m", "helpers.offline.hub"]
+command = [sys.executable, "-m", "helpers.offline", "--hub"]
 if os.environ.get("VISION_HUB_WORKERS"):
     command += ["--workers", os.environ["VISION_HUB_WORKERS"]]
 c.JupyterHub.services = [{"name": SERVICE, "url": SERVICE_URL, "command": command, "cwd": str(HERE),

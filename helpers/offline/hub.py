@@ -3,7 +3,7 @@
 Started by the hub itself (``jupyterhub_config.py`` at the repository's top, docs/TEACHING.md section 12)::
 
     c.JupyterHub.services = [{"name": "vision-course", "url": "http://127.0.0.1:8765",
-                              "command": [sys.executable, "-m", "helpers.offline.hub"]}]
+                              "command": [sys.executable, "-m", "helpers.offline", "--hub"]}]
 
 Every learner's server has its hub API token in ``JUPYTERHUB_API_TOKEN``; ``helpers.setup()`` sends it as the API
 key (``Authorization: Bearer TOKEN``, what the OpenAI SDK sends), to the URL the hub configuration puts in
@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import hashlib
 import logging
-import os
 import signal
 import sys
 import threading
@@ -346,12 +345,13 @@ def service_address(environ: Mapping[str, str]) -> tuple[str, int]:
     return parts.hostname, parts.port
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the service until the hub stops it (SIGTERM) or Ctrl-C; the exit status."""
+def main(argv: Sequence[str] | None, environ: Mapping[str, str]) -> int:
+    """``python -m helpers.offline --hub``: run the service until the hub stops it (SIGINT, SIGTERM) or Ctrl-C;
+    the exit status. ``environ``: what the hub passed to the service (the command line's ``os.environ``)."""
     from helpers.offline import ServerSettings, load_recording
     from helpers.offline.server import OfflineServer
 
-    parser = argparse.ArgumentParser(prog="python -m helpers.offline.hub", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m helpers.offline --hub", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recording", default=None, metavar="FILE",
                         help="answer matching requests from a teacher's recording (also: VISION_RECORDING)")
@@ -362,7 +362,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-warm", action="store_true", help="do not load the OCR models at start-up")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
-    environ = os.environ
     try:
         host, port = service_address(environ)
         api_url = environ.get("JUPYTERHUB_API_URL", "").strip()
@@ -411,6 +410,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.stop()
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
