@@ -21,7 +21,8 @@ the hub's own user, homes under VISION_HUB_HOMES): for tests only, never for a c
 Environment variables read here (all optional): VISION_HUB_PORT (public port, default 8000), VISION_HUB_API_PORT
 (hub's internal API, 8081), VISION_HUB_PROXY_API_PORT (proxy's API, 8001), VISION_HUB_SERVICE_PORT (the course
 backend, 8765), VISION_RECORDING (a teacher's recording the backend serves to the class), VISION_HUB_ADMINS
-(comma-separated hub admins: they read the backend's GET /status), VISION_HUB_WORKERS (image analyses at once).
+(comma-separated hub admins: they read the backend's GET /status), VISION_HUB_WORKERS (image analyses at once),
+VISION_HUB_GROUP (with PAM: the Unix group whose members may log in, default "students").
 """
 
 import os
@@ -103,7 +104,10 @@ if TEST:
         c.Spawner.args = ["--allow-root"]
 else:
     c.JupyterHub.spawner_class = "jupyterhub.spawner.LocalProcessSpawner"
-    # PAM (the default authenticator): the machine's accounts. Replace with your school's sign-on (see above).
+    # PAM (the default authenticator): the machine's accounts, those in the Unix group VISION_HUB_GROUP (default
+    # "students": `sudo groupadd students; sudo useradd -m -G students ann`) and the admins. Replace with your
+    # school's sign-on (see above).
+    c.PAMAuthenticator.allowed_groups = {os.environ.get("VISION_HUB_GROUP", "").strip() or "students"}
 
 c.Authenticator.admin_users = {name.strip() for name in os.environ.get("VISION_HUB_ADMINS", "").split(",")
                                if name.strip()}
