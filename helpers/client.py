@@ -138,9 +138,12 @@ def translate_error(err: BaseException, settings: Settings | None = None) -> Bas
             var = _key_variable(settings)
             result = errors.AuthenticationError(
                 f"{said}.", status=status, code=code, response=err.response, body=_clean_body(err.body, clean),
-                fix=f"check {var}: it must be a valid key for this endpoint (copy it again into .env)."
-                    + (" On Azure the key must belong to the AZURE_OPENAI_ENDPOINT resource." if var.startswith("AZ")
-                       else ""))
+                fix=("your hub session's token was refused: restart your server from the hub's control panel "
+                     "(File > Hub Control Panel: Stop My Server, then Start), then run setup() again."
+                     if settings is not None and settings.hub else
+                     f"check {var}: it must be a valid key for this endpoint (copy it again into .env)."
+                     + (" On Azure the key must belong to the AZURE_OPENAI_ENDPOINT resource." if var.startswith("AZ")
+                        else "")))
         elif status == 404:
             if provider == "azure":
                 fix = "check the deployment name: AZURE_OPENAI_DEPLOYMENT (or model=...) must be a deployment that " \

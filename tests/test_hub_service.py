@@ -217,3 +217,15 @@ def test_a_learner_the_hub_does_not_know_gets_a_clear_401_in_the_notebook(hub_se
     client, model = course_client.setup(verbose=False)
     with pytest.raises(openai.AuthenticationError, match="Restart your server from the hub"):
         client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hello"}])
+
+
+def test_the_course_says_what_to_do_when_the_hub_token_is_refused(hub_session, monkeypatch):
+    from helpers.chat import complete
+    from helpers.errors import AuthenticationError
+
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "tok-revoked-76543210")
+    course_client.setup(verbose=False)
+    with pytest.raises(AuthenticationError) as caught:
+        complete([{"role": "user", "content": "hello"}])
+    assert "Hub Control Panel" in str(caught.value) and "OPENAI_API_KEY" not in str(caught.value)
+    assert "tok-revoked" not in str(caught.value)
