@@ -229,3 +229,46 @@ def test_the_course_says_what_to_do_when_the_hub_token_is_refused(hub_session, m
         complete([{"role": "user", "content": "hello"}])
     assert "Hub Control Panel" in str(caught.value) and "OPENAI_API_KEY" not in str(caught.value)
     assert "tok-revoked" not in str(caught.value)
+
+
+def test_the_service_as_the_hub_starts_it_serves_the_teachers_recording_and_stops_on_sigint(fake_hub, tmp_path):
+    """``python -m helpers.offline --hub`` with what the hub passes a managed service (its URL, the hub's API) and
+    the teacher's ``VISION_RECORDING``: the class gets the recorded answer; the hub stops it with SIGINT."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from test_replay import ANSWER, HELLO, _recording, _response  # tests/test_replay.py
+
+    repo = Path(__file__).resolve().parent.parent
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{port}",
+           "JUPYTERHUB_API_URL": base_url(fake_hub) + "/hub/api", "JUPYTERHUB_SERVICE_NAME": SERVICE,
+           "JUPYTERHUB_SERVICE_PREFIX": f"/services/{SERVICE}/", "JUPYTERHUB_API_TOKEN": "service-own-token",
+           "VISION_RECORDING": str(_recording(tmp_path, [(HELLO, _response(ANSWER))]))}
+    process = subprocess.Popen([sys.executable, "-m", "helpers.offline", "--hub", "--no-warm"], cwd=repo, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        printed = [process.stdout.readline()]
+        assert printed[0].startswith("Course backend for the hub"), printed[0] + (process.stdout.read() or "")
+        printed.append(process.stdout.readline())
+        assert "2026-12-01" in printed[1]                                  # which recording it serves
+        url = f"http://127.0.0.1:{port}/services/{SERVICE}/v1/chat/completions"
+        asked = httpx.post(url, json=HELLO, headers={"Authorization": "Bearer tok-ann-0123456789"}, timeout=30)
+        assert asked.status_code == 200, asked.text
+        assert asked.json()["choices"][0]["message"]["content"].endswith(ANSWER)
+        assert asked.headers["x-offline-source"].startswith("recorded; model=")
+        seen = httpx.get(f"http://127.0.0.1:{port}/status", headers={"Authorization": "Bearer tok-boss-012345678"})
+        assert "2026-12-01" in seen.json()["recording"] and seen.json()["learners"]["ann"]["ran"] == 1
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+        assert "service-own-token" not in (process.stdout.read() or "")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
