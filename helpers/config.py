@@ -301,7 +301,8 @@ class Settings:
     inferred: bool = False                 # True when VISION_PROVIDER was not set
     model_assumed: bool = False            # True when the model behind an Azure deployment is assumed, not told
     recording: str | None = None           # offline only: a teacher's recording to replay (VISION_RECORDING)
-    hub: bool = False                      # compatible: the class's backend on a JupyterHub (hub_service())
+    #: compatible: the class's backend on a JupyterHub (hub_service()); in the repr only when True.
+    hub: bool = field(default=False, repr=False)
 
     @property
     def offline_port(self) -> int:
@@ -338,6 +339,8 @@ class Settings:
             else:
                 shown = repr(value)
             parts.append(f"{f.name}={shown}")
+        if self.hub:
+            parts.append("hub=True")
         return f"Settings({', '.join(parts)})"
 
     __str__ = __repr__
