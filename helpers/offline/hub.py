@@ -104,6 +104,7 @@ class HubRoom:
         self._cache: OrderedDict[bytes, tuple[float, HubUser | None]] = OrderedDict()
         self._pending: dict[bytes, asyncio.Future[HubUser | None]] = {}
         self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self.stats = Stats()
 
@@ -192,8 +193,9 @@ class HubRoom:
         future: asyncio.Future[HubUser | None] = asyncio.get_running_loop().create_future()
         self._pending[digest] = future
         try:
-            if self._client is None:
-                self._client = httpx.AsyncClient(timeout=HUB_TIMEOUT)
+            loop = asyncio.get_running_loop()
+            if self._client is None or self._client_loop is not loop:    # one client per event loop (a restart)
+                self._client, self._client_loop = httpx.AsyncClient(timeout=HUB_TIMEOUT), loop
             try:
                 answer = await self._client.get(self.api_url + "/user",
                                                 headers={"Authorization": f"token {token}"})
