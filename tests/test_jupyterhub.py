@@ -9,7 +9,7 @@ the hub's name (not one they chose), refuses requests without a hub token, keeps
 and a learner flooding it does not hold the others up. Everything is stopped by process id at the end.
 
 About 2-4 minutes on 2 cores; plain ``pytest`` leaves it out (marker ``hub``):
-``pytest -m hub -p no:xdist tests/test_jupyterhub.py`` (needs ``pip install jupyterhub`` and
+``pytest -m hub -n 0 tests/test_jupyterhub.py`` (needs ``pip install jupyterhub`` and
 ``npm install -g configurable-http-proxy``).
 """
 
