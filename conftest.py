@@ -25,6 +25,7 @@ _SECRETS_AND_ENDPOINTS = (
     "VISION_MODEL",
     "VISION_OFFLINE_FAULT",
     "VISION_RECORDING",
+    "VISION_HUB_SERVICE_URL",     # inside a JupyterHub session: the class's backend (tests use their own)
 )
 for _name in _SECRETS_AND_ENDPOINTS:
     os.environ.pop(_name, None)

@@ -139,9 +139,12 @@ def translate_error(err: BaseException, settings: Settings | None = None) -> Bas
             var = _key_variable(settings)
             result = errors.AuthenticationError(
                 f"{said}.", status=status, code=code, response=err.response, body=_clean_body(err.body, clean),
-                fix=f"check {var}: it must be a valid key for this endpoint (copy it again into .env)."
-                    + (" On Azure the key must belong to the AZURE_OPENAI_ENDPOINT resource." if var.startswith("AZ")
-                       else ""))
+                fix=("your hub session's token was refused: restart your server from the hub's control panel "
+                     "(File > Hub Control Panel: Stop My Server, then Start), then run setup() again."
+                     if settings is not None and settings.hub else
+                     f"check {var}: it must be a valid key for this endpoint (copy it again into .env)."
+                     + (" On Azure the key must belong to the AZURE_OPENAI_ENDPOINT resource." if var.startswith("AZ")
+                        else "")))
         elif status == 404:
             if provider == "azure":
                 fix = "check the deployment name: AZURE_OPENAI_DEPLOYMENT (or model=...) must be a deployment that " \
@@ -362,7 +365,8 @@ def shutdown_notice(model: str) -> str | None:
 def course_image_url(name: str, settings: Settings | None = None) -> str:
     """A URL the configured provider can fetch for ``images/<name>``: what the URL lessons send.
 
-    * offline: the embedded backend serves the folder (``http://127.0.0.1:PORT/images/NAME``);
+    * offline: the embedded backend serves the folder (``http://127.0.0.1:PORT/images/NAME``); so does the class's
+      backend on a JupyterHub;
     * ``COURSE_IMAGES_BASE_URL`` set: that public copy of the folder;
     * otherwise a real provider cannot reach your machine, so: the image's public copy where it has one
       (``images/public_copies.json``: the picture it was made from, with its checksum), else the file itself
@@ -377,6 +381,8 @@ def course_image_url(name: str, settings: Settings | None = None) -> str:
     settings = settings if settings is not None else active_settings()
     if settings.provider == "offline":
         return f"{offline_server_url(settings.offline)}/images/{quote(name)}"
+    if settings.hub and settings.base_url:          # the class's backend on a JupyterHub serves them too
+        return f"{settings.base_url.removesuffix('/v1')}/images/{quote(name)}"
     if settings.images_base_url:
         return settings.images_base_url + quote(name)
     copy = public_copy(name)

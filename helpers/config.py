@@ -15,7 +15,10 @@ compatible    any OpenAI-compatible base URL: Ollama, vLLM, LM Studio, proxy  OP
 ============  ==============================================================  =========================
 
 ``VISION_PROVIDER`` picks one. Unset, it is inferred: ``AZURE_OPENAI_ENDPOINT`` -> azure,
-``OPENAI_BASE_URL`` -> compatible, ``OPENAI_API_KEY`` -> openai, nothing -> offline.
+``OPENAI_BASE_URL`` -> compatible, ``OPENAI_API_KEY`` -> openai, nothing -> offline; but nothing inside a
+JupyterHub session whose hub runs the course backend as a service (``VISION_HUB_SERVICE_URL``, set by the hub's
+configuration, and the session's ``JUPYTERHUB_API_TOKEN``) -> the class's backend, reached as ``compatible``
+with the learner's hub token as the key (:func:`hub_service`). A learner's own settings always win.
 
 The first part of this module reads each variable (the process environment over ``.env``) and checks it; the second
 holds the offline backend's own settings (``VISION_OFFLINE_*``) as one frozen :class:`ServerSettings`, which
@@ -68,7 +71,8 @@ __all__ = [
     "ENV_VARS", "NO_KEY_PLACEHOLDER", "OFFLINE_API_KEY", "OFF_VALUES", "PROVIDERS", "REPO_ROOT", "ServerSettings",
     "Settings",
     "check_api_version", "check_deployment", "check_key_shape", "check_model", "describe",
-    "dotenv_enabled", "find_dotenv_file", "host_of", "http_url", "infer_provider", "load_settings",
+    "dotenv_enabled", "find_dotenv_file", "host_of", "http_url", "HUB_SERVICE_VARIABLE", "hub_service",
+    "infer_provider", "load_settings",
     "mask_secret", "number", "offline_settings", "read_environment", "redact", "reject_placeholders",
     "require",
 ]
@@ -411,6 +415,8 @@ class Settings:
     inferred: bool = False                 # True when VISION_PROVIDER was not set
     model_assumed: bool = False            # True when the model behind an Azure deployment is assumed, not told
     recording: str | None = None           # offline only: a teacher's recording to replay (VISION_RECORDING)
+    #: compatible: the class's backend on a JupyterHub (hub_service()); in the repr only when True.
+    hub: bool = field(default=False, repr=False)
 
     @property
     def offline_port(self) -> int:
@@ -447,6 +453,8 @@ class Settings:
             else:
                 shown = repr(value)
             parts.append(f"{f.name}={shown}")
+        if self.hub:
+            parts.append("hub=True")
         return f"Settings({', '.join(parts)})"
 
     __str__ = __repr__
@@ -466,6 +474,27 @@ def check_model(name: str) -> str:
         raise RetiredModelError(name, replacement=retired.replacement, retired_on=retired.retired_on,
                                 source=retired.source)
     return name
+
+
+#: Set by a hub's configuration (jupyterhub_config.py) in every learner's server: the course backend's address.
+HUB_SERVICE_VARIABLE = "VISION_HUB_SERVICE_URL"
+
+
+def hub_service(values: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(base URL, hub token)`` of the class's backend when running inside a JupyterHub session whose hub serves
+    it (``VISION_HUB_SERVICE_URL`` and ``JUPYTERHUB_API_TOKEN`` both set), else None.
+
+    >>> hub_service({"VISION_HUB_SERVICE_URL": "http://127.0.0.1:8765/", "JUPYTERHUB_API_TOKEN": "abc"})
+    ('http://127.0.0.1:8765/v1', 'abc')
+    >>> hub_service({"JUPYTERHUB_API_TOKEN": "abc"}) is None
+    True
+    """
+    url, token = values.get(HUB_SERVICE_VARIABLE), values.get("JUPYTERHUB_API_TOKEN")
+    if not url or not token:
+        return None
+    url = http_url(HUB_SERVICE_VARIABLE, url, example="http://127.0.0.1:8765 (the service's url in "
+                   "jupyterhub_config.py)")
+    return (url if url.endswith("/v1") else url + "/v1"), token
 
 
 def load_settings(environ: Mapping[str, str] | None = None,
@@ -505,6 +534,13 @@ def load_settings(environ: Mapping[str, str] | None = None,
     vision_model = values.get("VISION_MODEL")
     if vision_model:
         check_model(vision_model)
+
+    hub = hub_service(values) if provider == "offline" and not explicit and not values.get("VISION_RECORDING") \
+        else None
+    if hub is not None:       # nothing of the learner's own: the class's backend on this JupyterHub
+        check_key_shape("JUPYTERHUB_API_TOKEN", hub[1], must_look_like_openai=False)
+        return Settings(provider="compatible", model=vision_model or models.DEFAULT_MODEL, api_key=hub[1],
+                        base_url=hub[0], hub=True, **shared)
 
     if provider == "offline":
         recording, recorded_model = _recording(values.get("VISION_RECORDING"))
@@ -588,6 +624,8 @@ def describe(settings: Settings, endpoint: str | None = None) -> str:
         label = "offline (local analysis, no language model)"
     elif settings.provider == "azure":
         label = f"azure (deployment {settings.azure_deployment})"
+    elif settings.hub:
+        label = "the class's backend (this JupyterHub's course service, signed in with your hub account)"
     line = f"Provider: {label} · model: {settings.model} · endpoint: {host or 'not started'}"
     if settings.model_assumed:
         line += (f"\nAssumed: deployment {settings.azure_deployment!r} runs {settings.model} (the course default), "

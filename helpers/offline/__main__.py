@@ -3,6 +3,9 @@
 Useful for calling it from another program, from ``curl``, or from several notebooks at once (set
 ``VISION_OFFLINE_PORT=8000`` and ``helpers.client`` uses this server instead of starting its own).
 
+On a JupyterHub: ``python -m helpers.offline --hub``, started by the hub as its service (``jupyterhub_config.py``;
+``--hub --help`` for its options): learners are the hub's users.
+
 For a room: ``python -m helpers.offline --classroom --host 0.0.0.0 --port 8000`` serves every learner from
 the teacher's computer, with one key per learner (``--roster FILE`` or ``--learners N``, printed once) or one
 shared access token (``--token``, else VISION_CLASSROOM_TOKEN, else a new one printed once: "trusting the room"),
@@ -111,6 +114,11 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line, serve until Ctrl-C, return the exit status."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if "--hub" in arguments:        # the course backend as a JupyterHub service (helpers/offline/hub.py)
+        from helpers.offline import hub
+
+        return hub.main([a for a in arguments if a != "--hub"], os.environ)
     parser = argparse.ArgumentParser(prog="python -m helpers.offline", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1",

@@ -503,7 +503,10 @@ class HostCheck:
             await error_response(err)(scope, receive, tracked)
         elif room is not None and scope["path"].startswith(("/v1/", "/openai/")):
             try:
-                scope["offline.learner"] = room.check(headers, (scope.get("client") or (None,))[0])
+                client_ip = (scope.get("client") or (None,))[0]
+                checking = getattr(room, "acheck", None)     # a hub's room asks the hub (helpers.offline.hub)
+                scope["offline.learner"] = (await checking(headers, client_ip) if checking is not None
+                                            else room.check(headers, client_ip))
             except ApiError as err:
                 await error_response(err)(scope, receive, tracked)
             else:
@@ -541,7 +544,8 @@ def build_app(state: ServerState) -> ASGIApp:
     app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found})
     app.router.redirect_slashes = False
     app.state.offline = state
-    return HostCheck(app, state)
+    wrap = getattr(state.classroom, "wrap", None)       # a hub service's prefix and admins' status (.hub)
+    return wrap(HostCheck(app, state), state) if wrap is not None else HostCheck(app, state)
 
 
 # --- transport -------------------------------------------------------------------------------------------
