@@ -99,9 +99,13 @@ def find_python(version: str) -> Path:
     candidates = [shutil.which(f"python{version}")]
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     candidates += sorted((str(p / "bin" / "python") for p in pyenv.glob(f"{version}.*")), reverse=True)
-    for found in candidates:
+    for found in candidates:  # each one run, since a pyenv shim exists even where it cannot start that version
         if found and Path(found).is_file():
-            return Path(found)
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                run = subprocess.run([found, "-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"],
+                                     capture_output=True, text=True, timeout=60)
+                if run.returncode == 0 and run.stdout.strip() == version:
+                    return Path(found)
     print(f"note: no python{version} here (environment.yml asks for it); the virtualenv uses Python "
           f"{sys.version_info.major}.{sys.version_info.minor}", file=sys.stderr)
     return Path(sys.executable)
