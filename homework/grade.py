@@ -510,13 +510,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-j", "--jobs", type=int, default=1, help="submissions graded at once")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per submission")
     parser.add_argument("--roster", type=Path, help="a roster CSV (an LMS export): writes lms.csv with the points")
+    parser.add_argument("--autograder", type=Path, help="the autograder zip (default homework/build/NAME/autograder.zip;"
+                        " a class edition's: DIR/build/NAME/autograder.zip)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `kill` ends the submissions' processes too
     if not args.submissions.is_dir():
         raise SystemExit(f"{args.submissions} is not a folder")
     if args.roster and not args.roster.is_file():
         raise SystemExit(f"{args.roster} is not a file: pass the roster CSV exported from your LMS")
-    grade(args.submissions, args.assignment, args.out, args.jobs, args.timeout, roster=args.roster)
+    grade(args.submissions, args.assignment, args.out, args.jobs, args.timeout, zip_path=args.autograder,
+          roster=args.roster)
     return 0
 
 

@@ -28,6 +28,7 @@ sys.path.insert(0, str(HOMEWORK / "fixtures"))
 
 import build  # noqa: E402
 import grade  # noqa: E402
+import gradescope_local  # noqa: E402
 import integrity  # noqa: E402
 import make_fixtures  # noqa: E402
 
@@ -494,3 +495,158 @@ def test_rubric_points_add_up(name):
     assert manual and set(rubrics[name]) == set(manual)
     for q, points in manual.items():
         assert sum(item["points"] for item in rubrics[name][q]) == points, (name, q)
+
+
+# --- issue 24: class editions (build.py --secret) ------------------------------------------------------------
+
+SECRETS = ("spring cohort: lighthouse 42", "autumn cohort: 7 otters")
+
+
+def _edition_lines(nb) -> list[str]:
+    return [line.strip() for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines()
+            if line.strip().startswith("EDITION = ")]
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_a_secret_changes_only_the_hidden_tests_numbers(name):
+    default = build.edition_master(name)
+    first, second = (build.edition_master(name, s) for s in SECRETS)
+    assert len(_edition_lines(default)) >= 1, f"{name}: no hidden test draws its inputs from an EDITION number"
+    assert len({tuple(_edition_lines(nb)) for nb in (default, first, second)}) == 3
+    assert build.edition_master(name, SECRETS[0]).cells == first.cells, "the same secret gives the same edition"
+    for a, b in zip(default.cells, first.cells, strict=True):
+        if a.source != b.source:
+            assert "hidden: true" in a.source, f"{name}: a cell other than a hidden test changed"
+            assert [x for x in a.source.splitlines() if "EDITION = " not in x] == \
+                   [x for x in b.source.splitlines() if "EDITION = " not in x]
+    text = "\n".join(c.source for c in first.cells)
+    assert SECRETS[0] not in text and "lighthouse" not in text
+
+
+def test_a_class_edition_never_goes_over_tracked_files(tmp_path):
+    with pytest.raises(SystemExit, match="never goes over"):
+        build.main(["hw01_images_base64", "--secret", "x", "--out", str(HOMEWORK / "student")])
+    with pytest.raises(SystemExit, match="not ignored by git"):
+        build.main(["hw01_images_base64", "--secret", "x", "--out", str(HOMEWORK.parent / "docs" / "edition")])
+    with pytest.raises(SystemExit, match="empty"):
+        build.main(["hw01_images_base64", "--secret", "  ", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):  # --out without a secret: the repository's own build is not moved
+        build.main(["hw01_images_base64", "--out", str(tmp_path)])
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def editions(tmp_path_factory) -> list[Path]:
+    """hw01 built twice through the command, with two secrets, into folders outside the repository."""
+    import os
+    import subprocess
+    folders = [tmp_path_factory.mktemp("edition") for _ in SECRETS]
+    secret_files = [tmp_path_factory.mktemp("secret") / "secret.txt" for _ in SECRETS]
+    for secret, path in zip(SECRETS, secret_files, strict=True):
+        path.write_text(secret + "\n")
+    env = {**os.environ, "PYTHONPATH": str(HOMEWORK.parent)}
+    with ThreadPoolExecutor(max_workers=JOBS) as pool:
+        runs = list(pool.map(lambda pair: subprocess.run(
+            [sys.executable, str(HOMEWORK / "build.py"), NAME, "--secret-file", str(pair[0]), "--out", str(pair[1])],
+            capture_output=True, text=True, env=env), zip(secret_files, folders, strict=True)))
+    for run in runs:
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert "class edition" in run.stdout and not any(s in run.stdout + run.stderr for s in SECRETS)
+    return folders
+
+
+def _task2_sizes(zip_path: Path) -> set[tuple[int, int]]:
+    """The sizes task 2's tests in this zip try: the tests run with a spy that answers with the course's calculator."""
+    import zipfile
+
+    from helpers.tokens import image_tokens
+    seen: set[tuple[int, int]] = set()
+    with zipfile.ZipFile(zip_path) as z:
+        source = z.read("tests/q2.py").decode()
+    namespace: dict = {}
+    exec(source.replace("from otter.test_files import test_case", "test_case = lambda **kw: (lambda f: f)"), namespace)
+
+    def spy(width, height):
+        seen.add((width, height))
+        return image_tokens(width, height, "high", "gpt-4o")
+
+    for value in list(namespace.values()):
+        if callable(value) and getattr(value, "__name__", "").startswith("test_"):
+            value(spy)
+    return seen
+
+
+def test_two_secrets_give_different_hidden_inputs(built, editions):
+    import zipfile
+    default = build.autograder_zip(NAME, built / "build")
+    first, second = (build.autograder_zip(NAME, folder / "build") for folder in editions)
+    sizes = [_task2_sizes(z) for z in (default, first, second)]
+    assert len(sizes[0]) > 150 and len(sizes[1]) > 150 and len(sizes[2]) > 150
+    assert len(sizes[1] - sizes[0]) > 100 and len(sizes[2] - sizes[1]) > 100, "the random sizes must change"
+    assert (1026, 2053) in sizes[1], "the fixed sizes that separate per-step rounding stay"
+    with zipfile.ZipFile(default) as z0, zipfile.ZipFile(first) as z1:
+        assert sorted(z0.namelist()) == sorted(z1.namelist())
+        for name in z0.namelist():
+            a, b = z0.read(name), z1.read(name)
+            if a != b:
+                assert name.startswith("tests/"), f"{name} changed between editions"
+                assert [x for x in a.decode().splitlines() if "EDITION = " not in x] == \
+                       [x for x in b.decode().splitlines() if "EDITION = " not in x]
+    for folder in editions:  # learners get the same notebook from any edition; the secret is written nowhere
+        fresh = nbformat.read(built / "student" / f"{NAME}.ipynb", as_version=4)
+        edition = nbformat.read(folder / "student" / f"{NAME}.ipynb", as_version=4)
+        assert [c.source for c in edition.cells] == [c.source for c in fresh.cells]
+        for path in folder.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                if path.suffix == ".zip":
+                    with zipfile.ZipFile(path) as z:
+                        data = b"".join(z.read(n) for n in z.namelist())
+                assert not any(s.encode() in data for s in SECRETS), f"the secret is in {path}"
+
+
+def test_class_edition_scores_computed_answers_not_memorised_ones(editions, tmp_path):
+    """The repository's solution and the correct fixtures keep full marks against a class edition; the submission
+    that memorised the default edition's hidden answers (full marks there: EXPECTED) loses task 2's hidden test."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(HOMEWORK / "solutions" / f"{NAME}.ipynb", folder / "solution.ipynb")
+    for student in make_fixtures.EXPECTED_CLASS_EDITION:
+        shutil.copy(HOMEWORK / "fixtures" / NAME / f"{student}.ipynb", folder)
+    zip_path = build.autograder_zip(NAME, editions[0] / "build")
+    results = {r.student: r for r in grade.grade(folder, None, tmp_path / "out", jobs=JOBS, progress=False,
+                                                 zip_path=zip_path)}
+    assert results["solution"].scores == {"q1": 3.0, "q2": 3.0, "q3": 4.0}, results["solution"]
+    for student, expected in make_fixtures.EXPECTED_CLASS_EDITION.items():
+        r = results[student]
+        assert (r.status, *(round(r.scores.get(q, 0.0), 2) for q in ("q1", "q2", "q3"))) == expected, r
+    assert make_fixtures.EXPECTED["memorised"] == ("graded", 3, 3, 4)
+
+
+# --- issue 24: the Gradescope autograder zip, run the way Gradescope runs it (homework/gradescope_local.py) ----
+
+@pytest.fixture(scope="module")
+def gradescope_python(built, tmp_path_factory) -> Path:
+    """setup.sh's environment: the zip's environment.yml in a fresh virtualenv (HOMEWORK_GRADESCOPE_VENV=DIR keeps
+    one between runs; it is rebuilt when the zip's requirements change). 3.5-6 minutes when fresh (357 s measured under load)."""
+    import os
+    venv = Path(os.environ.get("HOMEWORK_GRADESCOPE_VENV") or tmp_path_factory.mktemp("gradescope") / "venv")
+    return gradescope_local.setup(build.autograder_zip(NAME, built / "build"), venv)
+
+
+def test_gradescope_run_scores_like_grade_py(built, report, gradescope_python, tmp_path):
+    """Every hw01 submission grade.py grades (the flagged ones it does not run) gets the same points per question
+    from the zip run in Gradescope's layout, with no PYTHONPATH: helpers/ and images/ come from the zip."""
+    zip_path = build.autograder_zip(NAME, built / "build")
+    shutil.copy(built / "solutions" / f"{NAME}.ipynb", tmp_path / "solution.ipynb")
+    shutil.copy(built / "student" / f"{NAME}.ipynb", tmp_path / "untouched.ipynb")
+    graded = sorted(s for s, row in report.items() if not s.startswith("_") and row["status"] == "graded")
+    assert {"solution", "untouched", "complete", "wrong", "memorised", "alternative", "partial"} <= set(graded)
+    paths = [tmp_path / f"{s}.ipynb" if (tmp_path / f"{s}.ipynb").is_file()
+             else HOMEWORK / "fixtures" / NAME / f"{s}.ipynb" for s in graded]
+    with ThreadPoolExecutor(max_workers=JOBS) as pool:
+        outcomes = list(pool.map(lambda p: gradescope_local.grade_one(zip_path, p, gradescope_python, 600), paths))
+    for student, outcome in zip(graded, outcomes, strict=True):
+        assert outcome.status == "graded", (student, outcome)
+        expected = _scores(report[student])
+        assert ("graded", *(round(outcome.scores[q], 2) for q in ("q1", "q2", "q3"))) == expected, (student, outcome)
