@@ -58,6 +58,14 @@ def test_always_fails():
     raise AssertionError("this test always fails: if it passed, the grader was patched by the submission")
 '''
 
+
+def canary_test(nonce: str) -> str:
+    """The canary test with a random nonce in its failure message, made per submission at grading time: a
+    report that shows the canary failing with this nonce cannot have been written before the tests arrived."""
+    if not nonce.isalnum():
+        raise ValueError("the nonce is letters and digits")
+    return CANARY_TEST.replace("this test always fails:", f"this test always fails ({nonce}):")
+
 FORBIDDEN_MODULES = {"importlib", "ctypes", "gc", "builtins", "otter", "pickle", "marshal", "imp", "runpy",
                      "subprocess", "multiprocessing", "pty", "glob", "signal", "homework_checks"}
 FORBIDDEN_CALLS = {"exec", "eval", "compile", "__import__", "setattr", "delattr", "globals", "vars", "breakpoint",
