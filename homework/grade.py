@@ -7,16 +7,19 @@ inside it. Without ``-a``, the assignment is read from the notebooks (``metadata
 by ``otter assign``).
 
 How: every file is read into memory **before anything runs**, and the teacher's folder is never written. Each
-submission is then written, alone, into a fresh temporary folder of its own and graded there by otter-grader's
-local runner (``otter run``: no Docker, which ``otter grade`` would need) in its own process group, with the
-offline backend and no key, against the autograder zip that ``homework/build.py`` made; so grading is
-deterministic, a submission cannot reach the others' files through the grader's paths, and a change to the
-teacher's folder during the run (a hostile notebook) is reported and changes no grade. At the timeout, and after
-every run, the whole process tree is ended: the process group, and every process carrying the run's token in its
-environment (a kernel starts its own session, a daemon can detach). A submission that is not a notebook, cannot
+submission is then written, alone, into a fresh temporary folder of its own and graded there by a fresh process
+of its own, forked from one fork server per run (``homework/runner.py``: the imports are done once, each child
+grades one submission and is ended), against one offline backend for the whole run (OCR and the images' analyses
+happen once per run), with no key. The child runs the notebook's cells, and only then receives the tests (public
+and hidden, from the autograder zip that ``homework/build.py`` made: never on disk where the submission runs); it
+reports each check's outcome, and the points are computed here, with otter's rules, from this process's own copy
+of the tests. So grading is deterministic, a submission cannot reach the others' files through the grader's
+paths, and a change to the teacher's folder during the run (a hostile notebook) is reported and changes no grade.
+At the timeout, and after every submission, the whole process tree is ended: the child's session, and every
+process carrying its token in its environment (a daemon can detach). A submission that is not a notebook, cannot
 be read, crashes the scan or the grader, or times out is reported in the table with its reason, and the others are
 still graded. A submission that tries to patch the grader or read the hidden tests is flagged and gets no credit
-(``homework/integrity.py`` says what is checked and why).
+(``homework/integrity.py`` says what is checked and why; ``homework/runner.py`` what the structure prevents).
 
 Writes, in ``--out`` (default ``homework/reports/ASSIGNMENT``):
 

@@ -133,9 +133,13 @@ def child(folder: str, token: str, command_fd: int, report_fd: int) -> None:
 
     otter = {name: sys.modules.pop(name) for name in list(sys.modules) if name == "otter" or name.startswith("otter.")}
     sys.modules["otter"] = None  # type: ignore[assignment]  # the notebook's `import otter` fails
+    class Shell(InteractiveShell):
+        def enable_gui(self, gui=None):  # `%matplotlib inline`, as in a kernel: no event loop to start
+            pass
+
     config = Config()
     config.HistoryManager.enabled = False  # no history database, no saving thread
-    shell = InteractiveShell.instance(config=config)
+    shell = Shell.instance(config=config)
     say({"ready": os.getpid()})
     job = json.loads(commands.readline())
     import nbformat
