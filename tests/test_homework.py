@@ -298,6 +298,8 @@ def test_the_hidden_tests_are_nowhere_while_the_notebook_runs(built, tmp_path, m
     monkeypatch.setattr(grade, "scan", lambda nb: [])
     report = tmp_path / "found.txt"
     nb = nbformat.read(HOMEWORK / "fixtures" / NAME / "complete.ipynb", as_version=4)
+    # A student's notebook carries the public checks only (the fixture, made from the solution, carries all)
+    nb.metadata = nbformat.read(HOMEWORK / "student" / f"{NAME}.ipynb", as_version=4).metadata
     nb.cells.insert(2, nbformat.v4.new_code_cell(f"REPORT = {str(report)!r}\n" + LOOK_FOR_TESTS))
     submission = grade.Submission("seeker", "seeker.ipynb", nbformat.writes(nb).encode())
     guarded = integrity.with_canary(build.autograder_zip(NAME, built / "build"), tmp_path)
