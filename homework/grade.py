@@ -291,6 +291,9 @@ class Pool:
         self.server = None
         if not size:
             return
+        if not hasattr(os, "fork") or not hasattr(socket, "send_fds"):
+            raise SystemExit("grading forks a fresh process per submission, which needs Linux or macOS: on Windows, "
+                             "run grade.py in WSL (https://learn.microsoft.com/windows/wsl/install)")
         self.port = port if port is not None else shared_backend()
         self.token = secrets.token_hex(8)
         self.folder = Path(tempfile.mkdtemp(prefix="grade-run-"))

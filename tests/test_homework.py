@@ -39,7 +39,7 @@ HIDDEN_TESTS = ("test_png_and_round_trip", "test_content_not_name", "test_agains
 
 ASSIGNMENTS = ("hw01_images_base64", "hw02_conversation", "hw03_detail_cost", "hw04_handwriting_ocr",
                "hw05_structured_extraction")
-JOBS = 2  # otter runs at once: the reference machine has 2 cores
+JOBS = 2  # assignments graded at once: the reference machine has 2 cores
 
 
 @pytest.fixture(scope="module")
