@@ -347,6 +347,7 @@ class Pool:
 
         worker = self.ready.get()
         if isinstance(worker, Exception):
+            self.ready.put(worker)  # every submission still waiting gets the same reason
             raise worker
         with self.lock:
             self.started.remove(worker)  # ended by its submission, once: its process id may be reused after
@@ -417,13 +418,11 @@ def _grade_into(result: Result, submission: Submission, zip_path: Path, timeout:
     assert pool is not None
     tests = read_tests(zip_path)
     nonce = secrets.token_hex(16)
-    canary = f"tests/{CANARY}.py"
-    if canary in tests:
-        tests[canary] = canary_test(nonce)
+    tests[f"tests/{CANARY}.py"] = canary_test(nonce)  # whether or not the zip has it (with_canary): this nonce
     worker = pool.take()
     try:
-        deadline = time.monotonic() + timeout
         worker.wait_ready(time.monotonic() + max(timeout, 120))  # a process still starting is not the student's time
+        deadline = time.monotonic() + timeout
         (worker.work / "submission.ipynb").write_bytes(submission.data)
         shutil.copyfile(CHECKS, worker.work / "homework_checks.py")
         worker.send({"notebook": "submission.ipynb"})
@@ -451,12 +450,14 @@ def _grade_into(result: Result, submission: Submission, zip_path: Path, timeout:
         if [o[0] for o in outcome] != list(cases):
             result.status = f"grader failed: the grading process reported other test cases for {path}"
             return
-        test_file.test_case_results = [TestCaseResult(test_case=cases[name], message=str(message), passed=passed is True)
+        test_file.test_case_results = [TestCaseResult(test_case=cases[name], message=str(message)[:5000],
+                                                      passed=passed is True)
                                        for name, passed, message in outcome]
         files.append(test_file)
     guard = [f for f in files if f.name == CANARY]
     if not guard or guard[0].test_case_results[0].passed or nonce not in guard[0].test_case_results[0].message:
-        result.status = "flagged, no credit: the grader was patched at run time (its always-failing test passed)"
+        result.status = ("flagged, no credit: the grader was patched at run time (its always-failing test passed, "
+                         "or the report lacked that test's nonce)")
         return
     graded = [f for f in files if f.name != CANARY]
     result.feedback["Public Tests"] = "\n\n".join(f.summary(public_only=True) for f in graded)
