@@ -64,9 +64,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build import CHECKS, HOMEWORK, autograder_zip, grading_env, masters  # noqa: E402
 from integrity import CANARY, canary_test, scan, with_canary  # noqa: E402
-
-#: Environment variable carried by every process of one grading run (otter, its kernel, anything they start).
-RUN_TOKEN = "HOMEWORK_GRADING_RUN"
+from runner import RUN_TOKEN  # noqa: E402  (the variable each grading process's token is in)
 
 
 @dataclass

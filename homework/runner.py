@@ -33,8 +33,6 @@ import sys
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]  # grade.py's folder is not importable
-os.environ.setdefault("MPLBACKEND", "Agg")
 #: Environment variable every process of one submission carries (grade.py ends them all by it).
 RUN_TOKEN = "HOMEWORK_GRADING_RUN"
 
@@ -76,6 +74,8 @@ def serve(sock_fd: int) -> None:
     import signal
     import socket
 
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]  # grade.py's folder is not importable
+    os.environ.setdefault("MPLBACKEND", "Agg")
     preload()
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     sock = socket.socket(fileno=sock_fd)

@@ -291,6 +291,19 @@ with open(REPORT, "w") as f:
 """
 
 
+def test_a_notebook_with_magics_and_plots_is_graded_as_in_a_kernel(built, tmp_path):
+    """The grading process runs cells in an IPython shell: `%matplotlib inline`, a plot, `%time` and `display` in a
+    correct notebook work as in Jupyter, and it gets full marks."""
+    nb = nbformat.read(HOMEWORK / "fixtures" / NAME / "complete.ipynb", as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell(
+        "%matplotlib inline\nimport matplotlib.pyplot as plt\nfrom IPython.display import display\n"
+        "plt.plot([1, 2])\nplt.show()\n%time total = 1 + 1\ndisplay(total)"))
+    submission = grade.Submission("plotter", "plotter.ipynb", nbformat.writes(nb).encode())
+    assert grade.check_notebook(submission.data) is None
+    result = grade.grade_one(submission, build.autograder_zip(NAME, built / "build"), 600)
+    assert result.status == "graded" and result.scores == {"q1": 3.0, "q2": 3.0, "q3": 4.0}, result
+
+
 def test_the_hidden_tests_are_nowhere_while_the_notebook_runs(built, tmp_path, monkeypatch):
     """With the scan switched off, a notebook that searches its folder and the folder above for the hidden tests'
     source, and tries to import otter, finds nothing: the tests reach the grading process only after the notebook
