@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-# Slow (about 3.5 minutes: five assignments built and graded), so plain `pytest` leaves it out (marker
+# Slow (4 min 52 s on 2026-12-07 at load average 2-8: five assignments built and graded), so plain `pytest` leaves it out (marker
 # `homework`); `.ci/run` step 4 runs it with `pytest -m homework tests/test_homework.py`.
 pytestmark = pytest.mark.homework
 
