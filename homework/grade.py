@@ -7,16 +7,19 @@ inside it. Without ``-a``, the assignment is read from the notebooks (``metadata
 by ``otter assign``).
 
 How: every file is read into memory **before anything runs**, and the teacher's folder is never written. Each
-submission is then written, alone, into a fresh temporary folder of its own and graded there by otter-grader's
-local runner (``otter run``: no Docker, which ``otter grade`` would need) in its own process group, with the
-offline backend and no key, against the autograder zip that ``homework/build.py`` made; so grading is
-deterministic, a submission cannot reach the others' files through the grader's paths, and a change to the
-teacher's folder during the run (a hostile notebook) is reported and changes no grade. At the timeout, and after
-every run, the whole process tree is ended: the process group, and every process carrying the run's token in its
-environment (a kernel starts its own session, a daemon can detach). A submission that is not a notebook, cannot
+submission is then written, alone, into a fresh temporary folder of its own and graded there by a fresh process
+of its own, forked from one fork server per run (``homework/runner.py``: the imports are done once, each child
+grades one submission and is ended), against one offline backend for the whole run (OCR and the images' analyses
+happen once per run), with no key. The child runs the notebook's cells, and only then receives the tests (public
+and hidden, from the autograder zip that ``homework/build.py`` made: never on disk where the submission runs); it
+reports each check's outcome, and the points are computed here, with otter's rules, from this process's own copy
+of the tests. So grading is deterministic, a submission cannot reach the others' files through the grader's
+paths, and a change to the teacher's folder during the run (a hostile notebook) is reported and changes no grade.
+At the timeout, and after every submission, the whole process tree is ended: the child's session, and every
+process carrying its token in its environment (a daemon can detach). A submission that is not a notebook, cannot
 be read, crashes the scan or the grader, or times out is reported in the table with its reason, and the others are
 still graded. A submission that tries to patch the grader or read the hidden tests is flagged and gets no credit
-(``homework/integrity.py`` says what is checked and why).
+(``homework/integrity.py`` says what is checked and why; ``homework/runner.py`` what the structure prevents).
 
 Writes, in ``--out`` (default ``homework/reports/ASSIGNMENT``):
 
@@ -59,11 +62,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build import HOMEWORK, autograder_zip, grading_env, masters  # noqa: E402
-from integrity import CANARY, scan, with_canary  # noqa: E402
-
-#: Environment variable carried by every process of one grading run (otter, its kernel, anything they start).
-RUN_TOKEN = "HOMEWORK_GRADING_RUN"
+from build import CHECKS, HOMEWORK, autograder_zip, grading_env, masters  # noqa: E402
+from integrity import CANARY, canary_test, scan, with_canary  # noqa: E402
+from runner import RUN_TOKEN  # noqa: E402  (the variable each grading process's token is in)
 
 
 @dataclass
@@ -193,10 +194,10 @@ def check_notebook(data: bytes) -> str | None:
     return None
 
 
-def end_process_tree(process: subprocess.Popen, token: str) -> None:
-    """End otter's process group and every process that carries this run's token (kernels, detached children)."""
+def end_process_tree(pid: int, token: str) -> None:
+    """End a grading process's session (its group) and every process that carries its token (detached ones too)."""
     with contextlib.suppress(Exception):
-        os.killpg(process.pid, signal.SIGKILL)
+        os.killpg(pid, signal.SIGKILL)
     try:
         import psutil
     except ImportError:  # psutil is in requirements-teacher.txt; without it, the process group only
@@ -207,51 +208,204 @@ def end_process_tree(process: subprocess.Popen, token: str) -> None:
                 proc.kill()
 
 
-#: The runs in progress, ended if grade.py itself is stopped (Ctrl-C, SIGTERM) so none outlives it.
-RUNNING: dict[int, tuple[subprocess.Popen, str]] = {}
+def shared_backend() -> int:
+    """The run's one offline backend (started once per grade.py process, on a free port): every grading process
+    uses it (``homework/runner.py``), so OCR and the image analyses load and run once per run, not per submission."""
+    from helpers.offline import ensure_server
+    from helpers.offline.settings import ServerSettings
+
+    env = {k: v for k, v in grading_env().items() if k != "VISION_OFFLINE_PORT"}
+    url = ensure_server(ServerSettings.from_environ(env))
+    return int(url.rstrip("/").rsplit(":", 1)[1])
 
 
-def run_otter(notebook: Path, zip_path: Path, out: Path, timeout: float) -> tuple[int | None, str]:
-    """``otter run`` on one notebook in its own process group; (exit code or None at the timeout, output)."""
-    token = secrets.token_hex(8)
-    env = {**grading_env(), RUN_TOKEN: token}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(zip_path), "-o", str(out), str(notebook)],
-        env=env, cwd=notebook.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
-    RUNNING[process.pid] = (process, token)
-    try:
-        output, _ = process.communicate(timeout=timeout)
-        return process.returncode, output
-    except subprocess.TimeoutExpired:
-        return None, ""
-    finally:
-        end_process_tree(process, token)
-        RUNNING.pop(process.pid, None)
-        with contextlib.suppress(Exception):
-            process.communicate(timeout=5)
+class Worker:
+    """One child of the fork server (``homework/runner.py``) in a fresh folder of its own, for one submission."""
+
+    def __init__(self, pid: int, token: str, folder: Path, commands: int, report: int) -> None:
+        self.pid, self.token, self.folder = pid, token, folder
+        self.work = folder / "work"
+        self.commands, self.report = commands, report
+        self._buffer = b""
+        self.ready: dict | None = None
+        RUNNING[pid] = token
+
+    def wait_ready(self, deadline: float) -> None:
+        if self.ready is None:
+            self.ready = self.receive(deadline)
+
+    def send(self, message: dict) -> None:
+        data = json.dumps(message).encode() + b"\n"
+        while data:
+            data = data[os.write(self.commands, data):]
+
+    def receive(self, deadline: float) -> dict:
+        """The child's next JSON line; TimeoutError at the deadline, RuntimeError if it ended or said why not."""
+        import selectors
+
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.report, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                if not selector.select(timeout=left):
+                    continue
+                chunk = os.read(self.report, 1 << 20)
+                if not chunk:
+                    raise RuntimeError("the grading process ended before it reported (a crash, or os._exit?)")
+                self._buffer += chunk
+                if len(self._buffer) > 50_000_000:
+                    raise RuntimeError("the grading process sent more than 50 MB")
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        message = json.loads(line)
+        if not isinstance(message, dict) or "error" in message:
+            raise RuntimeError(str(message.get("error") if isinstance(message, dict) else message)[:200])
+        return message
+
+    def end(self) -> None:
+        end_process_tree(self.pid, self.token)
+        RUNNING.pop(self.pid, None)
+        for fd in (self.commands, self.report):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class Pool:
+    """The run's grading processes: one fork server (``homework/runner.py``, the imports done once) and children
+    forked ahead of time (``size``: one per job), each handed out for one submission and replaced in the background."""
+
+    def __init__(self, size: int, total: int | None = None, port: int | None = None) -> None:
+        import queue
+        import socket
+        import threading
+
+        self.ready: queue.Queue[Worker] = queue.Queue()
+        self.lock = threading.Lock()
+        self.closed = False
+        self.started: list[Worker] = []
+        self.left = max(size, total if total is not None else size + 1_000_000)  # children still to fork
+        self.server = None
+        if not size:
+            return
+        if not hasattr(os, "fork") or not hasattr(socket, "send_fds"):
+            raise SystemExit("grading forks a fresh process per submission, which needs Linux or macOS: on Windows, "
+                             "run grade.py in WSL (https://learn.microsoft.com/windows/wsl/install)")
+        self.port = port if port is not None else shared_backend()
+        self.token = secrets.token_hex(8)
+        self.folder = Path(tempfile.mkdtemp(prefix="grade-run-"))
+        self.sock, theirs = socket.socketpair()
+        env = {**grading_env(), RUN_TOKEN: self.token, "VISION_OFFLINE_PORT": str(self.port), "MPLBACKEND": "Agg"}
+        with open(self.folder / "server.log", "wb") as log:
+            self.server = subprocess.Popen([sys.executable, str(RUNNER), str(theirs.fileno())], env=env,
+                                           cwd=self.folder, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                           pass_fds=[theirs.fileno()], start_new_session=True)
+        theirs.close()
+        RUNNING[self.server.pid] = self.token
+        self.replies = self.sock.makefile("rb")
+        for _ in range(size):
+            self._start()
+
+    def _fork(self) -> Worker:
+        import socket
+
+        token = secrets.token_hex(8)
+        folder = Path(tempfile.mkdtemp(prefix="grade-"))
+        (folder / "work").mkdir()
+        command_r, command_w = os.pipe()
+        report_r, report_w = os.pipe()
+        try:
+            request = json.dumps({"folder": str(folder / "work"), "token": token}).encode() + b"\n"
+            socket.send_fds(self.sock, [request], [command_r, report_w])
+            reply = self.replies.readline()
+        finally:
+            os.close(command_r)
+            os.close(report_w)
+        if not reply:
+            log = (self.folder / "server.log").read_bytes()[-400:].decode(errors="replace").strip()
+            raise RuntimeError(f"the grading server ended: {log.splitlines()[-1] if log else 'no output'}")
+        return Worker(json.loads(reply)["pid"], token, folder, command_w, report_r)
+
+    def _start(self) -> None:
+        with self.lock:
+            if self.closed or self.left <= 0 or self.server is None:
+                return
+            self.left -= 1
+            try:
+                worker = self._fork()
+            except Exception as exc:  # the server is gone: every submission waiting says why
+                worker = exc  # type: ignore[assignment]
+            else:
+                self.started.append(worker)
+        self.ready.put(worker)
+
+    def take(self) -> Worker:
+        import threading
+
+        worker = self.ready.get()
+        if isinstance(worker, Exception):
+            self.ready.put(worker)  # every submission still waiting gets the same reason
+            raise worker
+        with self.lock:
+            self.started.remove(worker)  # ended by its submission, once: its process id may be reused after
+        threading.Thread(target=self._start, daemon=True).start()
+        return worker
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+            workers, self.started = self.started, []
+        for worker in workers:
+            worker.end()
+        if self.server is not None:
+            end_process_tree(self.server.pid, self.token)
+            RUNNING.pop(self.server.pid, None)
+            with contextlib.suppress(Exception):
+                self.server.wait(timeout=5)
+                self.replies.close()
+                self.sock.close()
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.server = None
+
+
+#: The grading processes alive (pid: token), ended if grade.py itself is stopped (Ctrl-C, SIGTERM).
+RUNNING: dict[int, str] = {}
+RUNNER = Path(__file__).resolve().parent / "runner.py"
 
 
 def end_all_runs() -> None:
-    for process, token in list(RUNNING.values()):
-        end_process_tree(process, token)
+    for pid, token in list(RUNNING.items()):
+        end_process_tree(pid, token)
 
 
-def grade_one(submission: Submission | Path, zip_path: Path, timeout: float) -> Result:
-    """Grade one submission from its own copy in its own temporary folder; never raises."""
+def grade_one(submission: Submission | Path, zip_path: Path, timeout: float, pool: Pool | None = None) -> Result:
+    """Grade one submission from its own copy in its own folder and process; never raises."""
     if isinstance(submission, Path):
         submission = Submission(submission.stem, submission.name, submission.read_bytes())
     result = Result(student=submission.student)
     start = time.perf_counter()
+    own = None
     try:
-        _grade_into(result, submission, zip_path, timeout)
+        if pool is None and submission.data is not None:
+            own = pool = Pool(1, total=1)
+        _grade_into(result, submission, zip_path, timeout, pool)
     except Exception as exc:  # one submission's crash (in the scan or the grader) never stops the run
         result.status, result.scores = f"grader failed: {type(exc).__name__}: {str(exc)[:160]}", {}
+    finally:
+        if own is not None:
+            own.close()
     result.seconds = time.perf_counter() - start
     return result
 
 
-def _grade_into(result: Result, submission: Submission, zip_path: Path, timeout: float) -> None:
+def read_tests(zip_path: Path) -> dict[str, str]:
+    """The autograder's test files (``tests/NAME.py``: public and hidden), read into memory."""
+    with zipfile.ZipFile(zip_path) as z:
+        return {n: z.read(n).decode() for n in sorted(z.namelist()) if n.startswith("tests/") and n.endswith(".py")}
+
+
+def _grade_into(result: Result, submission: Submission, zip_path: Path, timeout: float, pool: Pool | None) -> None:
     if submission.data is None:
         result.status = submission.problem or "not graded"
         return
@@ -259,34 +413,55 @@ def _grade_into(result: Result, submission: Submission, zip_path: Path, timeout:
     if problem:
         result.status = problem
         return
-    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
-        work, out = Path(tmp) / "work", Path(tmp) / "out"
-        work.mkdir()
-        out.mkdir()
-        notebook = work / "submission.ipynb"
-        notebook.write_bytes(submission.data)
-        private_zip = Path(tmp) / "autograder.zip"
-        shutil.copyfile(zip_path, private_zip)
-        code, output = run_otter(notebook, private_zip, out, timeout)
-        if code is None:
-            result.status = f"timed out after {timeout:.0f} s"
-            return
-        results = out / "results.json"
-        if code != 0 or not results.is_file():
-            tail = output.strip().splitlines()[-1:] or ["no output"]
-            result.status = f"grader failed: {tail[0][:160]}"
-            return
-        tests = json.loads(results.read_text())["tests"]
-    canary = [t for t in tests if t.get("name") == CANARY]
-    if not canary or canary[0].get("score"):  # the always-failing test passed (or vanished): the grader was patched
-        result.status = "flagged, no credit: the grader was patched at run time (its always-failing test passed)"
+    assert pool is not None
+    tests = read_tests(zip_path)
+    nonce = secrets.token_hex(16)
+    tests[f"tests/{CANARY}.py"] = canary_test(nonce)  # whether or not the zip has it (with_canary): this nonce
+    worker = pool.take()
+    try:
+        worker.wait_ready(time.monotonic() + max(timeout, 120))  # a process still starting is not the student's time
+        deadline = time.monotonic() + timeout
+        (worker.work / "submission.ipynb").write_bytes(submission.data)
+        shutil.copyfile(CHECKS, worker.work / "homework_checks.py")
+        worker.send({"notebook": "submission.ipynb"})
+        worker.receive(deadline)  # {"executed": N}: the notebook has run; only now do the tests exist for it
+        worker.send({"tests": tests})
+        report = worker.receive(deadline).get("results")
+    except TimeoutError:
+        result.status = f"timed out after {timeout:.0f} s"
         return
-    for test in tests:
-        if test.get("name") == "Public Tests":
-            result.feedback["Public Tests"] = str(test.get("output") or "")
-        elif test.get("name") != CANARY and test.get("score") is not None:
-            result.scores[test["name"]] = float(test["score"])
-            result.feedback[test["name"]] = str(test.get("output") or "")
+    finally:
+        worker.end()
+    if not isinstance(report, dict) or set(report) != set(tests):
+        result.status = "grader failed: the grading process did not report every test file"
+        return
+    from otter.test_files.abstract_test import TestCaseResult
+    from otter.test_files.exception_test import ExceptionTestFile
+
+    files = []
+    for path, source in tests.items():
+        test_file = ExceptionTestFile.from_string(source, path=path)  # the teacher's tests, read here: points
+        outcome = report[path]
+        cases = {tc.name: tc for tc in test_file.test_cases}
+        if isinstance(outcome, dict):  # the file could not run: every case failed
+            outcome = [[name, False, str(outcome.get("error", ""))[:2000]] for name in cases]
+        if [o[0] for o in outcome] != list(cases):
+            result.status = f"grader failed: the grading process reported other test cases for {path}"
+            return
+        test_file.test_case_results = [TestCaseResult(test_case=cases[name], message=str(message)[:5000],
+                                                      passed=passed is True)
+                                       for name, passed, message in outcome]
+        files.append(test_file)
+    guard = [f for f in files if f.name == CANARY]
+    if not guard or guard[0].test_case_results[0].passed or nonce not in guard[0].test_case_results[0].message:
+        result.status = ("flagged, no credit: the grader was patched at run time (its always-failing test passed, "
+                         "or the report lacked that test's nonce)")
+        return
+    graded = [f for f in files if f.name != CANARY]
+    result.feedback["Public Tests"] = "\n\n".join(f.summary(public_only=True) for f in graded)
+    for test_file in graded:
+        result.scores[test_file.name] = round(float(test_file.score), 5)
+        result.feedback[test_file.name] = test_file.summary()
 
 
 def _fingerprint(folder: Path) -> dict[str, str]:
@@ -305,16 +480,23 @@ def grade(submissions: Path, assignment: str | None, out: Path | None = None, jo
         raise SystemExit(f"{zip_path} is missing: run `python homework/build.py {assignment}` first")
     auto, manual = questions(zip_path)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="otter-zip-") as tmp, ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        guarded = with_canary(zip_path, Path(tmp))
-        futures = [pool.submit(grade_one, s, guarded, timeout) for s in found]
-        try:
-            results = [f.result() for f in _progress(futures, len(found), assignment, progress)]
-        except BaseException:  # Ctrl-C or SIGTERM: end every submission's processes before leaving
-            for future in futures:
-                future.cancel()
-            end_all_runs()
-            raise
+    gradable = sum(s.data is not None for s in found)  # an upper bound: the scan may still set some aside
+    workers = Pool(min(max(1, jobs), gradable), total=gradable)
+    try:
+        with tempfile.TemporaryDirectory(prefix="otter-zip-") as tmp, \
+                ThreadPoolExecutor(max_workers=max(1, jobs)) as threads:
+            guarded = with_canary(zip_path, Path(tmp))
+            futures = [threads.submit(grade_one, s, guarded, timeout, workers) for s in found]
+            try:
+                results = [f.result() for f in _progress(futures, len(found), assignment, progress)]
+            except BaseException:  # Ctrl-C or SIGTERM: end every submission's processes before leaving
+                for future in futures:
+                    future.cancel()
+                workers.close()
+                end_all_runs()
+                raise
+    finally:
+        workers.close()
     changed = sorted(k for k, v in _fingerprint(submissions).items() if before.get(k) != v)
     changed += sorted(k for k in before if not (submissions / k).is_file())
     write_report(results, auto, manual, out, assignment, time.perf_counter() - started, changed, roster)

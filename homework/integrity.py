@@ -8,7 +8,10 @@ What otter-grader itself protects, and what it does not (otter-grader 7, read in
   otter's classes (``TestFile.score``...), replace ``helpers`` functions in ``sys.modules`` that a test compares
   against, read ``tests/*.py``, or look at the calling test's frame for the expected value.
 
-Two defences, one before and one after the run:
+``grade.py`` therefore does not use ``otter run``: its grading process (``homework/runner.py``) gets the tests only
+after the notebook ran, never on disk, with otter not importable from the notebook, and reports outcomes from which
+``grade.py`` computes the points (the structural layer, described there). The student's functions still run in that
+process while the tests call them, so two defences here remain, one before and one after the run:
 
 1. :func:`scan` reads every code cell (IPython magics turned into Python first) and lists what no honest answer to
    these assignments needs: importing ``otter`` (other than the init cell ``homework/build.py`` wrote),
@@ -24,8 +27,9 @@ Two defences, one before and one after the run:
    name the tests, the autograder, otter, other notebooks or ``/proc``. A cell too deeply nested to parse (a
    1.4 MB ``1 + 1 + ...``) is reported, not fatal. A flagged submission is **not run** and gets no credit; the
    report says why, so the teacher can look (a false alarm is re-graded after removing the line).
-2. :func:`with_canary` adds a test that always fails to the autograder (a copy, at grading time): if it passes, otter
-   was patched at run time (by code the scan did not recognise), and the submission is flagged after the run.
+2. :func:`with_canary` adds a test that always fails to the autograder (a copy, at grading time; ``grade.py`` puts
+   a random per-submission nonce in its message, :func:`canary_test`): if it passes, or its report lacks the
+   nonce, the grader was patched at run time (by code the scan did not recognise), and the submission is flagged.
 
 Expected values that a test compares against are computed in a fresh Python process where it matters (hw03), so
 patching ``helpers`` in the kernel does not move them.
@@ -57,6 +61,14 @@ points = 1
 def test_always_fails():
     raise AssertionError("this test always fails: if it passed, the grader was patched by the submission")
 '''
+
+
+def canary_test(nonce: str) -> str:
+    """The canary test with a random nonce in its failure message, made per submission at grading time: a
+    report that shows the canary failing with this nonce cannot have been written before the tests arrived."""
+    if not nonce.isalnum():
+        raise ValueError("the nonce is letters and digits")
+    return CANARY_TEST.replace("this test always fails:", f"this test always fails ({nonce}):")
 
 FORBIDDEN_MODULES = {"importlib", "ctypes", "gc", "builtins", "otter", "pickle", "marshal", "imp", "runpy",
                      "subprocess", "multiprocessing", "pty", "glob", "signal", "homework_checks"}

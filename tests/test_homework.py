@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import shutil
 import sys
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-# Slow (about 3.5 minutes: five assignments built and graded), so plain `pytest` leaves it out (marker
+# Slow (4 min 52 s on 2026-12-07 at load average 2-8: five assignments built and graded), so plain `pytest` leaves it out (marker
 # `homework`); `.ci/run` step 4 runs it with `pytest -m homework tests/test_homework.py`.
 pytestmark = pytest.mark.homework
 
@@ -39,7 +40,7 @@ HIDDEN_TESTS = ("test_png_and_round_trip", "test_content_not_name", "test_agains
 
 ASSIGNMENTS = ("hw01_images_base64", "hw02_conversation", "hw03_detail_cost", "hw04_handwriting_ocr",
                "hw05_structured_extraction")
-JOBS = 2  # otter runs at once: the reference machine has 2 cores
+JOBS = 2  # assignments graded at once: the reference machine has 2 cores
 
 
 @pytest.fixture(scope="module")
@@ -237,13 +238,90 @@ def test_no_committed_notebook_is_flagged_except_the_tamper_fixtures():
         assert bool(found) == path.name.startswith(("tamper", "hostile")), f"{path}: {found}"
 
 
-def test_canary_catches_a_patched_grader_the_scan_missed(built, tmp_path, monkeypatch):
-    """Run the otter-patching fixture with the scan switched off: the always-failing test passes, so it is flagged."""
+def test_patching_otter_reaches_nothing(built, tmp_path, monkeypatch):
+    """The otter-patching fixture with the scan switched off: otter is not importable where the notebook runs, so its
+    patch fails and it is graded on its (wrong) answers, as if it had not tried."""
     monkeypatch.setattr(grade, "scan", lambda nb: [])
     guarded = integrity.with_canary(build.autograder_zip("hw03_detail_cost", built / "build"), tmp_path)
     result = grade.grade_one(HOMEWORK / "fixtures" / "hw03_detail_cost" / "tamper_grader.ipynb", guarded, 600)
+    assert result.status == "graded", result
+    assert sum(result.scores.values()) < 11, result
+
+
+GC_PATCH = """import gc
+classes = {type(o).__name__: type(o) for o in gc.get_objects() if type(o).__name__ in ("TestCaseResult",)}
+for o in gc.get_objects():
+    if isinstance(o, type) and o.__name__ == "ExceptionTestFile":
+        o.run = lambda self, env: setattr(self, "test_case_results", [
+            classes["TestCaseResult"](test_case=tc, message="passed", passed=True) for tc in self.test_cases])
+"""
+
+
+def test_canary_catches_a_patched_grader_the_scan_missed(built, tmp_path, monkeypatch):
+    """With the scan switched off, a notebook that finds the grading process's test classes through gc and makes
+    every test pass: the always-failing canary passes too (and without its nonce), so the submission is flagged."""
+    monkeypatch.setattr(grade, "scan", lambda nb: [])
+    nb = nbformat.read(HOMEWORK / "fixtures" / NAME / "partial.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(GC_PATCH))
+    submission = grade.Submission("patcher", "patcher.ipynb", nbformat.writes(nb).encode())
+    guarded = integrity.with_canary(build.autograder_zip(NAME, built / "build"), tmp_path)
+    result = grade.grade_one(submission, guarded, 600)
     assert result.status.startswith("flagged, no credit: the grader was patched"), result
     assert result.scores == {}
+
+
+LOOK_FOR_TESTS = """import os, sys
+found = []
+try:
+    import otter
+    found.append("otter importable")
+except ImportError:
+    pass
+for top in (os.getcwd(), os.path.dirname(os.getcwd())):
+    for folder, _, files in os.walk(top):
+        for name in files:
+            try:
+                with open(os.path.join(folder, name), "rb") as f:
+                    if b"def test_png_" + b"and_round_trip" in f.read():  # not this cell's own text
+                        found.append(os.path.join(folder, name))
+            except OSError:
+                pass
+found += [m for m in sys.modules if "test" in m and "q1" in m]
+with open(REPORT, "w") as f:
+    f.write(repr(found))
+"""
+
+
+def test_a_notebook_with_magics_and_plots_is_graded_as_in_a_kernel(built, tmp_path):
+    """The grading process runs cells in an IPython shell: `%matplotlib inline`, a plot, `%time` and `display` in a
+    correct notebook work as in Jupyter, and it gets full marks."""
+    nb = nbformat.read(HOMEWORK / "fixtures" / NAME / "complete.ipynb", as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell(
+        "%matplotlib inline\nimport matplotlib.pyplot as plt\nfrom IPython.display import display\n"
+        "plt.plot([1, 2])\nplt.show()\n%time total = 1 + 1\ndisplay(total)"))
+    submission = grade.Submission("plotter", "plotter.ipynb", nbformat.writes(nb).encode())
+    assert grade.check_notebook(submission.data) is None
+    result = grade.grade_one(submission, build.autograder_zip(NAME, built / "build"), 600)
+    assert result.status == "graded" and result.scores == {"q1": 3.0, "q2": 3.0, "q3": 4.0}, result
+
+
+def test_the_hidden_tests_are_nowhere_while_the_notebook_runs(built, tmp_path, monkeypatch):
+    """With the scan switched off, a notebook that searches its folder and the folder above for the hidden tests'
+    source, and tries to import otter, finds nothing: the tests reach the grading process only after the notebook
+    ran (otter run unpacked them next to it), and the hidden tests still run and score."""
+    monkeypatch.setattr(grade, "scan", lambda nb: [])
+    report = tmp_path / "found.txt"
+    nb = nbformat.read(HOMEWORK / "fixtures" / NAME / "complete.ipynb", as_version=4)
+    # A student's notebook carries the public checks only (the fixture, made from the solution, carries all)
+    nb.metadata = nbformat.read(HOMEWORK / "student" / f"{NAME}.ipynb", as_version=4).metadata
+    nb.cells.insert(2, nbformat.v4.new_code_cell(f"REPORT = {str(report)!r}\n" + LOOK_FOR_TESTS))
+    submission = grade.Submission("seeker", "seeker.ipynb", nbformat.writes(nb).encode())
+    guarded = integrity.with_canary(build.autograder_zip(NAME, built / "build"), tmp_path)
+    with zipfile.ZipFile(guarded) as z:  # the tests are there to be found, in the zip
+        assert any(b"def test_png_and_round_trip" in z.read(n) for n in z.namelist() if n.endswith(".py"))
+    result = grade.grade_one(submission, guarded, 600)
+    assert result.status == "graded" and result.scores == {"q1": 3.0, "q2": 3.0, "q3": 4.0}, result
+    assert report.read_text() == "[]", report.read_text()
 
 
 # --- issue 24: probes, hostile submissions, feedback, isolation, LMS folders ----------------------------------
