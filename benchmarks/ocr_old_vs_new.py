@@ -86,8 +86,7 @@ def _new_reader(cls: str) -> Callable:
         return ocr_engine.read_boxes
 
     def read_boxes(bgr: np.ndarray) -> list:
-        engine = ocr_engine.get_engine()
-        with ocr_engine._ENGINE_LOCK:
+        with ocr_engine.engine_in_use() as engine:
             return ocr_engine._found(engine(np.ascontiguousarray(bgr), use_cls=cls == "all"))
     return read_boxes
 
