@@ -108,7 +108,9 @@ def _cores() -> int:
 #: ``__call__`` mutates post-processing settings), so an engine reads one image at a time; with one per core,
 #: a classroom server's analyses run side by side instead of queueing for a single engine (the cause of most
 #: of the wait when 30 learners send their own photos: ``benchmarks/classroom.py``). Each engine holds its
-#: own copy of the three models: about 90 MB of memory per engine (measured 2026-12-07).
+#: own copy of the three models (about 50 MB) and the working memory of the page it reads: a process that had
+#: read both handwriting pages held 0.38 GB with one engine and 0.76 GB after reading them with two at once
+#: (resident memory, measured 2026-12-07).
 OCR_ENGINES = _cores()
 
 _ENGINES: list[RapidOCR] = []                   # every engine created, the first one is get_engine()'s
