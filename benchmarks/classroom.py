@@ -237,9 +237,10 @@ def start_server(workers: int | None, plain: bool = False, *, before: bool = Fal
     return process, f"http://127.0.0.1:{port}/v1"
 
 
-def profile_page(photos: Photos) -> list[str]:
+def profile_page(photos: Photos, learners: int) -> list[str]:
     """One analysis of a learner's own English page, step by step, in this process (wall and this thread's CPU
-    seconds, the median of three after a warm read): what a page costs the server's cores."""
+    seconds, the median of three after a warm read): what a page costs the server's cores, and so the least
+    time ``learners`` pages sent at once need on this machine's cores."""
     import statistics
 
     import numpy as np
@@ -274,6 +275,14 @@ def profile_page(photos: Photos) -> list[str]:
         wall = statistics.median(w for w, _ in runs[1:])
         cpu = statistics.median(c for _, c in runs[1:])
         lines.append(f"| {name} | {wall:.3f} | {'' if math.isnan(cpu) else f'{cpu:.3f}'} |")
+    page = statistics.median(c for _, c in steps["analyze() of the bytes, all steps"][1:]) + \
+        statistics.median(c for _, c in steps["faces, colours, perceptual hash"][1:])
+    ocr_cpu = statistics.median(c for _, c in steps["RapidOCR in all"][1:])
+    cores = os.cpu_count() or 1
+    lines += ["", f"A page costs about {page:.2f} CPU s (OCR, plus faces, colours and hash on the other thread): "
+              f"{learners} learners sending a page at once need at least {learners * page / cores:.1f} s of all "
+              f"{cores} cores before the last page is read; with one OCR engine at a time (before issue 26) at "
+              f"least {learners * ocr_cpu:.1f} s, the OCR alone. Load average now {os.getloadavg()[0]:.1f}."]
     return lines
 
 
@@ -306,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = ["| run | requests | answered | errors | p50 s | p95 s | max s | lesson per learner p50 / max s | "
              "answers/s | wall s | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     if args.profile:
-        print("\n".join(profile_page(lesson.own(1))) + "\n", flush=True)
+        print("\n".join(profile_page(lesson.own(1), args.learners)) + "\n", flush=True)
     load_before = os.getloadavg()
     failed = False
     notes: list[str] = []
