@@ -205,25 +205,23 @@ def run_class(base_url: str, model: str, photos: list[Photos], flood: int = 0,
     return result, wall, (flood_seconds[0] if flood_seconds else None)
 
 
-#: The server as it was before issue 26: one OCR engine in the process (helpers.ocr had a single engine behind one
-#: lock), so two analyses never ran OCR at the same time. Everything else is today's code.
-BEFORE_ISSUE_26 = ("import sys, helpers.ocr as ocr; ocr.OCR_ENGINES = 1; "
-                   "from helpers.offline.__main__ import main; raise SystemExit(main(sys.argv[1:]))")
-
-
-def start_server(workers: int | None, plain: bool = False, *, before: bool = False,
+def start_server(workers: int | None, plain: bool = False, *, before: bool | None = None,
                  store: str | None = None) -> tuple[subprocess.Popen[str], str]:
     """``python -m helpers.offline --classroom`` on a free port, as its own process; waits until it listens.
-    ``before``: with the OCR settings from before issue 26 (:data:`BEFORE_ISSUE_26`); ``store``: its analysis
+    ``before``: True for the OCR from before issue 26 (``VISION_OCR_ENGINES=1``), False for one engine per core
+    whatever the environment says, None for the environment's setting; ``store``: its analysis
     folder (``VISION_OFFLINE_CACHE``), else the user's own."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    launch = ["-c", BEFORE_ISSUE_26] if before else ["-m", "helpers.offline"]
-    command = [sys.executable, *launch, "--port", str(port)] + ([] if plain else ["--classroom"])
+    command = [sys.executable, "-m", "helpers.offline", "--port", str(port)] + ([] if plain else ["--classroom"])
     if workers and not plain:
         command += ["--workers", str(workers)]
     env = {**os.environ, "VISION_CLASSROOM_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
+    if before:            # the OCR before issue 26: one engine in the process, so analyses took turns on it
+        env["VISION_OCR_ENGINES"] = "1"
+    elif before is not None:
+        env.pop("VISION_OCR_ENGINES", None)
     if store is not None:
         env["VISION_OFFLINE_CACHE"] = store
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -322,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     servers = ([True, False] * args.rounds) if args.before_after else [False]
     for before in servers:
         with tempfile.TemporaryDirectory(prefix="classroom-analysis-") as store:
-            process, base_url = start_server(args.workers, args.plain, before=before,
+            process, base_url = start_server(args.workers, args.plain, before=before if args.before_after else None,
                                              store=store if args.before_after else None)
             try:
                 failed |= run_kinds(args, model, lesson, base_url, before if args.before_after else None, lines, notes)

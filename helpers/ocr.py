@@ -39,7 +39,7 @@ from helpers.images import load_image
 from helpers.writing import CJK_NO_SPACE
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Mapping
 
     from rapidocr import RapidOCR
 
@@ -96,22 +96,35 @@ _ENGINE_PARAMS: dict[str, object] = {
 #: decides.
 TURNED_BOX_RATIO = 1.5
 
-def _cores() -> int:
+def _engines_setting(environ: Mapping[str, str] = os.environ) -> int:
+    """``VISION_OCR_ENGINES`` if set (a whole number from 1), else the cores this process may use.
+
+    >>> _engines_setting({"VISION_OCR_ENGINES": "1"})
+    1
+    """
+    value = environ.get("VISION_OCR_ENGINES", "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigurationError(f"VISION_OCR_ENGINES={value!r} is not a number of OCR engines.",
+                                     fix="set it to a whole number from 1 (e.g. 1 to read one image at a time), "
+                                         "or remove it to use one engine per core.")
+        return int(value)
     try:
         return len(os.sched_getaffinity(0))      # the cores this process may use (a container may allow fewer)
     except (AttributeError, OSError):            # macOS, Windows
         return os.cpu_count() or 1
 
 
-#: How many images this process reads at once at most: one RapidOCR engine per core, created when first needed
-#: (so a notebook that reads one image at a time loads one). RapidOCR is not documented as thread-safe (its
-#: ``__call__`` mutates post-processing settings), so an engine reads one image at a time; with one per core,
-#: a classroom server's analyses run side by side instead of queueing for a single engine (the cause of most
-#: of the wait when 30 learners send their own photos: ``benchmarks/classroom.py``). Each engine holds its
-#: own copy of the three models (about 50 MB) and the working memory of the page it reads: a process that had
-#: read both handwriting pages held 0.38 GB with one engine and 0.76 GB after reading them with two at once
-#: (resident memory, measured 2026-12-07).
-OCR_ENGINES = _cores()
+#: How many images this process reads at once at most: one RapidOCR engine per core (``VISION_OCR_ENGINES``
+#: sets another number), created when first needed, so a notebook that reads one image at a time loads one.
+#: RapidOCR is not documented as thread-safe (its ``__call__`` mutates post-processing settings), so an engine
+#: reads one image at a time; with one per core, a classroom server's analyses run side by side instead of
+#: queueing for a single engine, which left one of two cores to OCR when 30 learners sent their own photos
+#: (``benchmarks/classroom.py --before-after``). Each engine holds its own copy of the three models (about
+#: 50 MB) and the working memory of the page it reads: a process that had read both handwriting pages held
+#: 0.38 GB with one engine and 0.76 GB after reading them with two at once (resident memory, measured
+#: 2026-12-07); ``VISION_OCR_ENGINES=1`` keeps a learner's own kernel on a shared hub at one.
+OCR_ENGINES = _engines_setting()
 
 _ENGINES: list[RapidOCR] = []                   # every engine created, the first one is get_engine()'s
 _IDLE: list[RapidOCR] = []                      # engines not reading now (the last one used is taken first)

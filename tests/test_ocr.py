@@ -171,6 +171,18 @@ def test_one_engine_makes_readers_take_turns(monkeypatch: pytest.MonkeyPatch):
     reader.join(timeout=120)
     assert done == ["Take turns"]
 
+
+def test_the_number_of_engines_can_be_set_and_a_bad_value_says_what_to_do():
+    from helpers.errors import ConfigurationError
+    from helpers.ocr import _engines_setting
+
+    assert _engines_setting({"VISION_OCR_ENGINES": "3"}) == 3
+    assert _engines_setting({}) >= 1
+    for bad in ("0", "two", "-1", "1.5"):
+        with pytest.raises(ConfigurationError, match="VISION_OCR_ENGINES") as raised:
+            _engines_setting({"VISION_OCR_ENGINES": bad})
+        assert "whole number" in str(raised.value)
+
 def test_reads_rendered_chinese_text():
     font = cjk_font()
     if font is None:
