@@ -284,12 +284,21 @@ def profile_page(photos: Photos, learners: int) -> list[str]:
     return lines
 
 
-def row(label: str, result: Result, wall: float) -> str:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process ``pid`` has used, all its threads (Linux ``/proc``; else NaN)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def row(label: str, result: Result, wall: float, cpu: float = math.nan) -> str:
     lat = result.latencies
     return (f"| {label} | {result.sent} | {result.answered} | {sum(result.errors.values())} | "
             f"{percentile(lat, 0.5):.2f} | {percentile(lat, 0.95):.2f} | {max(lat, default=math.nan):.2f} | "
             f"{percentile(result.lesson_seconds, 0.5):.1f} / {max(result.lesson_seconds, default=math.nan):.1f} | "
-            f"{result.answered / wall:.2f} | {wall:.1f} | {os.getloadavg()[0]:.1f} |")
+            f"{result.answered / wall:.2f} | {wall:.1f} | {cpu:.1f} | {os.getloadavg()[0]:.1f} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -311,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     model = models.DEFAULT_MODEL
     lesson = Photos.lesson(model)
     lines = ["| run | requests | answered | errors | p50 s | p95 s | max s | lesson per learner p50 / max s | "
-             "answers/s | wall s | load |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "answers/s | wall s | server CPU s | load |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     if args.profile:
         print("\n".join(profile_page(lesson.own(1), args.learners)) + "\n", flush=True)
     load_before = os.getloadavg()
@@ -323,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
             process, base_url = start_server(args.workers, args.plain, before=before if args.before_after else None,
                                              store=store if args.before_after else None)
             try:
-                failed |= run_kinds(args, model, lesson, base_url, before if args.before_after else None, lines, notes)
+                failed |= run_kinds(args, model, lesson, (base_url, process.pid),
+                                    before if args.before_after else None, lines, notes)
             finally:
                 process.terminate()
                 process.wait(timeout=30)
@@ -335,13 +345,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nserver: python -m helpers.offline {'' if args.plain else '--classroom '}(separate process, workers "
           f"{args.workers or 'default = cores'}); {os.cpu_count()} cores; load average before "
           f"{load_before[0]:.1f}, after {load_after[0]:.1f} (1 min); the load column: 1-minute load average at "
-          "the end of that run")
+          "the end of that run; server CPU s: what the server process used during that run, all threads (with "
+          "other work on the machine, wall times grow but this does not)")
     return 1 if failed else 0
 
 
-def run_kinds(args: argparse.Namespace, model: str, lesson: Photos, base_url: str, before: bool | None,
+def run_kinds(args: argparse.Namespace, model: str, lesson: Photos, server: tuple[str, int], before: bool | None,
               lines: list[str], notes: list[str]) -> bool:
-    """The runs of ``args.kinds`` (one learner, then the class) against one server; True if any failed."""
+    """The runs of ``args.kinds`` (one learner, then the class) against one server (its URL and process id);
+    True if any failed."""
+    base_url, pid = server
     failed = False
     warm = openai.OpenAI(base_url=base_url, api_key=f"{TOKEN}.warmup", max_retries=0, timeout=600)
     warm.chat.completions.create(model=model, messages=[user_message("hello", [lesson.zh_part])])
@@ -350,13 +363,15 @@ def run_kinds(args: argparse.Namespace, model: str, lesson: Photos, base_url: st
             seed = 1000 * learners + (7 if kind == "own" else 0)
             photos = [lesson if kind == "lesson" else lesson.own(seed + i) for i in range(learners)]
             flood = args.flood if learners > 1 else 0
+            cpu = cpu_seconds(pid)
             result, wall, flood_seconds = run_class(base_url, model, photos, flood, args.flood_mode)
+            cpu = cpu_seconds(pid) - cpu
             label = f"{kind} photos, {learners} learner{'s' if learners > 1 else ''}" + (
                 (f" + one {flood}-image request" if args.flood_mode == "one" else
                  f" + {flood} single-image requests at once from one learner") if flood else "") + (
                 " (plain server)" if args.plain else "") + (
                 "" if before is None else " — before: one OCR engine" if before else " — after: one engine per core")
-            lines.append(row(label, result, wall))
+            lines.append(row(label, result, wall, cpu))
             print(lines[-1], flush=True)
             if flood_seconds is not None:
                 answered, refused, other = result.flood
