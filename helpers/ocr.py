@@ -65,6 +65,13 @@ __all__ = ["MAX_OCR_SIDE", "MAX_UPSCALE", "MIN_LEGIBLE_SIDE", "MIN_OCR_SIDE", "O
 #:   multi-threaded reduction may add floats in a different order); the cores are used by reading several
 #:   images at once, one engine each (:data:`OCR_ENGINES`), which for a class is also faster than splitting one
 #:   image between threads;
+#: - ONNX Runtime's CPU memory arena on (RapidOCR's config turns it off): each session keeps its buffers between
+#:   pages instead of asking the operating system for fresh zeroed memory every call. Detection of a 960x736
+#:   page took 0.146 s of CPU instead of 0.200 s and recognition of six long lines 0.222 s instead of 0.299 s
+#:   (thread CPU time, one thread each); the text, boxes and scores of all 38 course images stayed identical.
+#:   The cost is memory: a process that read both handwriting pages peaked at 0.58 GB instead of 0.51 GB and
+#:   then held 0.58 GB instead of 0.39 GB (all measured 2026-12-07, ``benchmarks/classroom.py --profile`` shows
+#:   the CPU per page);
 #: - text detection on a copy whose long side is at most 960 px (``limit_type: max``), PaddleOCR's own default
 #:   (RapidOCR's ``min``/736 *upscales* small images: a 420x60 snippet became 5152x736 and took seconds; with
 #:   3.10's defaults the 11-px line of images/eval/small_text.png was not found at all, measured 2026-12-07).
@@ -85,6 +92,7 @@ _ENGINE_PARAMS: dict[str, object] = {
     "Global.text_score": 0.6,
     "EngineConfig.onnxruntime.intra_op_num_threads": 1,
     "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+    "EngineConfig.onnxruntime.enable_cpu_mem_arena": True,
     "Det.limit_type": "max",
     "Det.limit_side_len": 960,
     "Det.box_thresh": 0.4,
@@ -121,9 +129,10 @@ def _engines_setting(environ: Mapping[str, str] = os.environ) -> int:
 #: reads one image at a time; with one per core, a classroom server's analyses run side by side instead of
 #: queueing for a single engine, which left one of two cores to OCR when 30 learners sent their own photos
 #: (``benchmarks/classroom.py --before-after``). Each engine holds its own copy of the three models (about
-#: 50 MB) and the working memory of the page it reads: a process that had read both handwriting pages held
-#: 0.38 GB with one engine and 0.76 GB after reading them with two at once (resident memory, measured
-#: 2026-12-07); ``VISION_OCR_ENGINES=1`` keeps a learner's own kernel on a shared hub at one.
+#: 50 MB) and its memory arena (see ``_ENGINE_PARAMS``): a process that had read both handwriting pages held
+#: 0.58 GB with one engine and 1.10 GB after also reading them with two at once (0.38 and 0.76 GB without the
+#: arena; resident memory, measured 2026-12-07). ``VISION_OCR_ENGINES=1`` keeps a learner's own kernel on a
+#: shared hub at one.
 OCR_ENGINES = _engines_setting()
 
 _ENGINES: list[RapidOCR] = []                   # every engine created, the first one is get_engine()'s
