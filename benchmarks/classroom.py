@@ -24,8 +24,8 @@ request at the same time (fair scheduling: it must not hold the others up).
 
 ``--before-after`` runs the same class twice in one run, each against a fresh server with an empty analysis
 folder: first with the OCR as it was before issue 26 (one RapidOCR engine per process, so the server's two
-worker slots took turns on one engine and OCR used one core), then as the course runs it (one engine per core,
-:data:`helpers.ocr.OCR_ENGINES`); ``--rounds N`` alternates them N times, since other work on a shared machine
+worker slots took turns on one engine and OCR used one core; ONNX Runtime's memory arena off), then as the
+course runs it (one engine per core, :data:`helpers.ocr.OCR_ENGINES`, and the arena on); ``--rounds N`` alternates them N times, since other work on a shared machine
 moves the figures. ``--profile`` first times one analysis of a learner's page step by step (decode, detection,
 recognition, the rest), in this process.
 
@@ -205,16 +205,25 @@ def run_class(base_url: str, model: str, photos: list[Photos], flood: int = 0,
     return result, wall, (flood_seconds[0] if flood_seconds else None)
 
 
+#: The server with the OCR as it was before issue 26: one RapidOCR engine in the process (``VISION_OCR_ENGINES=1``,
+#: set below; helpers.ocr had a single engine behind one lock, so analyses took turns on it) and ONNX Runtime's
+#: memory arena off (RapidOCR's own setting). Everything else is today's code.
+BEFORE_ISSUE_26 = ("import sys, helpers.ocr as ocr; "
+                   "ocr._ENGINE_PARAMS['EngineConfig.onnxruntime.enable_cpu_mem_arena'] = False; "
+                   "from helpers.offline.__main__ import main; raise SystemExit(main(sys.argv[1:]))")
+
+
 def start_server(workers: int | None, plain: bool = False, *, before: bool | None = None,
                  store: str | None = None) -> tuple[subprocess.Popen[str], str]:
     """``python -m helpers.offline --classroom`` on a free port, as its own process; waits until it listens.
-    ``before``: True for the OCR from before issue 26 (``VISION_OCR_ENGINES=1``), False for one engine per core
+    ``before``: True for the OCR from before issue 26 (:data:`BEFORE_ISSUE_26`), False for one engine per core
     whatever the environment says, None for the environment's setting; ``store``: its analysis
     folder (``VISION_OFFLINE_CACHE``), else the user's own."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "helpers.offline", "--port", str(port)] + ([] if plain else ["--classroom"])
+    launch = ["-c", BEFORE_ISSUE_26] if before else ["-m", "helpers.offline"]
+    command = [sys.executable, *launch, "--port", str(port)] + ([] if plain else ["--classroom"])
     if workers and not plain:
         command += ["--workers", str(workers)]
     env = {**os.environ, "VISION_CLASSROOM_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
@@ -256,31 +265,45 @@ def profile_page(photos: Photos, learners: int) -> list[str]:
         steps.setdefault(name, []).append((time.perf_counter() - wall, time.thread_time() - cpu))
         return value
 
+    arena = "EngineConfig.onnxruntime.enable_cpu_mem_arena"
+    engines: dict[str, Any] = {}
+    read: dict[str, Any] = {}
+    for label, on in (("before issue 26, arena off", False), ("the course, arena on", True)):
+        saved = ocr._ENGINE_PARAMS[arena]
+        ocr._ENGINE_PARAMS[arena] = on
+        try:
+            engines[label] = ocr._create_engine()       # a separate engine for this comparison only
+        finally:
+            ocr._ENGINE_PARAMS[arena] = saved
     for _ in range(4):
         rgb = timed("decode the JPEG (load_rgb)", lambda: ocr.load_rgb(data))
         bgr = np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
-        with ocr.engine_in_use() as engine:
-            found = timed("RapidOCR in all", lambda bgr=bgr, engine=engine: engine(bgr, use_cls=False))
-        steps.setdefault("  of which detection (960 px)", []).append((found.elapse_list[0], math.nan))
-        steps.setdefault(f"  of which recognition ({len(found.txts)} lines)", []).append((found.elapse_list[2], math.nan))
+        for label, engine in engines.items():
+            found = timed(f"RapidOCR ({label})", lambda bgr=bgr, engine=engine: engine(bgr, use_cls=False))
+            read[label] = (found.txts, found.boxes.tolist(), found.scores)
+            steps.setdefault(f"  of which detection, 960 px ({label})", []).append((found.elapse_list[0], math.nan))
+            steps.setdefault(f"  of which recognition, {len(found.txts)} lines ({label})", []).append(
+                (found.elapse_list[2], math.nan))
         timed("faces, colours, perceptual hash", lambda rgb=rgb: (analysis.detect_faces(rgb), analysis.analyse_colours(rgb),
                                                                  analysis.imagehash.phash(rgb)))
         analysis.clear_cache()
-        timed("analyze() of the bytes, all steps", lambda: analysis.analyze(data))
+        timed("analyze() of the bytes, all steps (the course)", lambda: analysis.analyze(data))
     lines = [f"One learner's page ({rgb.width}x{rgb.height} JPEG, {len(data) // 1024} KB), this process, "
              f"{ocr.engine_description()}:", "", "| step | wall s | CPU s (this thread) |", "|---|---|---|"]
     for name, runs in steps.items():
         wall = statistics.median(w for w, _ in runs[1:])
         cpu = statistics.median(c for _, c in runs[1:])
         lines.append(f"| {name} | {wall:.3f} | {'' if math.isnan(cpu) else f'{cpu:.3f}'} |")
-    page = statistics.median(c for _, c in steps["analyze() of the bytes, all steps"][1:]) + \
-        statistics.median(c for _, c in steps["faces, colours, perceptual hash"][1:])
-    ocr_cpu = statistics.median(c for _, c in steps["RapidOCR in all"][1:])
+    others = statistics.median(c for _, c in steps["faces, colours, perceptual hash"][1:])
+    page = statistics.median(c for _, c in steps["analyze() of the bytes, all steps (the course)"][1:]) + others
+    ocr_cpu = statistics.median(c for _, c in steps["RapidOCR (before issue 26, arena off)"][1:])
     cores = os.cpu_count() or 1
     lines += ["", f"A page costs about {page:.2f} CPU s (OCR, plus faces, colours and hash on the other thread): "
               f"{learners} learners sending a page at once need at least {learners * page / cores:.1f} s of all "
               f"{cores} cores before the last page is read; with one OCR engine at a time (before issue 26) at "
-              f"least {learners * ocr_cpu:.1f} s, the OCR alone. Load average now {os.getloadavg()[0]:.1f}."]
+              f"least {learners * ocr_cpu:.1f} s, the OCR alone (arena off). Load average now {os.getloadavg()[0]:.1f}.",
+              "", "Arena on and off read the same text, boxes and scores: "
+              f"{len({repr(value) for value in read.values()}) == 1}."]
     return lines
 
 
@@ -370,7 +393,7 @@ def run_kinds(args: argparse.Namespace, model: str, lesson: Photos, server: tupl
                 (f" + one {flood}-image request" if args.flood_mode == "one" else
                  f" + {flood} single-image requests at once from one learner") if flood else "") + (
                 " (plain server)" if args.plain else "") + (
-                "" if before is None else " — before: one OCR engine" if before else " — after: one engine per core")
+                "" if before is None else " — before: one OCR engine, no arena" if before else " — after: one engine per core, arena")
             lines.append(row(label, result, wall, cpu))
             print(lines[-1], flush=True)
             if flood_seconds is not None:
