@@ -26,8 +26,9 @@ request at the same time (fair scheduling: it must not hold the others up).
 folder: first with the OCR as it was before issue 26 (one RapidOCR engine per process, so the server's two
 worker slots took turns on one engine and OCR used one core; ONNX Runtime's memory arena off), then as the
 course runs it (one engine per core, :data:`helpers.ocr.OCR_ENGINES`, and the arena on); ``--rounds N`` alternates them N times, since other work on a shared machine
-moves the figures. ``--profile`` first times one analysis of a learner's page step by step (decode, detection,
-recognition, the rest), in this process.
+moves the figures; ``--old-ocr FOLDER`` adds, first in each round, a server with issue 19's old OCR
+(rapidocr_onnxruntime 1.4.x installed in FOLDER beside the new one). ``--profile`` first times one analysis of
+a learner's page step by step (decode, detection, recognition, the rest), in this process.
 
 Run from the repository root (takes a few minutes on 2 cores)::
 
@@ -213,8 +214,15 @@ BEFORE_ISSUE_26 = ("import sys, helpers.ocr as ocr; "
                    "from helpers.offline.__main__ import main; raise SystemExit(main(sys.argv[1:]))")
 
 
+#: The server with issue 19's old OCR, rapidocr_onnxruntime 1.4.x installed in the folder given as ``argv[1]``
+#: (``pip install --no-deps --target FOLDER 'rapidocr_onnxruntime==1.4.4'``): one engine, one lock, PP-OCRv4.
+OLD_OCR = ("import sys; sys.path.insert(0, 'benchmarks'); import ocr_old_vs_new; "
+           "ocr_old_vs_new.use_old_ocr(sys.argv.pop(1)); "
+           "from helpers.offline.__main__ import main; raise SystemExit(main(sys.argv[1:]))")
+
+
 def start_server(workers: int | None, plain: bool = False, *, before: bool | None = None,
-                 store: str | None = None) -> tuple[subprocess.Popen[str], str]:
+                 store: str | None = None, old_ocr: str | None = None) -> tuple[subprocess.Popen[str], str]:
     """``python -m helpers.offline --classroom`` on a free port, as its own process; waits until it listens.
     ``before``: True for the OCR from before issue 26 (:data:`BEFORE_ISSUE_26`), False for one engine per core
     whatever the environment says, None for the environment's setting; ``store``: its analysis
@@ -222,7 +230,7 @@ def start_server(workers: int | None, plain: bool = False, *, before: bool | Non
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    launch = ["-c", BEFORE_ISSUE_26] if before else ["-m", "helpers.offline"]
+    launch = ["-c", OLD_OCR, old_ocr] if old_ocr else ["-c", BEFORE_ISSUE_26] if before else ["-m", "helpers.offline"]
     command = [sys.executable, *launch, "--port", str(port)] + ([] if plain else ["--classroom"])
     if workers and not plain:
         command += ["--workers", str(workers)]
@@ -337,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--before-after", action="store_true",
                         help="run the class against the OCR from before issue 26 (one engine) and today's (one per core)")
     parser.add_argument("--rounds", type=int, default=1, help="with --before-after: how many times to alternate them")
+    parser.add_argument("--old-ocr", metavar="FOLDER",
+                        help="also a server with issue 19's old OCR, rapidocr_onnxruntime 1.4.x installed in FOLDER "
+                             "(pip install --no-deps --target FOLDER 'rapidocr_onnxruntime==1.4.4')")
     parser.add_argument("--profile", action="store_true", help="first, one page's analysis step by step")
     args = parser.parse_args(argv)
 
@@ -349,14 +360,18 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     failed = False
     notes: list[str] = []
-    servers = ([True, False] * args.rounds) if args.before_after else [False]
-    for before in servers:
+    compare = args.before_after or bool(args.old_ocr)
+    servers: list[bool | str] = ((["old"] if args.old_ocr else []) + ([True, False] if args.before_after else [False])) \
+        * args.rounds if compare else [False]
+    for variant in servers:
+        old_ocr = args.old_ocr if variant == "old" else None
+        before = variant is True or (old_ocr is not None)
         with tempfile.TemporaryDirectory(prefix="classroom-analysis-") as store:
-            process, base_url = start_server(args.workers, args.plain, before=before if args.before_after else None,
-                                             store=store if args.before_after else None)
+            process, base_url = start_server(args.workers, args.plain, before=before if compare else None,
+                                             store=store if compare else None, old_ocr=old_ocr)
             try:
                 failed |= run_kinds(args, model, lesson, (base_url, process.pid),
-                                    before if args.before_after else None, lines, notes)
+                                    ("old" if old_ocr else before) if compare else None, lines, notes)
             finally:
                 process.terminate()
                 process.wait(timeout=30)
@@ -373,8 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-def run_kinds(args: argparse.Namespace, model: str, lesson: Photos, server: tuple[str, int], before: bool | None,
-              lines: list[str], notes: list[str]) -> bool:
+def run_kinds(args: argparse.Namespace, model: str, lesson: Photos, server: tuple[str, int],
+              before: bool | str | None, lines: list[str], notes: list[str]) -> bool:
     """The runs of ``args.kinds`` (one learner, then the class) against one server (its URL and process id);
     True if any failed."""
     base_url, pid = server
@@ -393,7 +408,8 @@ def run_kinds(args: argparse.Namespace, model: str, lesson: Photos, server: tupl
                 (f" + one {flood}-image request" if args.flood_mode == "one" else
                  f" + {flood} single-image requests at once from one learner") if flood else "") + (
                 " (plain server)" if args.plain else "") + (
-                "" if before is None else " — before: one OCR engine, no arena" if before else " — after: one engine per core, arena")
+                "" if before is None else " — old OCR: rapidocr_onnxruntime 1.4" if before == "old" else
+                " — before: one OCR engine, no arena" if before else " — after: one engine per core, arena")
             lines.append(row(label, result, wall, cpu))
             print(lines[-1], flush=True)
             if flood_seconds is not None:
