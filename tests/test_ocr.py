@@ -172,6 +172,14 @@ def test_one_engine_makes_readers_take_turns(monkeypatch: pytest.MonkeyPatch):
     assert done == ["Take turns"]
 
 
+
+def test_warm_up_can_make_one_engine_per_core_ready(monkeypatch: pytest.MonkeyPatch):
+    from helpers import ocr
+
+    monkeypatch.setattr(ocr, "OCR_ENGINES", 2)
+    ocr.warm_up(sizes=((320, 240),), engines=5)           # at most OCR_ENGINES
+    assert len(ocr._ENGINES) >= 2 and len(ocr._IDLE) == len(ocr._ENGINES)       # all made, all returned
+
 def test_the_number_of_engines_can_be_set_and_a_bad_value_says_what_to_do():
     from helpers.errors import ConfigurationError
     from helpers.ocr import _engines_setting
