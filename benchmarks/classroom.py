@@ -25,10 +25,12 @@ request at the same time (fair scheduling: it must not hold the others up).
 ``--before-after`` runs the same class twice in one run, each against a fresh server with an empty analysis
 folder: first with the OCR as it was before issue 26 (one RapidOCR engine per process, so the server's two
 worker slots took turns on one engine and OCR used one core; ONNX Runtime's memory arena off), then as the
-course runs it (one engine per core, :data:`helpers.ocr.OCR_ENGINES`, and the arena on); ``--rounds N`` alternates them N times, since other work on a shared machine
-moves the figures; ``--old-ocr FOLDER`` adds, first in each round, a server with issue 19's old OCR
-(rapidocr_onnxruntime 1.4.x installed in FOLDER beside the new one). ``--profile`` first times one analysis of
-a learner's page step by step (decode, detection, recognition, the rest), in this process.
+course runs it (one engine per core, :data:`helpers.ocr.OCR_ENGINES`, and the arena on). ``--rounds N``
+alternates them N times, since other work on a shared machine moves the figures; ``--old-ocr FOLDER`` adds,
+first in each round, a server with issue 19's old OCR (rapidocr_onnxruntime 1.4.x installed in FOLDER beside
+the new one). ``--profile`` first times one analysis of a learner's page step by step (decode, detection,
+recognition, the rest), in this process. Each row also gives the server's own CPU seconds, which other work on
+the machine does not change (its wall times it does).
 
 Run from the repository root (takes a few minutes on 2 cores)::
 
