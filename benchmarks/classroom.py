@@ -30,7 +30,7 @@ alternates them N times, since other work on a shared machine moves the figures;
 first in each round, a server with issue 19's old OCR (rapidocr_onnxruntime 1.4.x installed in FOLDER beside
 the new one). ``--profile`` first times one analysis of a learner's page step by step (decode, detection,
 recognition, the rest), in this process. Each row also gives the server's own CPU seconds, which other work on
-the machine does not change (its wall times it does).
+the machine moves far less than the wall times.
 
 Run from the repository root (takes a few minutes on 2 cores)::
 
@@ -385,8 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nserver: python -m helpers.offline {'' if args.plain else '--classroom '}(separate process, workers "
           f"{args.workers or 'default = cores'}); {os.cpu_count()} cores; load average before "
           f"{load_before[0]:.1f}, after {load_after[0]:.1f} (1 min); the load column: 1-minute load average at "
-          "the end of that run; server CPU s: what the server process used during that run, all threads (with "
-          "other work on the machine, wall times grow but this does not)")
+          "the end of that run; server CPU s: what the server process used during that run, all threads (other "
+          "work on the machine moves it far less than the wall times)")
     return 1 if failed else 0
 
 
