@@ -22,10 +22,21 @@ for the whole lesson per learner, throughput, and errors (requests sent = answer
 else the script exits non-zero). Optionally ``--flood N`` adds one more learner who sends a single N-image
 request at the same time (fair scheduling: it must not hold the others up).
 
+``--before-after`` runs the same class twice in one run, each against a fresh server with an empty analysis
+folder: first with the OCR as it was before issue 26 (one RapidOCR engine per process, so the server's two
+worker slots took turns on one engine and OCR used one core; ONNX Runtime's memory arena off), then as the
+course runs it (one engine per core, :data:`helpers.ocr.OCR_ENGINES`, and the arena on). ``--rounds N``
+alternates them N times, since other work on a shared machine moves the figures; ``--old-ocr FOLDER`` adds,
+first in each round, a server with issue 19's old OCR (rapidocr_onnxruntime 1.4.x installed in FOLDER beside
+the new one). ``--profile`` first times one analysis of a learner's page step by step (decode, detection,
+recognition, the rest), in this process. Each row also gives the server's own CPU seconds, which other work on
+the machine moves far less than the wall times.
+
 Run from the repository root (takes a few minutes on 2 cores)::
 
     python benchmarks/classroom.py
     python benchmarks/classroom.py --learners 30 --kinds lesson own --flood 100
+    python benchmarks/classroom.py --kinds own --before-after --rounds 2 --profile
 """
 
 from __future__ import annotations
@@ -38,6 +49,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -196,17 +208,42 @@ def run_class(base_url: str, model: str, photos: list[Photos], flood: int = 0,
     return result, wall, (flood_seconds[0] if flood_seconds else None)
 
 
-def start_server(workers: int | None, plain: bool = False) -> tuple[subprocess.Popen[str], str]:
-    """``python -m helpers.offline --classroom`` on a free port, as its own process; waits until it listens."""
+#: The server with the OCR as it was before issue 26: one RapidOCR engine in the process (``VISION_OCR_ENGINES=1``,
+#: set below; helpers.ocr had a single engine behind one lock, so analyses took turns on it) and ONNX Runtime's
+#: memory arena off (RapidOCR's own setting). Everything else is today's code.
+BEFORE_ISSUE_26 = ("import sys, helpers.ocr as ocr; "
+                   "ocr._ENGINE_PARAMS['EngineConfig.onnxruntime.enable_cpu_mem_arena'] = False; "
+                   "from helpers.offline.__main__ import main; raise SystemExit(main(sys.argv[1:]))")
+
+
+#: The server with issue 19's old OCR, rapidocr_onnxruntime 1.4.x installed in the folder given as ``argv[1]``
+#: (``pip install --no-deps --target FOLDER 'rapidocr_onnxruntime==1.4.4'``): one engine, one lock, PP-OCRv4.
+OLD_OCR = ("import sys; sys.path.insert(0, 'benchmarks'); import ocr_old_vs_new; "
+           "ocr_old_vs_new.use_old_ocr(sys.argv.pop(1)); "
+           "from helpers.offline.__main__ import main; raise SystemExit(main(sys.argv[1:]))")
+
+
+def start_server(workers: int | None, plain: bool = False, *, before: bool | None = None,
+                 store: str | None = None, old_ocr: str | None = None) -> tuple[subprocess.Popen[str], str]:
+    """``python -m helpers.offline --classroom`` on a free port, as its own process; waits until it listens.
+    ``before``: True for the OCR from before issue 26 (:data:`BEFORE_ISSUE_26`), False for one engine per core
+    whatever the environment says, None for the environment's setting; ``store``: its analysis
+    folder (``VISION_OFFLINE_CACHE``), else the user's own."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "helpers.offline", "--port", str(port)] + ([] if plain else ["--classroom"])
+    launch = ["-c", OLD_OCR, old_ocr] if old_ocr else ["-c", BEFORE_ISSUE_26] if before else ["-m", "helpers.offline"]
+    command = [sys.executable, *launch, "--port", str(port)] + ([] if plain else ["--classroom"])
     if workers and not plain:
         command += ["--workers", str(workers)]
-    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, "VISION_CLASSROOM_TOKEN": TOKEN,
-                                                       "PYTHONPATH": str(REPO)},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {**os.environ, "VISION_CLASSROOM_TOKEN": TOKEN, "PYTHONPATH": str(REPO)}
+    if before:            # the OCR before issue 26: one engine in the process, so analyses took turns on it
+        env["VISION_OCR_ENGINES"] = "1"
+    elif before is not None:
+        env.pop("VISION_OCR_ENGINES", None)
+    if store is not None:
+        env["VISION_OFFLINE_CACHE"] = store
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
     for line in process.stdout:
         if line.startswith("Press Ctrl-C"):
@@ -217,12 +254,84 @@ def start_server(workers: int | None, plain: bool = False) -> tuple[subprocess.P
     return process, f"http://127.0.0.1:{port}/v1"
 
 
-def row(label: str, result: Result, wall: float) -> str:
+def profile_page(photos: Photos, learners: int) -> list[str]:
+    """One analysis of a learner's own English page, step by step, in this process (wall and this thread's CPU
+    seconds, the median of three after a warm read): what a page costs the server's cores, and so the least
+    time ``learners`` pages sent at once need on this machine's cores."""
+    import statistics
+
+    import numpy as np
+
+    from helpers import ocr
+    from helpers.offline import analysis
+
+    data = base64.b64decode(photos.en_url.split(",", 1)[1])
+    analysis.warm_up()
+    steps: dict[str, list[tuple[float, float]]] = {}
+
+    def timed(name: str, work: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        value = work()
+        steps.setdefault(name, []).append((time.perf_counter() - wall, time.thread_time() - cpu))
+        return value
+
+    arena = "EngineConfig.onnxruntime.enable_cpu_mem_arena"
+    engines: dict[str, Any] = {}
+    read: dict[str, Any] = {}
+    for label, on in (("before issue 26, arena off", False), ("the course, arena on", True)):
+        saved = ocr._ENGINE_PARAMS[arena]
+        ocr._ENGINE_PARAMS[arena] = on
+        try:
+            engines[label] = ocr._create_engine()       # a separate engine for this comparison only
+        finally:
+            ocr._ENGINE_PARAMS[arena] = saved
+    for _ in range(4):
+        rgb = timed("decode the JPEG (load_rgb)", lambda: ocr.load_rgb(data))
+        bgr = np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1])
+        for label, engine in engines.items():
+            found = timed(f"RapidOCR ({label})", lambda bgr=bgr, engine=engine: engine(bgr, use_cls=False))
+            read[label] = (found.txts, found.boxes.tolist(), found.scores)
+            steps.setdefault(f"  of which detection, 960 px ({label})", []).append((found.elapse_list[0], math.nan))
+            steps.setdefault(f"  of which recognition, {len(found.txts)} lines ({label})", []).append(
+                (found.elapse_list[2], math.nan))
+        timed("faces, colours, perceptual hash", lambda rgb=rgb: (analysis.detect_faces(rgb), analysis.analyse_colours(rgb),
+                                                                 analysis.imagehash.phash(rgb)))
+        analysis.clear_cache()
+        timed("analyze() of the bytes, all steps (the course)", lambda: analysis.analyze(data))
+    lines = [f"One learner's page ({rgb.width}x{rgb.height} JPEG, {len(data) // 1024} KB), this process, "
+             f"{ocr.engine_description()}:", "", "| step | wall s | CPU s (this thread) |", "|---|---|---|"]
+    for name, runs in steps.items():
+        wall = statistics.median(w for w, _ in runs[1:])
+        cpu = statistics.median(c for _, c in runs[1:])
+        lines.append(f"| {name} | {wall:.3f} | {'' if math.isnan(cpu) else f'{cpu:.3f}'} |")
+    others = statistics.median(c for _, c in steps["faces, colours, perceptual hash"][1:])
+    page = statistics.median(c for _, c in steps["analyze() of the bytes, all steps (the course)"][1:]) + others
+    ocr_cpu = statistics.median(c for _, c in steps["RapidOCR (before issue 26, arena off)"][1:])
+    cores = os.cpu_count() or 1
+    lines += ["", f"A page costs about {page:.2f} CPU s (OCR, plus faces, colours and hash on the other thread): "
+              f"{learners} learners sending a page at once need at least {learners * page / cores:.1f} s of all "
+              f"{cores} cores before the last page is read; with one OCR engine at a time (before issue 26) at "
+              f"least {learners * ocr_cpu:.1f} s, the OCR alone (arena off). Load average now {os.getloadavg()[0]:.1f}.",
+              "", "Arena on and off read the same text, boxes and scores: "
+              f"{len({repr(value) for value in read.values()}) == 1}."]
+    return lines
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process ``pid`` has used, all its threads (Linux ``/proc``; else NaN)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def row(label: str, result: Result, wall: float, cpu: float = math.nan) -> str:
     lat = result.latencies
     return (f"| {label} | {result.sent} | {result.answered} | {sum(result.errors.values())} | "
             f"{percentile(lat, 0.5):.2f} | {percentile(lat, 0.95):.2f} | {max(lat, default=math.nan):.2f} | "
             f"{percentile(result.lesson_seconds, 0.5):.1f} / {max(result.lesson_seconds, default=math.nan):.1f} | "
-            f"{result.answered / wall:.2f} | {wall:.1f} |")
+            f"{result.answered / wall:.2f} | {wall:.1f} | {cpu:.1f} | {os.getloadavg()[0]:.1f} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,42 +344,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=None, help="the server's --workers (default: its own)")
     parser.add_argument("--plain", action="store_true",
                         help="for comparison: the server without --classroom (no token, no fair scheduling)")
+    parser.add_argument("--before-after", action="store_true",
+                        help="run the class against the OCR from before issue 26 (one engine) and today's (one per core)")
+    parser.add_argument("--rounds", type=int, default=1, help="with --before-after: how many times to alternate them")
+    parser.add_argument("--old-ocr", metavar="FOLDER",
+                        help="also a server with issue 19's old OCR, rapidocr_onnxruntime 1.4.x installed in FOLDER "
+                             "(pip install --no-deps --target FOLDER 'rapidocr_onnxruntime==1.4.4')")
+    parser.add_argument("--profile", action="store_true", help="first, one page's analysis step by step")
     args = parser.parse_args(argv)
 
     model = models.DEFAULT_MODEL
     lesson = Photos.lesson(model)
-    process, base_url = start_server(args.workers, args.plain)
     lines = ["| run | requests | answered | errors | p50 s | p95 s | max s | lesson per learner p50 / max s | "
-             "answers/s | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "answers/s | wall s | server CPU s | load |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    if args.profile:
+        print("\n".join(profile_page(lesson.own(1), args.learners)) + "\n", flush=True)
     load_before = os.getloadavg()
     failed = False
-    try:
-        warm = openai.OpenAI(base_url=base_url, api_key=f"{TOKEN}.warmup", max_retries=0, timeout=600)
-        warm.chat.completions.create(model=model, messages=[user_message("hello", [lesson.zh_part])])
-        notes = []
-        for kind in args.kinds:
-            for learners in (1, args.learners):
-                seed = 1000 * learners + (7 if kind == "own" else 0)
-                photos = [lesson if kind == "lesson" else lesson.own(seed + i) for i in range(learners)]
-                flood = args.flood if learners > 1 else 0
-                result, wall, flood_seconds = run_class(base_url, model, photos, flood, args.flood_mode)
-                label = f"{kind} photos, {learners} learner{'s' if learners > 1 else ''}" + (
-                    (f" + one {flood}-image request" if args.flood_mode == "one" else
-                     f" + {flood} single-image requests at once from one learner") if flood else "") + (
-                    " (plain server)" if args.plain else "")
-                lines.append(row(label, result, wall))
-                print(lines[-1], flush=True)
-                if flood_seconds is not None:
-                    answered, refused, other = result.flood
-                    notes.append(f"{label}: the flood took {flood_seconds:.1f} s; its requests: {answered} answered, "
-                                 f"{refused} refused with 429 (its own queue full), {other} other errors")
-                    failed |= other > 0
-                failed |= result.answered != result.sent or bool(result.errors)
-                if result.errors:
-                    notes.append(f"{label}: errors {dict(result.errors)}")
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    notes: list[str] = []
+    compare = args.before_after or bool(args.old_ocr)
+    servers: list[bool | str] = ((["old"] if args.old_ocr else []) + ([True, False] if args.before_after else [False])) \
+        * args.rounds if compare else [False]
+    for variant in servers:
+        old_ocr = args.old_ocr if variant == "old" else None
+        before = variant is True or (old_ocr is not None)
+        with tempfile.TemporaryDirectory(prefix="classroom-analysis-") as store:
+            process, base_url = start_server(args.workers, args.plain, before=before if compare else None,
+                                             store=store if compare else None, old_ocr=old_ocr)
+            try:
+                failed |= run_kinds(args, model, lesson, (base_url, process.pid),
+                                    ("old" if old_ocr else before) if compare else None, lines, notes)
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
     load_after = os.getloadavg()
     print()
     print("\n".join(lines))
@@ -278,8 +384,45 @@ def main(argv: list[str] | None = None) -> int:
         print("- " + note)
     print(f"\nserver: python -m helpers.offline {'' if args.plain else '--classroom '}(separate process, workers "
           f"{args.workers or 'default = cores'}); {os.cpu_count()} cores; load average before "
-          f"{load_before[0]:.1f}, after {load_after[0]:.1f} (1 min)")
+          f"{load_before[0]:.1f}, after {load_after[0]:.1f} (1 min); the load column: 1-minute load average at "
+          "the end of that run; server CPU s: what the server process used during that run, all threads (other "
+          "work on the machine moves it far less than the wall times)")
     return 1 if failed else 0
+
+
+def run_kinds(args: argparse.Namespace, model: str, lesson: Photos, server: tuple[str, int],
+              before: bool | str | None, lines: list[str], notes: list[str]) -> bool:
+    """The runs of ``args.kinds`` (one learner, then the class) against one server (its URL and process id);
+    True if any failed."""
+    base_url, pid = server
+    failed = False
+    warm = openai.OpenAI(base_url=base_url, api_key=f"{TOKEN}.warmup", max_retries=0, timeout=600)
+    warm.chat.completions.create(model=model, messages=[user_message("hello", [lesson.zh_part])])
+    for kind in args.kinds:
+        for learners in (1, args.learners):
+            seed = 1000 * learners + (7 if kind == "own" else 0)
+            photos = [lesson if kind == "lesson" else lesson.own(seed + i) for i in range(learners)]
+            flood = args.flood if learners > 1 else 0
+            cpu = cpu_seconds(pid)
+            result, wall, flood_seconds = run_class(base_url, model, photos, flood, args.flood_mode)
+            cpu = cpu_seconds(pid) - cpu
+            label = f"{kind} photos, {learners} learner{'s' if learners > 1 else ''}" + (
+                (f" + one {flood}-image request" if args.flood_mode == "one" else
+                 f" + {flood} single-image requests at once from one learner") if flood else "") + (
+                " (plain server)" if args.plain else "") + (
+                "" if before is None else " — old OCR: rapidocr_onnxruntime 1.4" if before == "old" else
+                " — before: one OCR engine, no arena" if before else " — after: one engine per core, arena")
+            lines.append(row(label, result, wall, cpu))
+            print(lines[-1], flush=True)
+            if flood_seconds is not None:
+                answered, refused, other = result.flood
+                notes.append(f"{label}: the flood took {flood_seconds:.1f} s; its requests: {answered} answered, "
+                             f"{refused} refused with 429 (its own queue full), {other} other errors")
+                failed |= other > 0
+            failed |= result.answered != result.sent or bool(result.errors)
+            if result.errors:
+                notes.append(f"{label}: errors {dict(result.errors)}")
+    return failed
 
 
 if __name__ == "__main__":

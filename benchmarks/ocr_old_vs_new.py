@@ -86,8 +86,7 @@ def _new_reader(cls: str) -> Callable:
         return ocr_engine.read_boxes
 
     def read_boxes(bgr: np.ndarray) -> list:
-        engine = ocr_engine.get_engine()
-        with ocr_engine._ENGINE_LOCK:
+        with ocr_engine.engine_in_use() as engine:
             return ocr_engine._found(engine(np.ascontiguousarray(bgr), use_cls=cls == "all"))
     return read_boxes
 
@@ -134,11 +133,30 @@ def run_latency(which: str, old_path: str | None) -> dict[str, str]:
     return rows
 
 
+def use_old_ocr(old_path: str | None) -> str:
+    """Make this process's ``helpers.ocr`` read with rapidocr_onnxruntime 1.4.x (one engine, one lock, as before
+    issue 19): ``read_boxes``, ``get_engine`` and ``warm_up`` (so the server's warm-up loads the old models, not
+    the new ones). Returns the old package's description. Used by the latency child and by
+    ``benchmarks/classroom.py --old-ocr``."""
+    from PIL import Image, ImageDraw
+
+    reader, get_engine, name = _old_reader(old_path)
+    ocr.read_boxes = reader
+    ocr.get_engine = get_engine
+
+    def warm_up(sizes: tuple[tuple[int, int], ...] = ocr.WARM_UP_SIZES, **_: object) -> None:
+        get_engine()
+        for size in sizes:
+            page = Image.new("RGB", size, "white")
+            ImageDraw.Draw(page).text((40, 40), "Warm up: 0123456789", fill="black")
+            ocr.ocr_lines(page)
+    ocr.warm_up = warm_up
+    return name
+
+
 def latency_child(which: str, old_path: str | None) -> int:
     if which == "old":
-        reader, get_engine, _ = _old_reader(old_path)
-        ocr.read_boxes = reader
-        ocr.get_engine = get_engine          # warm_up() loads the old models, not the new ones
+        use_old_ocr(old_path)
     sys.path.insert(0, str(REPO / "benchmarks"))
     import offline_latency
     return offline_latency.main()

@@ -18,6 +18,7 @@ Latin-script languages) and the 0/180-degree text-direction classifier. Exactly 
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -38,10 +39,13 @@ from helpers.images import load_image
 from helpers.writing import CJK_NO_SPACE
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
+    from collections.abc import Iterator, Mapping
+
     from rapidocr import RapidOCR
 
-__all__ = ["MAX_OCR_SIDE", "MAX_UPSCALE", "MIN_LEGIBLE_SIDE", "MIN_OCR_SIDE", "SAME_ROW_TOLERANCE", "TURNED_BOX_RATIO", "WARM_UP_SIZES",
-           "OcrImage", "OcrLine", "bundled_models", "character_error_rate", "engine_description", "get_engine",
+__all__ = ["MAX_OCR_SIDE", "MAX_UPSCALE", "MIN_LEGIBLE_SIDE", "MIN_OCR_SIDE", "OCR_ENGINES", "SAME_ROW_TOLERANCE",
+           "TURNED_BOX_RATIO", "WARM_UP_SIZES", "OcrImage", "OcrLine", "bundled_models", "character_error_rate",
+           "engine_description", "engine_in_use", "get_engine",
            "group_rows", "lines_to_text", "load_rgb", "normalise_text", "ocr_lines", "read_boxes", "reading_order", "transcribe",
            "warm_up"]
 
@@ -58,8 +62,16 @@ __all__ = ["MAX_OCR_SIDE", "MAX_UPSCALE", "MIN_LEGIBLE_SIDE", "MIN_OCR_SIDE", "S
 #: Settings for ``rapidocr.RapidOCR(params=...)`` (dotted keys of its ``config.yaml``), besides the model files:
 #:
 #: - one intra-op and one inter-op thread per ONNX Runtime session: identical numbers on every run (a
-#:   multi-threaded reduction may add floats in a different order), and the offline server can run a second
-#:   request on the other core;
+#:   multi-threaded reduction may add floats in a different order); the cores are used by reading several
+#:   images at once, one engine each (:data:`OCR_ENGINES`), which for a class is also faster than splitting one
+#:   image between threads;
+#: - ONNX Runtime's CPU memory arena on (RapidOCR's config turns it off): each session keeps its buffers between
+#:   pages instead of asking the operating system for fresh zeroed memory every call. Detection of a 960x736
+#:   page took 0.146 s of CPU instead of 0.200 s and recognition of six long lines 0.222 s instead of 0.299 s
+#:   (thread CPU time, one thread each); the text, boxes and scores of all 38 course images stayed identical.
+#:   The cost is memory: a process that read both handwriting pages peaked at 0.58 GB instead of 0.51 GB and
+#:   then held 0.58 GB instead of 0.39 GB (all measured 2026-12-07, ``benchmarks/classroom.py --profile`` shows
+#:   the CPU per page);
 #: - text detection on a copy whose long side is at most 960 px (``limit_type: max``), PaddleOCR's own default
 #:   (RapidOCR's ``min``/736 *upscales* small images: a 420x60 snippet became 5152x736 and took seconds; with
 #:   3.10's defaults the 11-px line of images/eval/small_text.png was not found at all, measured 2026-12-07).
@@ -80,6 +92,7 @@ _ENGINE_PARAMS: dict[str, object] = {
     "Global.text_score": 0.6,
     "EngineConfig.onnxruntime.intra_op_num_threads": 1,
     "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+    "EngineConfig.onnxruntime.enable_cpu_mem_arena": True,
     "Det.limit_type": "max",
     "Det.limit_side_len": 960,
     "Det.box_thresh": 0.4,
@@ -91,10 +104,41 @@ _ENGINE_PARAMS: dict[str, object] = {
 #: decides.
 TURNED_BOX_RATIO = 1.5
 
-_ENGINE: RapidOCR | None = None
-# RapidOCR is not documented as thread-safe (its __call__ mutates post-processing settings), so one lock
-# guards both the lazy creation and every call of the single engine of this process.
-_ENGINE_LOCK = threading.Lock()
+def _engines_setting(environ: Mapping[str, str] = os.environ) -> int:
+    """``VISION_OCR_ENGINES`` if set (a whole number from 1), else the cores this process may use.
+
+    >>> _engines_setting({"VISION_OCR_ENGINES": "1"})
+    1
+    """
+    value = environ.get("VISION_OCR_ENGINES", "").strip()
+    if value:
+        if not value.isdigit() or int(value) < 1:
+            raise ConfigurationError(f"VISION_OCR_ENGINES={value!r} is not a number of OCR engines.",
+                                     fix="set it to a whole number from 1 (e.g. 1 to read one image at a time), "
+                                         "or remove it to use one engine per core.")
+        return int(value)
+    try:
+        return len(os.sched_getaffinity(0))      # the cores this process may use (a container may allow fewer)
+    except (AttributeError, OSError):            # macOS, Windows
+        return os.cpu_count() or 1
+
+
+#: How many images this process reads at once at most: one RapidOCR engine per core (``VISION_OCR_ENGINES``
+#: sets another number), created when first needed, so a notebook that reads one image at a time loads one.
+#: RapidOCR is not documented as thread-safe (its ``__call__`` mutates post-processing settings), so an engine
+#: reads one image at a time; with one per core, a classroom server's analyses run side by side instead of
+#: queueing for a single engine, which left one of two cores to OCR when 30 learners sent their own photos
+#: (``benchmarks/classroom.py --before-after``). Each engine holds its own copy of the three models (about
+#: 50 MB) and its memory arena (see ``_ENGINE_PARAMS``): a process that had read both handwriting pages held
+#: 0.58 GB with one engine and 1.10 GB after also reading them with two at once (0.38 and 0.76 GB without the
+#: arena; resident memory, measured 2026-12-07). ``VISION_OCR_ENGINES=1`` keeps a learner's own kernel on a
+#: shared hub at one.
+OCR_ENGINES = _engines_setting()
+
+_ENGINES: list[RapidOCR] = []                   # every engine created, the first one is get_engine()'s
+_IDLE: list[RapidOCR] = []                      # engines not reading now (the last one used is taken first)
+_POOL = threading.Condition()                   # guards both lists and the count of engines being created
+_creating = 0
 
 def bundled_models() -> dict[str, Path]:
     """The ONNX files inside the installed ``rapidocr`` wheel the engine loads: ``det``, ``rec`` and ``cls``.
@@ -147,15 +191,53 @@ def _version(package: str) -> str:
 
 
 def get_engine() -> RapidOCR:
-    """Return this process's RapidOCR engine, creating it on the first call (about 1 s: loads 3 ONNX models).
+    """Return this process's first RapidOCR engine, creating it on the first call (about 1 s: loads 3 ONNX
+    models). Reading goes through :func:`engine_in_use`, which lends an engine to one caller at a time.
 
     >>> engine = get_engine()        # doctest: +SKIP
     """
-    global _ENGINE
-    with _ENGINE_LOCK:
-        if _ENGINE is None:
-            _ENGINE = _create_engine()
-        return _ENGINE
+    with _POOL:
+        if _ENGINES:
+            return _ENGINES[0]
+    with engine_in_use() as engine:   # creates the first engine if none exists (and waits if it is being made)
+        pass
+    with _POOL:
+        return _ENGINES[0] if _ENGINES else engine
+
+
+@contextlib.contextmanager
+def engine_in_use() -> Iterator[RapidOCR]:
+    """Borrow an engine for one image: an idle one, else a new one while there are fewer than
+    :data:`OCR_ENGINES`, else wait for one to be returned. The engine is this caller's alone until the block
+    ends (RapidOCR is not documented as thread-safe).
+
+    >>> with engine_in_use() as engine:                                  # doctest: +SKIP
+    ...     result = engine(bgr, use_cls=False)
+    """
+    global _creating
+    with _POOL:
+        while not _IDLE and len(_ENGINES) + _creating >= OCR_ENGINES:
+            _POOL.wait()
+        engine = _IDLE.pop() if _IDLE else None
+        if engine is None:
+            _creating += 1
+    if engine is None:
+        try:
+            engine = _create_engine()
+        except BaseException:
+            with _POOL:
+                _creating -= 1
+                _POOL.notify()
+            raise
+        with _POOL:
+            _creating -= 1
+            _ENGINES.append(engine)
+    try:
+        yield engine
+    finally:
+        with _POOL:
+            _IDLE.append(engine)
+            _POOL.notify()
 
 
 def _create_engine() -> RapidOCR:
@@ -196,9 +278,8 @@ def read_boxes(bgr: np.ndarray) -> list[tuple[np.ndarray, str, float]]:
     (CER 0.03 without it, 0.17 with it; both measured 2026-12-07 with rapidocr 3.10.0). So the page is read
     without it, and read again with it only when a turned box was found; detection is the same in both passes.
     """
-    engine = get_engine()
     image = np.ascontiguousarray(bgr)
-    with _ENGINE_LOCK:
+    with engine_in_use() as engine:
         upright = _found(engine(image, use_cls=False))
         if not any(_is_turned(box) for box, _, _ in upright):
             return upright
@@ -312,24 +393,31 @@ def load_rgb(image: OcrImage) -> Image.Image:
 WARM_UP_SIZES: tuple[tuple[int, int], ...] = ((1200, 900), (1280, 720), (900, 1200))
 
 
-def warm_up(sizes: tuple[tuple[int, int], ...] = WARM_UP_SIZES) -> None:
+def warm_up(sizes: tuple[tuple[int, int], ...] = WARM_UP_SIZES, *, engines: int = 1) -> None:
     """Load the models and read one page of each size in ``sizes``, so no real request pays for that.
 
     ONNX Runtime allocates and plans its buffers on the first inference at each input shape, which makes that
     call much slower than the next ones. The offline server calls this once at start-up, in the background
-    (about 2 s on 2 cores). Pass ``sizes=()`` to only load the models.
+    (about 2 s on 2 cores). Pass ``sizes=()`` to only load the models. ``engines``: how many engines to make
+    ready (at most :data:`OCR_ENGINES`); a server that expects several images at once (a classroom) may warm
+    one per core, a notebook reading one image at a time needs one.
 
     >>> warm_up()                    # doctest: +SKIP
     """
-    get_engine()
     try:
         font = ImageFont.load_default(size=32)
     except TypeError:  # Pillow < 10.1 has only the small bitmap font
         font = ImageFont.load_default()
+    pages = []
     for size in sizes:
         page = Image.new("RGB", size, "white")
         ImageDraw.Draw(page).text((40, 40), "Warm up: 0123456789", fill="black", font=font)
-        ocr_lines(page)
+        pages.append(np.ascontiguousarray(np.asarray(page)[:, :, ::-1]))
+    with contextlib.ExitStack() as borrowed:       # holding them all at once makes each a different engine
+        for _ in range(max(1, min(engines, OCR_ENGINES))):
+            engine = borrowed.enter_context(engine_in_use())
+            for page in pages:
+                engine(page, use_cls=False)
 
 
 # --- OCR -----------------------------------------------------------------------------------------------

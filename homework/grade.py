@@ -211,8 +211,7 @@ def end_process_tree(pid: int, token: str) -> None:
 def shared_backend() -> int:
     """The run's one offline backend (started once per grade.py process, on a free port): every grading process
     uses it (``homework/runner.py``), so OCR and the image analyses load and run once per run, not per submission."""
-    from helpers.offline import ensure_server
-    from helpers.offline.settings import ServerSettings
+    from helpers.offline import ServerSettings, ensure_server
 
     env = {k: v for k, v in grading_env().items() if k != "VISION_OFFLINE_PORT"}
     url = ensure_server(ServerSettings.from_environ(env))

@@ -60,8 +60,7 @@ def attach_backend() -> None:
     """Use the run's one offline backend (``VISION_OFFLINE_PORT``, started by grade.py) for every offline client
     in this process: ``helpers.offline.ensure_server`` finds an offline backend on that port and uses it, so the
     notebook's ``get_client(offline_settings(...))`` starts no server, no OCR, and shares the run's analyses."""
-    from helpers.offline import ensure_server
-    from helpers.offline.settings import ServerSettings
+    from helpers.offline import ServerSettings, ensure_server
 
     url = ensure_server(ServerSettings.from_environ(os.environ))
     if not url.endswith(f":{os.environ['VISION_OFFLINE_PORT']}"):

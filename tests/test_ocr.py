@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import subprocess
@@ -133,6 +134,62 @@ def test_same_result_every_time_and_from_two_threads():
         thread.join()
     assert results == [first, first]
 
+
+
+def test_a_second_image_is_read_while_another_read_holds_an_engine(monkeypatch: pytest.MonkeyPatch):
+    # Issue 26: the classroom server's two worker slots used to queue for one engine, so OCR used one core.
+    # With an engine per core, a second read goes ahead while the first engine is busy (here: held), and it
+    # reads exactly what the first engine reads.
+    from helpers import ocr
+
+    monkeypatch.setattr(ocr, "OCR_ENGINES", 2)
+    img = render([((30, 40), "Second reader 42")], size=(700, 140))
+    expected = ocr_lines(img)
+    done: list[list[OcrLine]] = []
+    with ocr.engine_in_use() as held:
+        reader = threading.Thread(target=lambda: done.append(ocr_lines(img)), daemon=True)
+        reader.start()
+        reader.join(timeout=120)
+        assert done == [expected], "the second read waited for the engine held by the first"
+        assert len(ocr._ENGINES) >= 2 and held is not ocr._IDLE[-1]
+
+
+def test_one_engine_makes_readers_take_turns(monkeypatch: pytest.MonkeyPatch):
+    from helpers import ocr
+
+    monkeypatch.setattr(ocr, "OCR_ENGINES", 1)
+    img = render([((30, 40), "Take turns")], size=(500, 140))
+    ocr_lines(img)                                   # the first engine exists
+    done: list[str] = []
+    with contextlib.ExitStack() as held:             # every engine made so far (an earlier test may have made two)
+        for _ in range(len(ocr._ENGINES)):
+            held.enter_context(ocr.engine_in_use())
+        reader = threading.Thread(target=lambda: done.append(transcribe(img)), daemon=True)
+        reader.start()
+        reader.join(timeout=2)
+        assert done == [] and reader.is_alive()      # it waits for the one engine
+    reader.join(timeout=120)
+    assert done == ["Take turns"]
+
+
+
+def test_warm_up_can_make_one_engine_per_core_ready(monkeypatch: pytest.MonkeyPatch):
+    from helpers import ocr
+
+    monkeypatch.setattr(ocr, "OCR_ENGINES", 2)
+    ocr.warm_up(sizes=((320, 240),), engines=5)           # at most OCR_ENGINES
+    assert len(ocr._ENGINES) >= 2 and len(ocr._IDLE) == len(ocr._ENGINES)       # all made, all returned
+
+def test_the_number_of_engines_can_be_set_and_a_bad_value_says_what_to_do():
+    from helpers.errors import ConfigurationError
+    from helpers.ocr import _engines_setting
+
+    assert _engines_setting({"VISION_OCR_ENGINES": "3"}) == 3
+    assert _engines_setting({}) >= 1
+    for bad in ("0", "two", "-1", "1.5"):
+        with pytest.raises(ConfigurationError, match="VISION_OCR_ENGINES") as raised:
+            _engines_setting({"VISION_OCR_ENGINES": bad})
+        assert "whole number" in str(raised.value)
 
 def test_reads_rendered_chinese_text():
     font = cjk_font()
