@@ -212,7 +212,7 @@ def run_class(base_url: str, model: str, photos: list[Photos], flood: int = 0,
 #: set below; helpers.ocr had a single engine behind one lock, so analyses took turns on it) and ONNX Runtime's
 #: memory arena off (RapidOCR's own setting). Everything else is today's code.
 BEFORE_ISSUE_26 = ("import sys, helpers.ocr as ocr; "
-                   "ocr._ENGINE_PARAMS['EngineConfig.onnxruntime.enable_cpu_mem_arena'] = False; "
+                   "ocr.use_memory_arena(False); "
                    "from helpers.offline.__main__ import main; raise SystemExit(main(sys.argv[1:]))")
 
 

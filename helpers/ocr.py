@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = ["MAX_OCR_SIDE", "MAX_UPSCALE", "MIN_LEGIBLE_SIDE", "MIN_OCR_SIDE", "OCR_ENGINES", "SAME_ROW_TOLERANCE",
            "TURNED_BOX_RATIO", "WARM_UP_SIZES", "OcrImage", "OcrLine", "bundled_models", "character_error_rate",
-           "engine_description", "engine_in_use", "get_engine",
+           "engine_description", "engine_in_use", "get_engine", "memory_arena_chosen", "use_memory_arena",
            "group_rows", "lines_to_text", "load_rgb", "normalise_text", "ocr_lines", "read_boxes", "reading_order", "transcribe",
            "warm_up"]
 
@@ -65,13 +65,15 @@ __all__ = ["MAX_OCR_SIDE", "MAX_UPSCALE", "MIN_LEGIBLE_SIDE", "MIN_OCR_SIDE", "O
 #:   multi-threaded reduction may add floats in a different order); the cores are used by reading several
 #:   images at once, one engine each (:data:`OCR_ENGINES`), which for a class is also faster than splitting one
 #:   image between threads;
-#: - ONNX Runtime's CPU memory arena on (RapidOCR's config turns it off): each session keeps its buffers between
-#:   pages instead of asking the operating system for fresh zeroed memory every call. Detection of a 960x736
-#:   page took 0.146 s of CPU instead of 0.200 s and recognition of six long lines 0.222 s instead of 0.299 s
-#:   (thread CPU time, one thread each); the text, boxes and scores of all 38 course images stayed identical.
-#:   The cost is memory: a process that read both handwriting pages peaked at 0.58 GB instead of 0.51 GB and
-#:   then held 0.58 GB instead of 0.39 GB (all measured 2026-12-07, ``benchmarks/classroom.py --profile`` shows
-#:   the CPU per page);
+#: - ONNX Runtime's CPU memory arena only in a server process of its own (:func:`use_memory_arena`): there each
+#:   session keeps its buffers between pages instead of asking the operating system for fresh zeroed memory every
+#:   call. Detection of a 960x736 page took 0.146 s of CPU instead of 0.200 s and recognition of six long lines
+#:   0.222 s instead of 0.299 s (thread CPU time, one thread each); the text, boxes and scores of all 38 course
+#:   images stayed identical. The cost is memory: a process that read both handwriting pages peaked at 0.58 GB
+#:   instead of 0.51 GB and then held 0.58 GB instead of 0.39 GB (all measured 2026-12-07,
+#:   ``benchmarks/classroom.py --profile`` shows the CPU per page). So a learner's kernel keeps RapidOCR's own
+#:   setting, off (on a hub, memory per learner is what limits the class: docs/TEACHING.md), and the shared
+#:   servers ``python -m helpers.offline`` starts (a classroom, a hub service) turn it on;
 #: - text detection on a copy whose long side is at most 960 px (``limit_type: max``), PaddleOCR's own default
 #:   (RapidOCR's ``min``/736 *upscales* small images: a 420x60 snippet became 5152x736 and took seconds; with
 #:   3.10's defaults the 11-px line of images/eval/small_text.png was not found at all, measured 2026-12-07).
@@ -92,7 +94,7 @@ _ENGINE_PARAMS: dict[str, object] = {
     "Global.text_score": 0.6,
     "EngineConfig.onnxruntime.intra_op_num_threads": 1,
     "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-    "EngineConfig.onnxruntime.enable_cpu_mem_arena": True,
+    "EngineConfig.onnxruntime.enable_cpu_mem_arena": False,     # see use_memory_arena()
     "Det.limit_type": "max",
     "Det.limit_side_len": 960,
     "Det.box_thresh": 0.4,
@@ -121,6 +123,31 @@ def _engines_setting(environ: Mapping[str, str] = os.environ) -> int:
         return len(os.sched_getaffinity(0))      # the cores this process may use (a container may allow fewer)
     except (AttributeError, OSError):            # macOS, Windows
         return os.cpu_count() or 1
+
+
+#: Whether this process chose ONNX Runtime's memory arena for its OCR engines (None: not chosen, off).
+_ARENA: bool | None = None
+
+
+def use_memory_arena(on: bool = True) -> None:
+    """Turn ONNX Runtime's CPU memory arena on (or off) for the OCR engines this process creates from now on.
+
+    About 20% less CPU per page for about 0.2 GB more memory per engine (measured 2026-12-07, see
+    ``_ENGINE_PARAMS``): worth it in a server that reads a class's photos, not in a learner's kernel. Call it
+    before the first read; engines already made keep their setting.
+
+    >>> use_memory_arena(False); memory_arena_chosen()
+    True
+    """
+    global _ARENA
+    _ARENA = bool(on)
+    _ENGINE_PARAMS["EngineConfig.onnxruntime.enable_cpu_mem_arena"] = _ARENA
+
+
+def memory_arena_chosen() -> bool:
+    """Whether :func:`use_memory_arena` was called in this process (a server's command line leaves that choice
+    alone when a benchmark made it)."""
+    return _ARENA is not None
 
 
 #: How many images this process reads at once at most: one RapidOCR engine per core (``VISION_OCR_ENGINES``
@@ -416,8 +443,8 @@ def warm_up(sizes: tuple[tuple[int, int], ...] = WARM_UP_SIZES, *, engines: int 
     with contextlib.ExitStack() as borrowed:       # holding them all at once makes each a different engine
         for _ in range(max(1, min(engines, OCR_ENGINES))):
             engine = borrowed.enter_context(engine_in_use())
-            for page in pages:
-                engine(page, use_cls=False)
+            for bgr in pages:
+                engine(bgr, use_cls=False)
 
 
 # --- OCR -----------------------------------------------------------------------------------------------

@@ -315,3 +315,20 @@ def test_cer_handles_chinese():
 def test_cer_with_empty_reference():
     assert character_error_rate("", "") == 0.0
     assert character_error_rate("  \n", "x") == 1.0
+
+
+def test_the_memory_arena_is_on_in_a_server_of_its_own_and_off_in_a_learners_kernel():
+    """ONNX Runtime's arena costs ~0.2 GB per engine: a learner's kernel (on a hub, memory limits the class) keeps
+    RapidOCR's own setting, off; ``python -m helpers.offline`` (a classroom, a hub service) turns it on."""
+    import subprocess
+    import sys
+
+    key = "EngineConfig.onnxruntime.enable_cpu_mem_arena"
+    probe = ("import contextlib, helpers.ocr as ocr\n"
+             "from helpers.offline import __main__ as server\n"
+             f"print(ocr._ENGINE_PARAMS[{key!r}])\n"
+             "with contextlib.suppress(SystemExit):\n"
+             "    server.main(['--help'])\n"
+             f"print(ocr._ENGINE_PARAMS[{key!r}])\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.split()[0] == "False" and out.stdout.split()[-1] == "True"
