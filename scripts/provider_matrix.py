@@ -327,14 +327,23 @@ def _execute_in_this_process(source: str, destination: str, cwd: str) -> int:
     import nbformat
     from nbclient import NotebookClient
 
-    nb = nbformat.read(source, as_version=4)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT, allow_errors=True, interrupt_on_timeout=True,
-                            kernel_name="python3", resources={"metadata": {"path": cwd}})
     failure = None
-    try:
-        client.execute()
-    except Exception as err:  # noqa: BLE001 - the report says what happened, the matrix goes on
-        failure = f"{type(err).__name__}: {err}"
+    for attempt in (1, 2):
+        nb = nbformat.read(source, as_version=4)
+        client = NotebookClient(nb, timeout=CELL_TIMEOUT, allow_errors=True, interrupt_on_timeout=True,
+                                kernel_name="python3", resources={"metadata": {"path": cwd}})
+        try:
+            client.execute()
+            failure = None
+        except Exception as err:  # noqa: BLE001 - the report says what happened, the matrix goes on
+            failure = f"{type(err).__name__}: {err}"
+            # A kernel that dies before its first reply never ran a cell: that is the machine (seen once in CI,
+            # 2026-12-07: jupyter_client picks the kernel's ports before the kernel binds them, and another
+            # process can take one meanwhile), not the notebook. Start it once more; the report says so.
+            if attempt == 1 and "before replying to kernel_info" in failure:
+                Path(destination + ".restarted").write_text(failure, encoding="utf-8")
+                continue
+        break
     nbformat.write(client.nb, destination)
     if failure:
         Path(destination + ".failure").write_text(failure, encoding="utf-8")
@@ -365,6 +374,7 @@ class NotebookResult:
     server_errors: int = 0            # responses with status >= 500 logged by the stand-in
     server_exceptions: dict[str, int] = field(default_factory=dict)   # tracebacks the stand-in printed
     failure: str | None = None        # the notebook did not run to the end (dead kernel, timeout, ...)
+    kernel_restarted: str | None = None   # why the first kernel died before running a cell (started once more)
 
     @property
     def ok(self) -> bool:
@@ -437,6 +447,9 @@ def execute_notebook(notebook: Path, configuration: Configuration, workspace: Pa
     failure_file = Path(str(destination) + ".failure")
     if failure is None and failure_file.exists():
         failure = failure_file.read_text(encoding="utf-8")
+    restarted_file = Path(str(destination) + ".restarted")
+    if restarted_file.exists():
+        result.kernel_restarted = restarted_file.read_text(encoding="utf-8")[:300]
     if destination.exists():
         nb = nbformat.read(destination, as_version=4)
         result.error_cells, result.stderr_tracebacks, result.leaked_key_cells = analyse(nb, configuration.secrets)
