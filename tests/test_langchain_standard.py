@@ -43,8 +43,24 @@ def _expected_failures(cls: type) -> type:
     return cls
 
 
+class _Capabilities:
+    """What the real classes declare and the backend serves: images (base64 and URLs) and JSON mode."""
+
+    @property
+    def supports_image_inputs(self) -> bool:
+        return True
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return True
+
+    @property
+    def supports_image_urls(self) -> bool:
+        return True
+
+
 @_expected_failures
-class TestChatCompletions(standard.ChatModelIntegrationTests):
+class TestChatCompletions(_Capabilities, standard.ChatModelIntegrationTests):
     """``ChatOpenAI`` on Chat Completions, with the capabilities the real class declares for OpenAI."""
 
     responses = False
@@ -60,17 +76,6 @@ class TestChatCompletions(standard.ChatModelIntegrationTests):
                 "max_retries": 0, "use_responses_api": self.responses, "stream_usage": True,
                 "http_async_client": httpx.AsyncClient(timeout=120)}
 
-    @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return True
 
 
 class TestResponses(TestChatCompletions):
@@ -84,7 +89,7 @@ AZURE_API_VERSION = "2024-05-01-preview"
 
 
 @_expected_failures
-class TestAzureChatOpenAI(standard.ChatModelIntegrationTests):
+class TestAzureChatOpenAI(_Capabilities, standard.ChatModelIntegrationTests):
     """``AzureChatOpenAI`` on Azure's dated deployment route (``/openai/deployments/{deployment}/chat/completions
     ?api-version=``, the ``api-key`` header), with the capabilities langchain-openai's own Azure standard test
     declares (images and JSON mode; ``libs/partners/openai/tests/integration_tests/chat_models/
@@ -100,14 +105,3 @@ class TestAzureChatOpenAI(standard.ChatModelIntegrationTests):
                 "api_version": AZURE_API_VERSION, "api_key": "offline", "max_retries": 0, "stream_usage": True,
                 "http_async_client": httpx.AsyncClient(timeout=120)}
 
-    @property
-    def supports_image_inputs(self) -> bool:
-        return True
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return True
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return True
