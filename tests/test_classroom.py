@@ -128,13 +128,12 @@ def run_command(monkeypatch, capsys, *args: str, token: str = "") -> tuple[int, 
     """``python -m helpers.offline --classroom ...`` in this process, stopped as Ctrl-C would stop it."""
     from helpers.offline import __main__ as command
 
-    class Interrupted:
-        @staticmethod
-        def sleep(seconds: float) -> None:
-            raise KeyboardInterrupt
+    def interrupted_at_once(self: OfflineServer) -> int:       # Ctrl-C as soon as it serves
+        print("Stopping.", flush=True)
+        self.stop()
+        return 0
 
-    monkeypatch.setattr(command, "time", Interrupted)
-    monkeypatch.setattr(command.signal, "signal", lambda *a: None)
+    monkeypatch.setattr(OfflineServer, "serve_until_stopped", interrupted_at_once)
     monkeypatch.setenv("VISION_CLASSROOM_TOKEN", token)
     status = command.main(["--classroom", "--port", "0", "--no-warm", "--verbose", *args])
     out = capsys.readouterr()
@@ -346,3 +345,25 @@ def test_a_damaged_roster_is_refused_naming_the_line(tmp_path, capsys):
     roster.write_text("ann\nann\n")
     assert main(["--classroom", "--roster", str(roster), "--port", "0", "--no-warm"]) == 2
     assert "listed twice" in capsys.readouterr().err
+
+
+def test_the_command_line_server_stops_on_sigterm_as_on_ctrl_c():
+    """``python -m helpers.offline`` and the hub service block in ``serve_until_stopped`` until Ctrl-C, SIGTERM
+    (`kill PID`) or SIGINT (how JupyterHub stops its services); each stops the server and returns 0."""
+    import os
+    import signal
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    server = OfflineServer(warm_ocr=False)
+    server.start()
+    url = server.base_url
+    try:
+        assert requests.get(url + "/v1/models", timeout=30, headers={"Authorization": "Bearer any"}).status_code == 200
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        assert server.serve_until_stopped() == 0
+        with pytest.raises(requests.ConnectionError):
+            requests.get(url + "/v1/models", timeout=5)
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        server.stop()

@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -107,10 +105,6 @@ def classroom_banner(server: OfflineServer, new: str | None, names: Sequence[str
                  "\"Authorization: Bearer TOKEN\" (a firewall must allow TCP port "
                  f"{server.port} in; docs/TEACHING.md).")
     return "\n".join(lines)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -219,15 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("Try:\n  " + example_curl(url, DEFAULT_MODEL, f"{url}/images/{sample}" if sample else None),
               flush=True)
     print("Press Ctrl-C to stop.", flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)       # `kill PID` stops it as cleanly as Ctrl-C
-    try:
-        while True:              # time.sleep is interruptible by Ctrl-C on every platform
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print("Stopping.", flush=True)
-    finally:
-        server.stop()
-    return 0
+    return server.serve_until_stopped()             # Ctrl-C or `kill PID`
 
 
 if __name__ == "__main__":

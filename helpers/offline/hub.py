@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import hashlib
 import logging
-import signal
 import sys
 import threading
 import time
@@ -397,18 +396,5 @@ def main(argv: Sequence[str] | None, environ: Mapping[str, str]) -> int:
           f"(tokens checked with the hub, cached {CACHE_SECONDS:g} s); admins: GET /status.", flush=True)
     if recording is not None:
         print(recording.label, flush=True)
-
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)       # the hub stops a service with SIGINT, even when started in background
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        print("Stopping.", flush=True)
-    finally:
-        server.stop()
-    return 0
+    return server.serve_until_stopped()        # the hub stops its services with SIGINT
 

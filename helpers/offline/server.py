@@ -18,6 +18,7 @@ import io
 import ipaddress
 import logging
 import os
+import signal
 import socket
 import threading
 import time
@@ -342,6 +343,24 @@ class OfflineServer:
     def wait_warm(self, timeout: float | None = None) -> bool:
         """Wait until the OCR warm-up has finished; True if it has."""
         return self.warmed.wait(timeout)
+
+    def serve_until_stopped(self) -> int:
+        """Block the calling (main) thread until Ctrl-C, SIGTERM (`kill PID`) or SIGINT (how JupyterHub stops a
+        service, even one started in the background), then stop; returns the exit status, 0. For the command line
+        (``python -m helpers.offline``, ``--hub``)."""
+        def interrupt(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, interrupt)
+        signal.signal(signal.SIGINT, interrupt)
+        try:
+            while True:              # time.sleep is interruptible by Ctrl-C on every platform
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("Stopping.", flush=True)
+        finally:
+            self.stop()
+        return 0
 
     def stop(self) -> None:
         """Stop serving and close the socket (idempotent). Held connections are released at once.
