@@ -124,7 +124,7 @@ def measure_throughput(hub: Hub, learners: int, kinds: list[str]) -> list[str]:
     model = models.DEFAULT_MODEL
     lesson = Photos.lesson(model)
     lines = ["| run | requests | answered | errors | p50 s | p95 s | max s | lesson per learner p50 / max s | "
-             "answers/s | wall s |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "answers/s | wall s | service CPU s | load |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     warm = openai.OpenAI(base_url=base_url, api_key=tokens[0], max_retries=0, timeout=600)
     warm.chat.completions.create(model=model, messages=[{"role": "user", "content": "hello"}])
     for kind in kinds:
@@ -137,8 +137,9 @@ def measure_throughput(hub: Hub, learners: int, kinds: list[str]) -> list[str]:
             for client, photo in zip(clients, photos, strict=True):
                 pool.submit(run_lesson, client, model, photo, result)
         wall = time.perf_counter() - started
-        lines.append(row(f"{kind} photos, {learners} hub users", result, wall))
-        lines.append(f"  (service CPU {service_cpu(hub) - cpu_before:.0f} s for {result.sent} requests; before: "
+        cpu = service_cpu(hub) - cpu_before
+        lines.append(row(f"{kind} photos, {learners} hub users", result, wall, cpu))
+        lines.append(f"  (service CPU {cpu:.0f} s for {result.sent} requests; before: "
                      f"{before}; after: {load()}; errors: {dict(result.errors) or 'none'})")
         print(lines[-2], flush=True)
     return lines
