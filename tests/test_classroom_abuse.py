@@ -42,7 +42,7 @@ from helpers.offline.server import OfflineServer
 pytestmark = pytest.mark.reliability
 
 TOKEN = "class-Test-Token-Xy7q9Lm2"
-SLOW = 0.25          # seconds one image's analysis holds its slot in the stand-in
+SLOW = 0.2           # seconds one image's analysis holds its slot in the stand-in
 NAMES = [f"alias{i:02d}" for i in range(12)]
 
 
@@ -74,19 +74,30 @@ def post(base: str, key: str, payload: dict, **headers: str) -> requests.Respons
 
 def flood_and_time_honest(server: OfflineServer, flood_keys: list[tuple[str, dict]], honest_key: str) -> tuple:
     """Send 96 requests of 3 new images each (8 per alias) from the flooder, then time one honest request of one
-    image while the flood runs. Returns (honest seconds, statuses of the flood)."""
+    image while the flood runs. Returns (honest seconds, statuses of the flood, the identities the scheduler held
+    the flood under once it was all in)."""
     statuses: list[int] = []
     with ThreadPoolExecutor(len(flood_keys)) as pool:
         futures = [pool.submit(post, server.base_url, key, body(*(png(3 * i + j + 1000) for j in range(3))),
                                **headers) for i, (key, headers) in enumerate(flood_keys)]
-        time.sleep(1.0)                             # the flood is queued and running
+        # Wait until the whole flood is in: queued or running, or already refused (429). A fixed pause let a busy
+        # CI machine measure the honest request before half the names were queued (seen 2026-12-07).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            snapshot = server.state.scheduler.snapshot()
+            waiting, running = snapshot["waiting"], snapshot["running"]
+            assert isinstance(waiting, dict) and isinstance(running, dict)
+            if sum(waiting.values()) + sum(running.values()) + sum(f.done() for f in futures) >= len(futures):
+                break
+            time.sleep(0.02)
+        identities = set(waiting) | set(running)
         started = time.perf_counter()
         answer = post(server.base_url, honest_key, body(png(7)))
         honest = time.perf_counter() - started
         assert answer.status_code == 200, answer.text
         for future in futures:
             statuses.append(future.result().status_code)
-    return honest, statuses
+    return honest, statuses, identities
 
 
 def test_one_person_with_12_names_does_not_slow_another_learner(slow_analysis):
@@ -96,10 +107,11 @@ def test_one_person_with_12_names_does_not_slow_another_learner(slow_analysis):
     flooder, honest = keys["learner-01"], keys["learner-02"]
     flood = [(flooder, {"X-Learner": NAMES[i % 12]}) for i in range(96)]
     with OfflineServer(warm_ocr=False, classroom=room, workers=1) as server:
-        seconds, statuses = flood_and_time_honest(server, flood, honest)
+        seconds, statuses, identities = flood_and_time_honest(server, flood, honest)
         assert server.state.scheduler.snapshot()["waiting"] == {}
     print(f"per-learner keys: honest request {seconds:.2f} s during the 12-name flood; flood statuses "
           f"{sorted(set(statuses))} ({statuses.count(429)} x 429)")
+    assert len(identities) == 1                     # 12 names, one identity: the key's
     assert seconds < 1.5
     assert statuses.count(429) >= 80                # one learner's queue: 8 waiting + 1 running, the rest refused
 
@@ -109,10 +121,13 @@ def test_a_shared_token_with_12_names_is_trusting_the_room(slow_analysis):
     turn of each (measured, the 'before' figure of the test above)."""
     flood = [(f"{TOKEN}.{NAMES[i % 12]}", {}) for i in range(96)]
     with OfflineServer(warm_ocr=False, classroom=Classroom(TOKEN), workers=1) as server:
-        seconds, statuses = flood_and_time_honest(server, flood, TOKEN + ".honest")
+        seconds, statuses, identities = flood_and_time_honest(server, flood, TOKEN + ".honest")
     print(f"shared token: honest request {seconds:.2f} s during the 12-name flood; "
-          f"{statuses.count(429)} x 429")
-    assert statuses.count(429) == 0 and seconds > 1.5
+          f"{statuses.count(429)} x 429; {len(identities)} identities in the scheduler")
+    # 12 names are 12 learners: the flood is held under 12 identities, each with its own queue cap, so nothing is
+    # refused and the honest learner waits its turn behind each of them (its time depends on the machine: 1.4-8.3 s
+    # measured; the keyed room above keeps it under 1.5 s).
+    assert statuses.count(429) == 0 and len(identities) == 12
 
 
 def test_a_learners_key_cannot_be_borrowed_by_naming_them():
